@@ -1,0 +1,1 @@
+"""Speech documents in, speeches/sections/paragraphs/sentences with stable ids out."""

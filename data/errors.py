@@ -1,0 +1,66 @@
+"""The speechqa exception tree; every layer raises these, the API maps them to HTTP in one table.
+
+SpeechQAError                 base; carries a machine-readable ``code``
+├── InputFileError            one input file could not be used (ingest reports it and goes on)
+├── EmbeddingModelError       the embedding model cannot be found, converted or loaded
+├── IndexError_               the index directory cannot be used
+│   ├── IndexNotFoundError    no index at the path
+│   ├── IndexCorruptedError   files missing, truncated or inconsistent
+│   └── IndexMismatchError    built with another model or dimension
+├── InvalidQuestionError      a question the service refuses to process (empty, too long)
+├── UnknownFilterError        a filter names a speaker or speech that does not exist
+└── NotFoundError             a passage or speech id that does not exist
+
+"No evidence" is not an error: the service answers with a refusal.
+"""
+
+from __future__ import annotations
+
+
+class SpeechQAError(Exception):
+    """Base of every error speechqa raises on purpose."""
+
+    code = "speechqa_error"
+
+    def __init__(self, message: str, *, fix: str | None = None) -> None:
+        self.message = message
+        self.fix = fix
+        super().__init__(f"{message} {fix}" if fix else message)
+
+
+class InputFileError(SpeechQAError):
+    """An input file is empty, binary, undecodable or unreadable."""
+
+    code = "input_file"
+
+
+class EmbeddingModelError(SpeechQAError):
+    code = "embedding_model"
+
+
+class IndexError_(SpeechQAError):  # noqa: N801 - the builtin IndexError means something else
+    code = "index_error"
+
+
+class IndexNotFoundError(IndexError_):
+    code = "index_not_found"
+
+
+class IndexCorruptedError(IndexError_):
+    code = "index_corrupted"
+
+
+class IndexMismatchError(IndexError_):
+    code = "index_mismatch"
+
+
+class InvalidQuestionError(SpeechQAError):
+    code = "invalid_question"
+
+
+class UnknownFilterError(SpeechQAError):
+    code = "unknown_filter"
+
+
+class NotFoundError(SpeechQAError):
+    code = "not_found"

@@ -1,0 +1,36 @@
+"""Domain records: small frozen dataclasses shared by every layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    """A sentence inside its paragraph: ``paragraph.text[start:end] == text``."""
+
+    sentence_id: str
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Paragraph:
+    paragraph_id: str
+    speech_id: str
+    ordinal: int  # position within the speech, 0-based
+    section: str  # section path joined with " / ", "" before the first heading
+    text: str
+    sentences: tuple[Sentence, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class Speech:
+    speech_id: str
+    title: str
+    speaker: str  # person's name, "" when unknown
+    role: str  # speaker's role/office, "" when unknown
+    date: str  # ISO date (YYYY-MM-DD, YYYY-MM or YYYY) or ""
+    source: str  # file path or URL it came from
+    paragraphs: tuple[Paragraph, ...]

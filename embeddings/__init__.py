@@ -1,0 +1,1 @@
+"""Text -> vectors: the encoder protocol, sentence-transformers encoders, the default e5 conversion, the cache."""

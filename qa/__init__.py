@@ -1,0 +1,1 @@
+"""Question answering core: index, hybrid retrieval, cited answer composition, the AnswerService."""

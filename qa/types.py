@@ -1,0 +1,56 @@
+"""Records the QA layer hands to its front doors (API, CLI, evaluator)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    speaker: str | None = None  # matches the speaker's name (exact) or a substring of it
+    speech_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A retrieved paragraph with its speech metadata."""
+
+    passage_id: str
+    text: str
+    speech_id: str
+    speech_title: str
+    speaker: str
+    speaker_role: str
+    section: str
+    score: float  # fused score, higher is better
+    dense_score: float = 0.0  # cosine with the query
+    bm25_score: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """One cited sentence. Invariant: ``passage_text[start:end] == quote``."""
+
+    n: int
+    passage_id: str
+    speech_id: str
+    speech_title: str
+    speaker: str
+    speaker_role: str
+    section: str
+    quote: str
+    start: int
+    end: int
+    passage_text: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    question: str
+    answer: str  # text with inline [n] markers, or the refusal message
+    answerable: bool
+    citations: tuple[Citation, ...]
+    related: tuple[Hit, ...]  # the retrieved passages (closest ones when refused)
+    timing_ms: dict[str, float] = field(default_factory=dict)  # retrieve, compose, total
+    index_version: str = ""
