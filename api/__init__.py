@@ -1,0 +1,1 @@
+"""Front doors: the FastAPI app, the chat widget's static files, the `speechqa` CLI."""

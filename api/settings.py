@@ -1,0 +1,47 @@
+"""Service settings, read from SPEECHQA_* environment variables where the app or CLI is assembled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return Path.home() / ".cache" / "speechqa"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SPEECHQA_", env_file=None, extra="ignore")
+
+    home: Path = Field(default_factory=_default_home, description="models, embedding cache, default index")
+    index_dir: Path | None = Field(default=None, description="index directory; default HOME/index")
+    model: str = Field(default="default", description="'default' (multilingual-e5-small) or a local model path/name")
+    query_prefix: str | None = None
+    passage_prefix: str | None = None
+    threads: int = Field(default=2, ge=1, le=64)
+    top_k: int = Field(default=5, ge=1, le=20)
+    answer_chars: int = Field(default=200, ge=50, le=2000)
+    min_evidence: float | None = Field(default=None, description="refusal threshold; None uses the calibrated one")
+    cors_origins: list[str] = Field(default_factory=list, description="extra allowed origins; same origin always works")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        # Allow a plain comma-separated env value as well as JSON.
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [v.strip().rstrip("/") for v in value.split(",") if v.strip()]
+        return value
+
+    @property
+    def resolved_index_dir(self) -> Path:
+        return self.index_dir if self.index_dir is not None else self.home / "index"
+
+    @property
+    def cache_path(self) -> Path:
+        return self.home / "embed-cache.sqlite"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
