@@ -1,0 +1,117 @@
+"""Paragraph and sentence vectors for an index build, reusing every vector that is already known."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from data.records import Paragraph, Speech
+from embeddings.encoder import Encoder
+
+if TYPE_CHECKING:
+    from qa.index import LoadedIndex
+
+log = logging.getLogger(__name__)
+
+# Cache entries hold a paragraph vector followed by its sentence vectors; the kind names that layout.
+SPAN_KIND = "passage+sentences:v1"
+BATCH = 16
+
+
+def dense_prefix(speech: Speech, paragraph: Paragraph) -> str:
+    """What the dense encoder sees before a paragraph: its speech title and section heading.
+
+    The heading gives a paragraph its topic (many paragraphs never repeat it); the paragraph text starts at
+    a known offset so its sentence spans can be located inside the encoded text.
+    """
+    leaf = paragraph.section.split(" / ")[-1] if paragraph.section else ""
+    return f"{speech.title}｜{leaf}\n" if leaf else f"{speech.title}\n"
+
+
+def _spans(prefix: str, paragraph: Paragraph) -> list[tuple[int, int]]:
+    return [(len(prefix) + s.start, len(prefix) + s.end) for s in paragraph.sentences]
+
+
+def paragraph_key(prefix: str, paragraph: Paragraph) -> str:
+    """Identifies the encoder input of a paragraph: its text, prefix and sentence spans."""
+    return prefix + paragraph.text + "\x00" + ",".join(f"{a}:{b}" for a, b in _spans(prefix, paragraph))
+
+
+def encode_paragraphs(
+    encoder: Encoder,
+    items: Sequence[tuple[str, Paragraph]],
+    *,
+    cache=None,
+    reuse: LoadedIndex | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Return (paragraph vectors, sentence vectors in paragraph order, number of paragraphs encoded now).
+
+    ``items`` are (prefix, paragraph): the encoder sees ``prefix + paragraph.text``. Sentence vectors come
+    from the same forward pass when the encoder can pool token spans (no second pass over the text);
+    otherwise each sentence is encoded on its own.
+    """
+    dim = encoder.dim
+    n = len(items)
+    fulls = [prefix + p.text for prefix, p in items]
+    spans = [_spans(prefix, p) for prefix, p in items]
+    keys = [paragraph_key(prefix, p) for prefix, p in items]
+    results: list[np.ndarray | None] = [None] * n
+
+    if reuse is not None and reuse.manifest.get("model_id") == encoder.model_id:
+        previous = {
+            paragraph_key(dense_prefix(reuse.speeches[p.speech_id], p), p): row
+            for row, p in enumerate(reuse.paragraphs)
+        }
+        for i, k in enumerate(keys):
+            row = previous.get(k)
+            if row is not None:
+                results[i] = np.vstack([reuse.passage_vectors[row : row + 1], reuse.sentence_vectors_of(row)])
+
+    missing = [i for i in range(n) if results[i] is None]
+    if cache is not None and missing:
+        cached = cache.get_many(encoder.model_id, SPAN_KIND, [keys[i] for i in missing])
+        for i, vec in zip(missing, cached, strict=True):
+            if vec is not None and vec.shape == (1 + len(spans[i]), dim):
+                results[i] = vec
+        missing = [i for i in range(n) if results[i] is None]
+
+    done = n - len(missing)
+    if progress:
+        progress(done, n)
+    for start in range(0, len(missing), BATCH):
+        batch = missing[start : start + BATCH]
+        texts = [fulls[i] for i in batch]
+        batch_spans = [spans[i] for i in batch]
+        with_spans = getattr(encoder, "encode_passages_with_spans", None)
+        if with_spans is not None:
+            pvecs, svecs = with_spans(texts, batch_spans)
+        else:
+            pvecs = encoder.encode_passages(texts)
+            flat = [texts[j][a:b] for j in range(len(batch)) for a, b in batch_spans[j]]
+            allv = encoder.encode_passages(flat) if flat else np.zeros((0, dim), np.float32)
+            svecs, pos = [], 0
+            for sp in batch_spans:
+                svecs.append(allv[pos : pos + len(sp)])
+                pos += len(sp)
+        entries = []
+        for j, i in enumerate(batch):
+            results[i] = np.vstack([pvecs[j : j + 1], svecs[j]]).astype(np.float32)
+            entries.append(results[i])
+        if cache is not None:
+            cache.put_many(encoder.model_id, SPAN_KIND, [keys[i] for i in batch], entries)
+        done += len(batch)
+        if progress:
+            progress(done, n)
+
+    passage = np.vstack([r[0:1] for r in results]).astype(np.float32)  # type: ignore[index]
+    sentence_parts = [r[1:] for r in results]  # type: ignore[index]
+    sentence = (
+        np.vstack(sentence_parts).astype(np.float32)
+        if sentence_parts
+        else np.zeros((0, dim), dtype=np.float32)
+    )
+    return np.ascontiguousarray(passage), np.ascontiguousarray(sentence), len(missing)

@@ -1,0 +1,90 @@
+"""Chinese lexical side: jieba segmentation and a BM25 index over it (bm25s)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import unicodedata
+from collections.abc import Sequence
+from pathlib import Path
+
+import bm25s
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+# Function words that carry no topic; kept short on purpose: a question's "哪些/如何" is handled by the composer.
+_STOPWORDS = frozenset(
+    """的 了 和 与 及 是 在 对 为 把 被 将 等 也 就 都 而 并 或 以 于 之 其 这 那 有 个 着 要 我 我们 你 他 她 它
+    中 上 下 里 哪些 哪个 什么 怎么 怎样 如何 为什么 多少 几 吗 呢 吧 啊 请问 讲话 提到 提出 说 谈到 方面 问题
+    是否 哪 谁 何 一 能 会 时候 什么时候 哪年 哪一年 可以 进行 关于 一些 那么 还 又 及其 以及 通过 这个 那个""".split()
+)
+_TOKEN_OK = re.compile(r"[\w\u3400-\u9fff]")
+
+_jieba_lock = threading.Lock()
+_jieba_ready = False
+
+
+def _jieba():
+    global _jieba_ready
+    import jieba
+
+    if not _jieba_ready:
+        with _jieba_lock:
+            if not _jieba_ready:
+                jieba.setLogLevel(logging.WARNING)
+                jieba.initialize()
+                _jieba_ready = True
+    return jieba
+
+
+def normalize(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).lower()
+
+
+def tokenize(text: str) -> list[str]:
+    """Segment Chinese text for BM25: search-mode jieba (words plus their sub-words), no stopwords/punctuation."""
+    jieba = _jieba()
+    out = []
+    for tok in jieba.lcut_for_search(normalize(text)):
+        tok = tok.strip()
+        if not tok or tok in _STOPWORDS or not _TOKEN_OK.search(tok):
+            continue
+        out.append(tok)
+    return out
+
+
+def warm_up() -> None:
+    """Load jieba's dictionary now rather than on the first request."""
+    _jieba()
+
+
+class LexicalIndex:
+    """BM25 over pre-segmented documents; scores every document so callers can filter and fuse."""
+
+    def __init__(self, retriever: bm25s.BM25, n_docs: int) -> None:
+        self._retriever = retriever
+        self.n_docs = n_docs
+
+    @classmethod
+    def build(cls, docs: Sequence[str]) -> LexicalIndex:
+        corpus_tokens = [tokenize(d) or ["<empty>"] for d in docs]
+        retriever = bm25s.BM25(k1=1.2, b=0.75)
+        retriever.index(corpus_tokens, show_progress=False)
+        return cls(retriever, len(docs))
+
+    def save(self, path: Path) -> None:
+        self._retriever.save(str(path))
+
+    @classmethod
+    def load(cls, path: Path, n_docs: int) -> LexicalIndex:
+        retriever = bm25s.BM25.load(str(path), mmap=False)
+        return cls(retriever, n_docs)
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every document for ``query`` (zeros when no query term is known)."""
+        tokens = [t for t in tokenize(query) if t in self._retriever.vocab_dict]
+        if not tokens:
+            return np.zeros(self.n_docs, dtype=np.float32)
+        return np.asarray(self._retriever.get_scores(tokens), dtype=np.float32)
