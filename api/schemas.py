@@ -1,0 +1,144 @@
+"""HTTP wire models; domain records stay dataclasses and are converted here at the edge."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+
+from qa.service import MAX_QUESTION_CHARS, MAX_TOP_K
+from qa.types import Answer, Citation, Filters, Hit
+
+
+class FiltersIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    speaker: StrictStr | None = Field(
+        default=None, max_length=100, description="speaker name (or part of it)"
+    )
+    speech_id: StrictStr | None = Field(default=None, max_length=100)
+
+    def to_domain(self) -> Filters:
+        return Filters(speaker=self.speaker or None, speech_id=self.speech_id or None)
+
+
+class QuestionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: StrictStr = Field(
+        description=f"the question, 1..{MAX_QUESTION_CHARS} characters",
+        examples=["丽泽商务区的地铁16号线什么时候通车？"],
+    )
+    top_k: StrictInt | None = Field(default=None, ge=1, le=MAX_TOP_K, description="passages to retrieve")
+    filters: FiltersIn | None = None
+
+    @field_validator("question")
+    @classmethod
+    def _question(cls, value: str) -> str:
+        q = value.strip()
+        if not q:
+            raise ValueError("the question is empty or only whitespace")
+        if len(q) > MAX_QUESTION_CHARS:
+            raise ValueError(
+                f"the question has {len(q)} characters; at most {MAX_QUESTION_CHARS} are accepted"
+            )
+        return q
+
+
+class AskIn(QuestionIn):
+    history: list[StrictStr] = Field(
+        default_factory=list,
+        max_length=5,
+        description="previous questions of this conversation, oldest first; a follow-up is read with them",
+    )
+
+
+class PassageOut(BaseModel):
+    passage_id: str
+    text: str
+    speech_id: str
+    speech_title: str
+    speaker: str
+    speaker_role: str
+    section: str
+    score: float
+
+    @classmethod
+    def of(cls, hit: Hit) -> PassageOut:
+        d = asdict(hit)
+        return cls(**{k: d[k] for k in cls.model_fields})
+
+
+class CitationOut(BaseModel):
+    n: int
+    passage_id: str
+    speech_id: str
+    speech_title: str
+    speaker: str
+    speaker_role: str
+    section: str
+    quote: str
+    start: int
+    end: int
+    passage_text: str
+    score: float
+
+    @classmethod
+    def of(cls, c: Citation) -> CitationOut:
+        return cls(**asdict(c))
+
+
+class TimingOut(BaseModel):
+    retrieve: float
+    compose: float
+    total: float
+
+
+class AnswerOut(BaseModel):
+    answer: str
+    answerable: bool
+    citations: list[CitationOut]
+    related: list[PassageOut]
+    timing_ms: TimingOut
+    index_version: str
+
+    @classmethod
+    def of(cls, a: Answer) -> AnswerOut:
+        return cls(
+            answer=a.answer,
+            answerable=a.answerable,
+            citations=[CitationOut.of(c) for c in a.citations],
+            related=[PassageOut.of(h) for h in a.related],
+            timing_ms=TimingOut(**a.timing_ms),
+            index_version=a.index_version,
+        )
+
+
+class SearchOut(BaseModel):
+    passages: list[PassageOut]
+
+
+class PassageDetailOut(BaseModel):
+    passage_id: str
+    text: str
+    speech_id: str
+    speech_title: str
+    speaker: str
+    speaker_role: str
+    section: str
+    prev_id: str | None
+    next_id: str | None
+
+
+class SpeechOut(BaseModel):
+    speech_id: str
+    title: str
+    speaker: str
+    role: str
+    date: str
+    paragraphs: int
+
+
+class ErrorOut(BaseModel):
+    detail: str
+    code: str
