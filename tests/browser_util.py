@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+from playwright.sync_api import Browser, BrowserContext, Playwright, Route
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -81,14 +82,27 @@ class Server:
 
     def start(self, ready_timeout: float = 300) -> Server:
         log = self.log_path.open("wb")
-        cmd = [*speechqa_command(), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--index", str(self.index_dir)]
+        cmd = [
+            *speechqa_command(),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--index",
+            str(self.index_dir),
+        ]
         # Own process group, so stop() also ends any workers the server spawns.
-        self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         log.close()
         deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"speechqa serve exited with {self.proc.returncode}:\n{_tail(self.log_path)}")
+                raise RuntimeError(
+                    f"speechqa serve exited with {self.proc.returncode}:\n{_tail(self.log_path)}"
+                )
             try:
                 if httpx.get(self.base_url + "/readyz", timeout=2).status_code == 200:
                     return self
@@ -155,15 +169,15 @@ class StaticSite:
         self.httpd.server_close()
 
 
-def launch_chromium(playwright):  # type: ignore[no-untyped-def]
+def launch_chromium(playwright: Playwright) -> Browser:
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
 
 
-def block_non_loopback(context) -> list[str]:  # type: ignore[no-untyped-def]
+def block_non_loopback(context: BrowserContext) -> list[str]:
     """Abort every request the context makes to a host other than loopback; return the list of those URLs."""
     blocked: list[str] = []
 
-    def handle(route) -> None:  # type: ignore[no-untyped-def]
+    def handle(route: Route) -> None:
         url = route.request.url
         host = urlsplit(url).hostname or ""
         if urlsplit(url).scheme in ("http", "https", "ws", "wss") and host not in LOOPBACK_HOSTS:

@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, Dialog, Locator, Page, expect, sync_playwright
 
 try:
     from tests.browser_util import Server, StaticSite, block_non_loopback, ingest, launch_chromium, parse_sse
 except ImportError:  # run with tests/ itself on sys.path (plain `pytest`, no tests/__init__.py)
     from browser_util import Server, StaticSite, block_non_loopback, ingest, launch_chromium, parse_sse  # type: ignore[no-redef]
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
-expect = playwright_sync.expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -69,8 +69,8 @@ def server(index_dir: Path, server_env: dict[str, str], host_site: StaticSite) -
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright_sync.sync_playwright() as p:
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
         chromium = launch_chromium(p)
         yield chromium
         chromium.close()
@@ -79,7 +79,7 @@ def browser() -> Iterator[object]:
 class Tab:
     """One browser context + page with outbound traffic blocked and page errors recorded."""
 
-    def __init__(self, browser, **context_args) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, browser: Browser, **context_args: Any) -> None:
         self.context = browser.new_context(locale="zh-CN", **context_args)
         self.blocked = block_non_loopback(self.context)
         self.page = self.context.new_page()
@@ -87,7 +87,7 @@ class Tab:
         self.dialogs: list[str] = []
         self.page.on("pageerror", lambda exc: self.page_errors.append(str(exc)))
 
-        def on_dialog(dialog) -> None:  # type: ignore[no-untyped-def]
+        def on_dialog(dialog: Dialog) -> None:
             self.dialogs.append(dialog.message)
             dialog.dismiss()
 
@@ -101,10 +101,10 @@ class Tab:
 
 
 @pytest.fixture
-def make_tab(browser) -> Iterator:  # type: ignore[no-untyped-def]
+def make_tab(browser: Browser) -> Iterator[Callable[..., Tab]]:
     tabs: list[Tab] = []
 
-    def make(**context_args) -> Tab:  # type: ignore[no-untyped-def]
+    def make(**context_args: Any) -> Tab:
         tab = Tab(browser, **context_args)
         tabs.append(tab)
         return tab
@@ -117,15 +117,15 @@ def make_tab(browser) -> Iterator:  # type: ignore[no-untyped-def]
 # ---------------------------------------------------------------- helpers
 
 
-def tid(scope, name: str):  # type: ignore[no-untyped-def]
+def tid(scope: Page | Locator, name: str) -> Locator:
     return scope.get_by_test_id(name)
 
 
-def last_answer(page):  # type: ignore[no-untyped-def]
+def last_answer(page: Page) -> Locator:
     return page.locator('[data-testid="speechqa-message"][data-role="assistant"]').last
 
 
-def ask_with_enter(page, question: str) -> tuple[object, list[tuple[str, dict]], dict]:  # type: ignore[no-untyped-def]
+def ask_with_enter(page: Page, question: str) -> tuple[Locator, list[tuple[str, dict]], dict]:
     """Type the question, press Enter, wait for the stream to finish.
 
     Returns the assistant message locator, the SSE events the server sent, and the request body.
@@ -152,17 +152,17 @@ def streamed(events: list[tuple[str, dict]]) -> tuple[str, list[dict], bool]:
     return answer, cites["citations"], bool(cites["answerable"])
 
 
-def first_text_ms(page) -> float | None:  # type: ignore[no-untyped-def]
+def first_text_ms(page: Page) -> float | None:
     timings = page.evaluate("() => window.SpeechQAWidget.lastTimings")
     return timings and timings.get("firstTextMs")
 
 
-def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+def shot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / name))
 
 
-def check_answer_and_source(page, screenshot_prefix: str) -> list[dict]:  # type: ignore[no-untyped-def]
+def check_answer_and_source(page: Page, screenshot_prefix: str) -> list[dict]:
     """Ask the gold question, check chips and the highlighted quote of the first chip's citation."""
     message, events, body = ask_with_enter(page, GOLD_QUESTION)
     print(f"\n[widget] Enter -> first answer text: {first_text_ms(page)} ms ({screenshot_prefix})")
@@ -180,25 +180,25 @@ def check_answer_and_source(page, screenshot_prefix: str) -> list[dict]:  # type
     assert any("16号线" in c["quote"] for c in citations), citations
     by_n = {c["n"]: c for c in citations}
     for i in range(chips.count()):
-        n = int(chips.nth(i).get_attribute("data-n"))
+        n = int(chips.nth(i).get_attribute("data-n") or 0)
         assert chips.nth(i).get_attribute("aria-label") == f"来源 {n}：{by_n[n]['speech_title']}"
         expect(chips.nth(i)).to_be_enabled()
     shot(page, f"{screenshot_prefix}-answer.png")
 
     chip = chips.first
-    cited = by_n[int(chip.get_attribute("data-n"))]
+    cited = by_n[int(chip.get_attribute("data-n") or 0)]
     assert cited["passage_text"][cited["start"] : cited["end"]] == cited["quote"]
     chip.click()
     source = tid(page, "speechqa-source")
     expect(source).to_be_visible()
     mark = tid(source, "speechqa-quote")
     expect(mark).to_have_count(1)
-    quote_shown = mark.text_content()
-    passage_shown = tid(source, "speechqa-passage").text_content()
+    quote_shown = mark.text_content() or ""
+    passage_shown = tid(source, "speechqa-passage").text_content() or ""
     assert quote_shown == cited["quote"]
     assert quote_shown in passage_shown
     assert passage_shown == cited["passage_text"]
-    source_text = source.text_content()
+    source_text = source.text_content() or ""
     for key in ("speaker", "speaker_role", "speech_title", "section"):
         assert cited[key] in source_text, (key, cited[key])
     shot(page, f"{screenshot_prefix}-source.png")
@@ -209,7 +209,7 @@ def check_answer_and_source(page, screenshot_prefix: str) -> list[dict]:  # type
     return citations
 
 
-def check_refusal(page, screenshot_name: str) -> None:  # type: ignore[no-untyped-def]
+def check_refusal(page: Page, screenshot_name: str) -> None:
     message, events, body = ask_with_enter(page, UNANSWERABLE)
     answer, citations, answerable = streamed(events)
     assert not answerable and citations == [], answer
@@ -225,7 +225,9 @@ def check_refusal(page, screenshot_name: str) -> None:  # type: ignore[no-untype
 # ---------------------------------------------------------------- tests
 
 
-def test_demo_page_answers_with_clickable_citations_follow_up_and_refusal(server: Server, make_tab) -> None:  # type: ignore[no-untyped-def]
+def test_demo_page_answers_with_clickable_citations_follow_up_and_refusal(
+    server: Server, make_tab: Callable[..., Tab]
+) -> None:
     tab = make_tab(viewport={"width": 1280, "height": 860})
     page = tab.page
     page.goto(server.base_url + "/")
@@ -236,7 +238,9 @@ def test_demo_page_answers_with_clickable_citations_follow_up_and_refusal(server
     expect(panel).to_have_attribute("role", "dialog")
     expect(tid(page, "speechqa-log")).to_have_attribute("aria-live", "polite")
     expect(tid(page, "speechqa-input")).to_be_focused()
-    expect(tid(page, "speechqa-input")).to_have_attribute("placeholder", "例如：丽泽商务区的交通建设有哪些安排？")
+    expect(tid(page, "speechqa-input")).to_have_attribute(
+        "placeholder", "例如：丽泽商务区的交通建设有哪些安排？"
+    )
 
     check_answer_and_source(page, "widget")
 
@@ -252,8 +256,10 @@ def test_demo_page_answers_with_clickable_citations_follow_up_and_refusal(server
     tab.assert_clean()
 
 
-def test_phone_width_panel_is_full_screen(server: Server, make_tab) -> None:  # type: ignore[no-untyped-def]
-    tab = make_tab(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True, device_scale_factor=2)
+def test_phone_width_panel_is_full_screen(server: Server, make_tab: Callable[..., Tab]) -> None:
+    tab = make_tab(
+        viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True, device_scale_factor=2
+    )
     page = tab.page
     page.goto(server.base_url + "/")
     tid(page, "speechqa-launcher").tap()
@@ -268,7 +274,7 @@ def test_phone_width_panel_is_full_screen(server: Server, make_tab) -> None:  # 
     tab.assert_clean()
 
 
-def test_keyboard_open_escape_closes_and_returns_focus(server: Server, make_tab) -> None:  # type: ignore[no-untyped-def]
+def test_keyboard_open_escape_closes_and_returns_focus(server: Server, make_tab: Callable[..., Tab]) -> None:
     tab = make_tab()
     page = tab.page
     page.goto(server.base_url + "/")
@@ -313,8 +319,12 @@ def _host_page(api: str) -> str:
 
 
 def test_cross_origin_embed_needs_the_origin_allowed(
-    server: Server, index_dir: Path, server_env: dict[str, str], host_site: StaticSite, make_tab
-) -> None:  # type: ignore[no-untyped-def]
+    server: Server,
+    index_dir: Path,
+    server_env: dict[str, str],
+    host_site: StaticSite,
+    make_tab: Callable[..., Tab],
+) -> None:
     # server allows host_site's origin; `closed` runs with the default (same origin only).
     closed = Server(index_dir=index_dir, env=dict(server_env), log_path=index_dir.parent / "serve-closed.log")
     closed.start()
@@ -352,7 +362,7 @@ def test_cross_origin_embed_needs_the_origin_allowed(
         closed.stop()
 
 
-def test_lost_connection_shows_error_and_retry_recovers(server: Server, make_tab) -> None:  # type: ignore[no-untyped-def]
+def test_lost_connection_shows_error_and_retry_recovers(server: Server, make_tab: Callable[..., Tab]) -> None:
     tab = make_tab()
     page = tab.page
     page.goto(server.base_url + "/")
@@ -380,7 +390,7 @@ def test_lost_connection_shows_error_and_retry_recovers(server: Server, make_tab
     tab.assert_clean()
 
 
-def test_markup_in_a_question_is_shown_as_text(server: Server, make_tab) -> None:  # type: ignore[no-untyped-def]
+def test_markup_in_a_question_is_shown_as_text(server: Server, make_tab: Callable[..., Tab]) -> None:
     tab = make_tab()
     page = tab.page
     page.goto(server.base_url + "/")

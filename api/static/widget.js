@@ -602,7 +602,15 @@
       if (prev && prev.nodeType === 1 && prev.className === "cite" && prev.lastChild && prev.lastChild.nodeType === 1) {
         prev.appendChild(chip); // "[1][2]": keep adjacent chips together
       } else {
-        this.target.appendChild(el("span", { className: "cite" }, [chip]));
+        // Take the preceding character along so a chip never starts a line on its own.
+        var glue = "";
+        if (prev && prev.nodeType === 3 && prev.data) {
+          var cut = /[\uDC00-\uDFFF]$/.test(prev.data) ? 2 : 1;
+          glue = prev.data.slice(-cut);
+          prev.data = prev.data.slice(0, -cut);
+          if (!prev.data) this.target.removeChild(prev);
+        }
+        this.target.appendChild(el("span", { className: "cite" }, [glue || null, chip]));
       }
       last = re.lastIndex;
     }
@@ -1038,7 +1046,7 @@
   });
 
   function mount() {
-    if (!host.isConnected) document.body.appendChild(host);
+    if (!host.isConnected && document.body) document.body.appendChild(host);
   }
 
   if (document.body) mount();
