@@ -36,6 +36,7 @@
   var scriptOrigin = script && script.src ? new URL(script.src, location.href).origin : location.origin;
   var endpoint = ((script && script.getAttribute("data-endpoint")) || scriptOrigin).replace(/\/+$/, "");
   var title = (script && script.getAttribute("data-title")) || "讲话问答";
+  var crossOrigin = new URL(endpoint, location.href).origin !== location.origin;
 
   // Static style sheet (no data in it).
   var CSS = [
@@ -497,7 +498,8 @@
   function setBusy(busy) {
     sendBtn.hidden = busy;
     stopBtn.hidden = !busy;
-    panel.setAttribute("aria-busy", busy ? "true" : "false");
+    // Screen readers announce the finished answer once instead of every streamed fragment.
+    log.setAttribute("aria-busy", busy ? "true" : "false");
     updateSend();
   }
 
@@ -835,10 +837,13 @@
           if (turn.stalled) shown = new WidgetError("stall", "服务器长时间没有响应，连接可能已中断。");
           if (!shown) {
             // fetch() rejects with a bare TypeError for offline, DNS, refused connections and CORS blocks alike.
-            shown = new WidgetError(
-              "network",
-              turn.renderer.text ? "连接中断，回答未完成。" : "无法连接到问答服务，请检查网络后重试。"
-            );
+            shown = turn.renderer.text
+              ? new WidgetError("network", "连接中断，回答未完成。")
+              : new WidgetError(
+                  "network",
+                  "无法连接到问答服务，请检查网络后重试。",
+                  crossOrigin ? "问答服务位于其他域名时，需由管理员在服务端允许本站点访问（跨域设置）。" : ""
+                );
           }
           showError(turn, shown);
           return null;
