@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -9,7 +11,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,8 +133,29 @@ def build_index(
     }
     manifest["index_version"] = f"{manifest['corpus_fingerprint'][:12]}-{manifest['built_at']}"
 
-    tmp = index_dir.parent / f".{index_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
     index_dir.parent.mkdir(parents=True, exist_ok=True)
+    with _build_lock(index_dir):
+        _write_index(index_dir, speeches, pairs, passage_vecs, sentence_vecs, dense, lexical, manifest)
+    log.info("index written to %s: %s", index_dir, manifest["counts"])
+    return manifest
+
+
+@contextlib.contextmanager
+def _build_lock(index_dir: Path) -> Iterator[None]:
+    """One writer per index directory; whoever holds the lock may clear what killed builds left behind."""
+    lock_path = index_dir.parent / f".{index_dir.name}.lock"
+    with open(lock_path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        for stale in index_dir.parent.glob(f".{index_dir.name}.tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _write_index(index_dir, speeches, pairs, passage_vecs, sentence_vecs, dense, lexical, manifest) -> None:
+    tmp = index_dir.parent / f".{index_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
         _write_json(tmp / "speeches.json", [_speech_row(sp) for sp in speeches])
@@ -150,8 +173,6 @@ def build_index(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    log.info("index written to %s: %s", index_dir, manifest["counts"])
-    return manifest
 
 
 def _make_faiss(vectors: np.ndarray, kind: str) -> faiss.Index:

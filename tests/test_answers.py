@@ -1,0 +1,130 @@
+"""Answer composition: citation invariants, refusal, metadata answers, follow-ups, the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+
+from qa.compose import REFUSAL, check_citations
+from qa.index import load_index
+from qa.service import AnswerService
+from qa.types import Citation, Filters
+
+from .conftest import GOLD, REPO, speechqa_home
+
+
+def _gold():
+    return [json.loads(line) for line in GOLD.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _citation(n, p, start, end, quote=None):
+    return Citation(
+        n=n,
+        passage_id=p.paragraph_id,
+        speech_id=p.speech_id,
+        speech_title="",
+        speaker="",
+        speaker_role="",
+        section=p.section,
+        quote=quote if quote is not None else p.text[start:end],
+        start=start,
+        end=end,
+        passage_text=p.text,
+        score=1.0,
+    )
+
+
+def test_check_citations_catches_every_broken_invariant(fake_index_dir, fake_encoder):
+    index = load_index(fake_index_dir, fake_encoder)
+    p = index.paragraphs[0]
+    good = _citation(1, p, 0, 5)
+    assert check_citations("甲[1]", [good], index) == []
+    assert check_citations("甲[2]", [_citation(2, p, 0, 5)], index)  # not numbered from 1
+    assert check_citations("甲[1]乙[2]", [good], index)  # marker without citation
+    assert check_citations("甲", [good], index)  # citation never used
+    assert check_citations("甲[1]", [_citation(1, p, 0, 5, quote="不对的引文")], index)  # not verbatim
+    assert check_citations("甲[1]", [replace(good, passage_id="nope")], index)  # unknown passage
+
+
+def test_questions_are_validated(fake_index_dir, fake_encoder):
+    from data.errors import InvalidQuestionError
+
+    service = AnswerService(load_index(fake_index_dir, fake_encoder), fake_encoder)
+    for bad in ["", "   ", "问" * 501, None]:
+        with pytest.raises(InvalidQuestionError):
+            service.ask(bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidQuestionError):
+        service.ask("地铁", top_k=0)
+
+
+def test_follow_up_is_read_with_the_previous_question():
+    q = AnswerService.retrieval_query("那丰台园呢？", ["丽泽商务区有哪些交通建设安排？"])
+    assert q.startswith("丽泽商务区有哪些交通建设安排？") and q.endswith("那丰台园呢？")
+    assert (
+        AnswerService.retrieval_query("中关村丰台园的主导产业是什么？", ["之前的问题"])
+        == "中关村丰台园的主导产业是什么？"
+    )
+
+
+@pytest.mark.slow
+def test_every_gold_answer_has_verbatim_citations_numbered_in_order(real_service):
+    for g in _gold():
+        a = real_service.ask(g["question"])
+        assert check_citations(a.answer, a.citations, real_service.index) == [], g["id"]
+        for c in a.citations:
+            assert c.passage_text[c.start : c.end] == c.quote
+        if not a.answerable:
+            assert a.answer == REFUSAL and not a.citations and a.related
+
+
+@pytest.mark.slow
+def test_unanswerable_questions_are_refused_and_answerable_ones_mostly_answered(real_service):
+    gold = _gold()
+    unans = [g for g in gold if not g["answerable"]]
+    ans = [g for g in gold if g["answerable"]]
+    refused = [g["id"] for g in unans if not real_service.ask(g["question"]).answerable]
+    false_refusals = [g["id"] for g in ans if not real_service.ask(g["question"]).answerable]
+    assert len(refused) / len(unans) >= 0.9, sorted({g["id"] for g in unans} - set(refused))
+    assert len(false_refusals) / len(ans) <= 0.05, false_refusals
+
+
+@pytest.mark.slow
+def test_who_question_is_answered_from_speech_metadata(real_service):
+    a = real_service.ask("谁在讲话中谈到了丽泽金融商务区的发展？")
+    assert a.answerable
+    assert "李国龙" in a.answer and "丽泽金融商务区工委书记" in a.answer
+    assert all(c.speaker == "李国龙" for c in a.citations[:1])
+
+
+@pytest.mark.slow
+def test_speaker_filter_limits_citations(real_service):
+    a = real_service.ask("如何推动发展？", filters=Filters(speaker="孙睿"))
+    assert {h.speaker for h in a.related} == {"孙睿"}
+    assert all(c.speaker == "孙睿" for c in a.citations)
+
+
+@pytest.mark.slow
+def test_cli_ask_prints_answer_and_numbered_sources(real_index_dir):
+    env = {"SPEECHQA_HOME": str(speechqa_home()), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "api.cli",
+            "ask",
+            "丽泽商务区的地铁16号线什么时候通车？",
+            "--index",
+            str(real_index_dir),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "16号线" in out.stdout and "来源：" in out.stdout and "[1] 李国龙" in out.stdout
