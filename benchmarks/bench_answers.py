@@ -1,0 +1,190 @@
+"""Answer benchmark: gold set quality (in-process and over HTTP), CMRC2018 answer-span hits vs a baseline,
+and /v1/ask latency over loopback beside the floor (query encoding + search alone).
+
+Run: .venv/bin/python benchmarks/bench_answers.py [--cmrc-limit N] [--skip-cmrc] [--calibrate]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from api.settings import Settings  # noqa: E402
+from benchmarks.common import REPO, load_cmrc, machine, pct  # noqa: E402
+from data.parse import builtin_corpus_dir, load_paths  # noqa: E402
+from embeddings.cache import EmbeddingCache  # noqa: E402
+from embeddings.st_encoder import load_encoder  # noqa: E402
+from qa.evaluate import HttpBackend, ServiceBackend, evaluate, load_gold, normalize, summarize  # noqa: E402
+from qa.index import build_index  # noqa: E402
+from qa.service import AnswerService  # noqa: E402
+
+GOLD = REPO / "data" / "eval" / "gold.jsonl"
+
+
+def print_summary(title: str, s: dict) -> None:
+    print(f"\n## {title}")
+    print(
+        f"key-point recall {s['answer']['key_point_recall']:.3f} (answerable, n={s['abstention']['n_answerable']}); "
+        f"unanswerable refused {1 - s['abstention']['false_answers']:.3f} (n={s['abstention']['n_unanswerable']}); "
+        f"answerable refused {s['abstention']['false_refusals']:.3f}; abstention accuracy {s['abstention']['accuracy']:.3f}"
+    )
+    print(
+        f"citations valid {s['citations']['valid']:.3f}, precision {s['citations']['precision']:.3f}, "
+        f"coverage {s['citations']['coverage']:.3f} ({s['citations']['n_citations']} citations); "
+        f"retrieval hit@5 {s['retrieval']['hit@5']:.3f}, MRR {s['retrieval']['mrr']:.3f}"
+    )
+
+
+def calibrate(service: AnswerService) -> None:
+    """Print the evidence score of every gold question so the refusal threshold can be chosen."""
+    gold = load_gold(GOLD).items
+    rows = []
+    for g in gold:
+        r = service.retriever.retrieve(g.question, service.top_k)
+        comp = service.composer.compose(g.question, r)  # type: ignore[attr-defined]
+        rows.append((comp.evidence, g.answerable, g.id, g.question, comp.features))
+    rows.sort(key=lambda x: x[0])
+    for ev, ans, gid, q, f in rows:
+        print(
+            f"{ev:.3f} {'A' if ans else 'U'} {gid} {q} cov={f.get('coverage', 0):.2f} "
+            f"sim={f.get('best_sim', 0):.3f} unk={f.get('unknown_terms')}"
+        )
+    for t in np.arange(0.30, 0.70, 0.02):
+        fr = sum(1 for ev, a, *_ in rows if a and ev < t) / max(1, sum(1 for r in rows if r[1]))
+        ref = sum(1 for ev, a, *_ in rows if not a and ev < t) / max(1, sum(1 for r in rows if not r[1]))
+        print(f"threshold {t:.2f}: unanswerable refused {ref:.3f}, answerable refused {fr:.3f}")
+
+
+def cmrc_answers(encoder, cache, limit: int | None) -> dict:
+    speeches, questions = load_cmrc("dev")
+    if limit:
+        questions = questions[:limit]
+    with tempfile.TemporaryDirectory() as tmp:
+        build_index(speeches, encoder, Path(tmp) / "cmrc", cache=cache)
+        service = AnswerService.open(Path(tmp) / "cmrc", encoder)
+        ours = base = refused = 0
+        for q in questions:
+            gold = [normalize(a) for a in q["answers"]]
+            a = service.ask(q["question"])
+            refused += not a.answerable
+            if any(g and g in normalize(a.answer) for g in gold):
+                ours += 1
+            top = service.search(q["question"], 1, mode="bm25")
+            first = (
+                service.index.paragraphs[service.index.row_of[top[0].passage_id]].sentences[0].text
+                if top
+                else ""
+            )
+            if any(g and g in normalize(first) for g in gold):
+                base += 1
+    n = len(questions)
+    return {"n": n, "ours": ours / n, "baseline": base / n, "refused": refused / n}
+
+
+def http_latency(base: str, service: AnswerService, rounds: int) -> dict:
+    questions = [g.question for g in load_gold(GOLD).items]
+    ask, search, floor = [], [], []
+    with httpx.Client(base_url=base, timeout=30) as http:
+        for q in questions[:10]:
+            http.post("/v1/ask", json={"question": q})
+        for _ in range(rounds):
+            for q in questions:
+                t0 = time.perf_counter()
+                r = http.post("/v1/ask", json={"question": q})
+                ask.append((time.perf_counter() - t0) * 1000)
+                assert r.status_code == 200, r.text
+                t0 = time.perf_counter()
+                http.post("/v1/search", json={"question": q})
+                search.append((time.perf_counter() - t0) * 1000)
+                t0 = time.perf_counter()
+                service.retriever.retrieve(q, 5)
+                floor.append((time.perf_counter() - t0) * 1000)
+    return {
+        "n": len(ask),
+        "ask_p50": pct(ask, 50),
+        "ask_p95": pct(ask, 95),
+        "search_http_p50": pct(search, 50),
+        "search_http_p95": pct(search, 95),
+        "floor_p50": pct(floor, 50),
+        "floor_p95": pct(floor, 95),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cmrc-limit", type=int, default=None)
+    ap.add_argument("--skip-cmrc", action="store_true")
+    ap.add_argument("--calibrate", action="store_true", help="print evidence scores and threshold trade-offs")
+    ap.add_argument("--rounds", type=int, default=3, help="latency rounds over the gold questions")
+    args = ap.parse_args()
+    settings = Settings()
+    encoder = load_encoder(settings.model, cache_dir=settings.home, threads=settings.threads)
+    cache = EmbeddingCache(settings.cache_path)
+    print(f"machine: {machine()}")
+    print(f"model: {encoder.model_id}")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        index_dir = Path(tmp) / "idx"
+        build_index(load_paths([builtin_corpus_dir()]).speeches, encoder, index_dir, cache=cache)
+        service = AnswerService.open(index_dir, encoder)
+        if args.calibrate:
+            calibrate(service)
+            return
+        items = load_gold(GOLD).items
+        s = summarize(evaluate(items, ServiceBackend(service)), k=5, source="in-process")
+        print_summary(f"Gold set in-process ({len(items)} questions)", s)
+
+        port = 8765
+        env = dict(os.environ, SPEECHQA_HOME=str(settings.home))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--index", str(index_dir)],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            for _ in range(600):
+                try:
+                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.2)
+            backend = HttpBackend.connect(base)
+            s_http = summarize(evaluate(items, backend), k=5, source=base)
+            print_summary("Gold set over HTTP (citations resolved through GET /v1/passages/{id})", s_http)
+            lat = http_latency(base, service, args.rounds)
+            print(f"\n## POST /v1/ask over loopback, built-in corpus, warm ({lat['n']} requests)")
+            print(
+                f"/v1/ask p50 {lat['ask_p50']:.1f} ms, p95 {lat['ask_p95']:.1f} ms; "
+                f"/v1/search p50 {lat['search_http_p50']:.1f} ms; "
+                f"floor (query encoding + hybrid search, in-process) p50 {lat['floor_p50']:.1f} ms, "
+                f"p95 {lat['floor_p95']:.1f} ms"
+            )
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+    if not args.skip_cmrc:
+        c = cmrc_answers(encoder, cache, args.cmrc_limit)
+        print(f"\n## CMRC2018 dev ({c['n']} questions): answer contains a gold answer span")
+        print(
+            f"speechqa {c['ours']:.3f} (refused {c['refused']:.3f}) vs baseline "
+            f"'first sentence of the top BM25 paragraph' {c['baseline']:.3f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""Retrieval benchmark: gold set (hybrid vs dense vs BM25), CMRC2018 dev, ingest throughput, search latency.
+
+Run: .venv/bin/python benchmarks/bench_retrieval.py [--cmrc-limit N] [--skip-cmrc]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from api.settings import Settings  # noqa: E402
+from benchmarks.common import REPO, load_cmrc, machine, pct  # noqa: E402
+from data.parse import builtin_corpus_dir, load_paths  # noqa: E402
+from embeddings.cache import EmbeddingCache  # noqa: E402
+from embeddings.st_encoder import load_encoder  # noqa: E402
+from qa.index import build_index, load_index  # noqa: E402
+from qa.retrieve import HybridRetriever  # noqa: E402
+
+
+def rank_of(hits, is_gold) -> int | None:
+    for i, h in enumerate(hits):
+        if is_gold(h):
+            return i + 1
+    return None
+
+
+def score(ranks: list[int | None]) -> dict:
+    n = len(ranks)
+    return {
+        "R@1": sum(1 for r in ranks if r and r <= 1) / n,
+        "R@3": sum(1 for r in ranks if r and r <= 3) / n,
+        "R@5": sum(1 for r in ranks if r and r <= 5) / n,
+        "MRR": sum(1 / r for r in ranks if r) / n,
+    }
+
+
+def gold_set(retriever: HybridRetriever) -> dict:
+    gold = [
+        json.loads(x) for x in (REPO / "data/eval/gold.jsonl").read_text(encoding="utf-8").splitlines() if x
+    ]
+    gold = [g for g in gold if g["answerable"] and g["evidence"]]
+    out = {}
+    for mode in ("hybrid", "dense", "bm25"):
+        ranks = []
+        for g in gold:
+            hits = retriever.retrieve(g["question"], 10, mode=mode).hits
+            ranks.append(rank_of(hits, lambda h, g=g: any(e in h.text for e in g["evidence"])))
+        out[mode] = score(ranks)
+    out["n"] = len(gold)
+    return out
+
+
+def cmrc(encoder, cache, limit: int | None) -> dict:
+    speeches, questions = load_cmrc("dev")
+    if limit:
+        questions = questions[:limit]
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        build_index(speeches, encoder, Path(tmp) / "cmrc", cache=cache)
+        build_s = time.perf_counter() - t0
+        retriever = HybridRetriever(load_index(Path(tmp) / "cmrc", encoder), encoder)
+        res = {}
+        qvecs = encoder.encode_queries([q["question"] for q in questions])
+        for mode in ("hybrid", "bm25", "dense"):
+            ranks = []
+            for q, qv in zip(questions, qvecs, strict=True):
+                hits = retriever.retrieve(q["question"], 5, mode=mode, query_vector=qv).hits
+                ranks.append(rank_of(hits, lambda h, q=q: h.speech_id == q["gold_speech"]))
+            res[mode] = score(ranks)
+    res["n_questions"] = len(questions)
+    res["n_paragraphs"] = len(speeches)
+    res["build_seconds"] = round(build_s, 1)
+    return res
+
+
+def throughput(encoder, n: int) -> dict:
+    """Ingest (parse -> encode -> index -> write, empty cache) vs the bare encoder on the same paragraphs."""
+    speeches, _ = load_cmrc("dev")
+    speeches = speeches[:n]
+    texts = [p.text for s in speeches for p in s.paragraphs]
+    encoder.encode_passages(texts[:4])  # warm
+    t0 = time.perf_counter()
+    encoder.encode_passages(texts)
+    raw = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        m = build_index(speeches, encoder, Path(tmp) / "idx", cache=EmbeddingCache(Path(tmp) / "c.sqlite"))
+        total = time.perf_counter() - t0
+    return {
+        "paragraphs": len(texts),
+        "raw_encoder_pps": round(len(texts) / raw, 2),
+        "ingest_pps": round(len(texts) / total, 2),
+        "ratio": round(raw / total, 3),
+        "ingest_encode_seconds": m["encode_seconds"],
+        "ingest_total_seconds": round(total, 2),
+        "raw_seconds": round(raw, 2),
+    }
+
+
+def latency(retriever: HybridRetriever, rounds: int = 3) -> dict:
+    gold = [
+        json.loads(x) for x in (REPO / "data/eval/gold.jsonl").read_text(encoding="utf-8").splitlines() if x
+    ]
+    for g in gold[:5]:
+        retriever.retrieve(g["question"], 5)
+    times, encode = [], []
+    for _ in range(rounds):
+        for g in gold:
+            t0 = time.perf_counter()
+            qv = retriever.encode_query(g["question"])
+            t1 = time.perf_counter()
+            retriever.retrieve(g["question"], 5, query_vector=qv)
+            t2 = time.perf_counter()
+            times.append((t2 - t0) * 1000)
+            encode.append((t1 - t0) * 1000)
+    return {
+        "n": len(times),
+        "search_p50_ms": round(pct(times, 50), 2),
+        "search_p95_ms": round(pct(times, 95), 2),
+        "query_encode_p50_ms": round(pct(encode, 50), 2),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cmrc-limit", type=int, default=None, help="only the first N CMRC questions")
+    ap.add_argument("--skip-cmrc", action="store_true")
+    ap.add_argument("--throughput-paragraphs", type=int, default=160)
+    args = ap.parse_args()
+    settings = Settings()
+    encoder = load_encoder(settings.model, cache_dir=settings.home, threads=settings.threads)
+    cache = EmbeddingCache(settings.cache_path)
+    print(f"machine: {machine()}")
+    print(f"model: {encoder.model_id}")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        build_index(load_paths([builtin_corpus_dir()]).speeches, encoder, Path(tmp) / "idx", cache=cache)
+        retriever = HybridRetriever(load_index(Path(tmp) / "idx", encoder), encoder)
+        g = gold_set(retriever)
+        print(f"\n## Gold set ({g['n']} answerable questions), built-in corpus")
+        print("| mode | R@1 | R@3 | R@5 | MRR |\n|---|---|---|---|---|")
+        for mode in ("hybrid", "dense", "bm25"):
+            s = g[mode]
+            print(f"| {mode} | {s['R@1']:.3f} | {s['R@3']:.3f} | {s['R@5']:.3f} | {s['MRR']:.3f} |")
+        lat = latency(retriever)
+        print(f"\n## Warm search latency, built-in corpus ({lat['n']} queries, k=5)")
+        print(
+            f"p50 {lat['search_p50_ms']} ms, p95 {lat['search_p95_ms']} ms "
+            f"(of which query encoding p50 {lat['query_encode_p50_ms']} ms)"
+        )
+
+    if not args.skip_cmrc:
+        c = cmrc(encoder, cache, args.cmrc_limit)
+        print(
+            f"\n## CMRC2018 dev as retrieval ({c['n_paragraphs']} paragraphs, {c['n_questions']} questions)"
+        )
+        print("| mode | R@1 | R@5 | MRR |\n|---|---|---|---|")
+        for mode in ("hybrid", "bm25", "dense"):
+            s = c[mode]
+            print(f"| {mode} | {s['R@1']:.3f} | {s['R@5']:.3f} | {s['MRR']:.3f} |")
+
+    t = throughput(encoder, args.throughput_paragraphs)
+    print(f"\n## Ingest throughput ({t['paragraphs']} CMRC2018 paragraphs, empty cache)")
+    print(
+        f"raw encoder {t['raw_encoder_pps']} paragraphs/s ({t['raw_seconds']} s); "
+        f"ingest {t['ingest_pps']} paragraphs/s ({t['ingest_total_seconds']} s, of which encoding "
+        f"{t['ingest_encode_seconds']} s); ratio {t['ratio']}"
+    )
+
+
+if __name__ == "__main__":
+    main()
