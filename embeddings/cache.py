@@ -56,7 +56,8 @@ class EmbeddingCache:
     def get_many(self, model_id: str, kind: str, texts: Sequence[str]) -> list[np.ndarray | None]:
         """Cached arrays in input order; None where a text has no entry."""
         keys = [text_key(t) for t in texts]
-        found = self._run("read", lambda conn: self._select(conn, model_id, kind, keys), default={})
+        empty: dict[bytes, np.ndarray] = {}
+        found = self._run("read", lambda conn: self._select(conn, model_id, kind, keys), default=empty)
         return [found.get(k) for k in keys]
 
     def put_many(
@@ -90,7 +91,9 @@ class EmbeddingCache:
     # ----------------------------------------------------------------------------------- internals
 
     @staticmethod
-    def _select(conn: sqlite3.Connection, model_id: str, kind: str, keys: list[bytes]) -> dict:
+    def _select(
+        conn: sqlite3.Connection, model_id: str, kind: str, keys: list[bytes]
+    ) -> dict[bytes, np.ndarray]:
         found: dict[bytes, np.ndarray] = {}
         unique = list(dict.fromkeys(keys))
         for start in range(0, len(unique), _CHUNK):

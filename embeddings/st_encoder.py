@@ -16,6 +16,7 @@ import numpy as np
 from data.errors import EmbeddingModelError
 from embeddings.convert import CONVERSION_FILE, ensure_default_model
 from embeddings.encoder import Encoder
+from embeddings.spans import encode_with_spans
 
 logger = logging.getLogger(__name__)
 
@@ -93,8 +94,8 @@ class SentenceTransformerEncoder:
         if threads is not None:
             torch.set_num_threads(threads)
         name = str(model)
-        folder = Path(name).expanduser()
-        folder = folder.resolve() if folder.is_dir() else None
+        candidate = Path(name).expanduser()
+        folder = candidate.resolve() if candidate.is_dir() else None
         self._model = _load_sentence_transformer(str(folder) if folder else name)
         self._batch_size = batch_size
         # The fast tokenizer is not safe to call from two threads at once ("Already borrowed"), and the
@@ -140,6 +141,15 @@ class SentenceTransformerEncoder:
 
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts, self.passage_prefix)
+
+    def encode_passages_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Passage vectors plus, per text, vectors of its character spans pooled from the same forward pass."""
+        with self._lock:
+            return encode_with_spans(
+                self._model, self.passage_prefix, list(texts), spans, batch_size=self._batch_size
+            )
 
     def token_count(self, text: str, *, is_query: bool = False) -> int:
         """Tokens the model sees for ``text`` with its prefix and special tokens, before truncation."""

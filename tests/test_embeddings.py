@@ -269,6 +269,17 @@ def test_explicit_prefixes_win_and_change_the_model_id(tiny_models):
     assert '|q="query: "|p="passage: "' in default.model_id
 
 
+def test_span_vectors_come_from_the_same_pass_as_passage_vectors(tiny_models):
+    from embeddings.st_encoder import SentenceTransformerEncoder
+
+    enc = SentenceTransformerEncoder(tiny_models["e5"])
+    texts = ["中国的首都是哪里", "abc def"]
+    passages, spans = enc.encode_passages_with_spans(texts, [[(0, 3), (3, 8)], []])
+    np.testing.assert_allclose(passages, enc.encode_passages(texts), atol=1e-5)
+    assert spans[0].shape == (2, 16) and spans[1].shape == (0, 16)
+    np.testing.assert_allclose(np.linalg.norm(spans[0], axis=1), 1.0, rtol=1e-5)
+
+
 def test_model_id_tells_apart_models_with_different_weights(tiny_models, tmp_path):
     import shutil
 
