@@ -54,6 +54,7 @@ table.summary td.group { font-weight: 600; background: var(--soft); }
 figure { margin: 0; border: 1px solid var(--line); border-radius: 6px; padding: 10px; }
 figcaption { font-size: 13px; color: var(--muted); margin-top: 4px; }
 svg { display: block; width: 100%; height: auto; }
+svg.strip { width: auto; max-width: 100%; }
 svg text { font: 11px system-ui, sans-serif; fill: var(--fg); }
 .legend span { display: inline-block; margin-right: 10px; font-size: 12px; }
 .legend i { display: inline-block; width: 10px; height: 10px; margin-right: 4px; vertical-align: -1px; }
@@ -202,26 +203,27 @@ def svg_latency_histogram(latencies: Sequence[float], bins: int = 20) -> str:
         counts[min(bins - 1, int((v - lo) / width))] += 1
     left, plot_w, plot_h, top = 40, 460, 160, 10
     peak = max(counts)
+    digits = 0 if hi >= 20 else (1 if hi >= 2 else 2)  # sub-millisecond runs (fakes) still get readable axes
     parts = [
         f'<svg role="img" aria-label="latency histogram" viewBox="0 0 {left + plot_w + 20} {top + plot_h + 40}" '
         f'xmlns="http://www.w3.org/2000/svg">'
     ]
-    for frac in (0, 0.5, 1):
-        y = top + plot_h - frac * plot_h
+    for tick in sorted({0, peak // 2, peak}):
+        y = top + plot_h - plot_h * tick / peak
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="#eaeef2"/>')
-        parts.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{round(frac * peak)}</text>')
+        parts.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{tick}</text>')
     bw = plot_w / bins
     for i, c in enumerate(counts):
         h = plot_h * c / peak
         a, b = lo + i * width, lo + (i + 1) * width
         parts.append(
             f'<rect x="{left + i * bw + 1:.1f}" y="{top + plot_h - h:.1f}" width="{bw - 2:.1f}" height="{h:.1f}" '
-            f'fill="#0969da"><title>{a:.0f}–{b:.0f} ms: {c}</title></rect>'
+            f'fill="#0969da"><title>{a:.{digits}f}–{b:.{digits}f} ms: {c}</title></rect>'
         )
     for frac in (0, 0.25, 0.5, 0.75, 1):
         x = left + frac * plot_w
         parts.append(
-            f'<text x="{x:.1f}" y="{top + plot_h + 14}" text-anchor="middle">{lo + frac * (hi - lo):.0f}</text>'
+            f'<text x="{x:.1f}" y="{top + plot_h + 14}" text-anchor="middle">{lo + frac * (hi - lo):.{digits}f}</text>'
         )
     parts.append(
         f'<text x="{left + plot_w / 2}" y="{top + plot_h + 32}" text-anchor="middle">ms per question</text>'
@@ -246,42 +248,56 @@ def _rank_bucket(row: Row) -> str:
     return ">5"
 
 
-def svg_question_strip(rows: Sequence[Row]) -> str:
-    """One column per question: key-point recall as a bar, the rank of the first relevant passage as a cell."""
+def svg_question_strip(rows: Sequence[Row], per_row: int = 100) -> str:
+    """One column per question: key-point recall as a bar, the rank of the first relevant passage as a cell.
+
+    Long runs wrap into lines of ``per_row`` questions so a bar stays readable for 3,000 questions too.
+    """
     if not rows:
         return '<p class="empty">No questions.</p>'
-    cell, bar_h, gap, left = 10, 60, 4, 70
-    width = left + cell * len(rows) + 10
-    height = bar_h + gap + cell + 20
+    cell, gap, left = 10, 4, 70
+    bar_h = 60 if len(rows) <= 300 else 30
+    line_h = bar_h + gap + cell + 14
+    columns = min(per_row, len(rows))
+    width = left + cell * columns + 10
+    height = line_h * math.ceil(len(rows) / per_row)
     parts = [
-        f'<svg role="img" aria-label="per-question metrics" viewBox="0 0 {width} {height}" '
-        f'preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg">',
-        f'<text x="{left - 6}" y="{bar_h / 2 + 4}" text-anchor="end">key points</text>',
-        f'<text x="{left - 6}" y="{bar_h + gap + cell - 1}" text-anchor="end">hit rank</text>',
-        f'<line x1="{left}" y1="{bar_h}" x2="{width - 10}" y2="{bar_h}" stroke="#d0d7de"/>',
+        # Drawn at its natural size (capped by the page width) so a handful of questions is not blown up.
+        f'<svg class="strip" role="img" aria-label="per-question metrics" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">'
     ]
-    for i, row in enumerate(rows):
-        x = left + i * cell
-        metrics = row.get("metrics") or {}
-        kpr = metrics.get("key_point_recall")
-        label = f"{row.get('id', '')}: {row.get('question', '')}"
-        if kpr is not None:
-            h = max(1.0, bar_h * float(kpr))
-            colour = "#1a7f37" if kpr >= 1 else ("#d4a72c" if kpr > 0 else "#cf222e")
+    for line in range(math.ceil(len(rows) / per_row)):
+        top = line * line_h
+        first = line * per_row
+        parts += [
+            f'<text x="{left - 6}" y="{top + bar_h / 2 + 4}" text-anchor="end">key points</text>',
+            f'<text x="{left - 6}" y="{top + bar_h + gap + cell - 1}" text-anchor="end">hit rank</text>',
+            f'<line x1="{left}" y1="{top + bar_h}" x2="{width - 10}" y2="{top + bar_h}" stroke="#d0d7de"/>',
+        ]
+        if len(rows) > per_row:
+            parts.append(f'<text x="{left - 6}" y="{top + 10}" text-anchor="end">#{first + 1}</text>')
+        for i, row in enumerate(rows[first : first + per_row]):
+            x = left + i * cell
+            metrics = row.get("metrics") or {}
+            kpr = metrics.get("key_point_recall")
+            label = f"{row.get('id', '')}: {row.get('question', '')}"
+            if kpr is not None:
+                h = max(1.0, bar_h * float(kpr))
+                colour = "#1a7f37" if kpr >= 1 else ("#d4a72c" if kpr > 0 else "#cf222e")
+                parts.append(
+                    f'<rect x="{x + 1}" y="{top + bar_h - h:.1f}" width="{cell - 2}" height="{h:.1f}" '
+                    f'fill="{colour}"><title>{_e(label)} — key-point recall {fmt(kpr)}</title></rect>'
+                )
+            elif row.get("error"):
+                parts.append(
+                    f'<rect x="{x + 1}" y="{top + bar_h - 4}" width="{cell - 2}" height="4" fill="#8250df">'
+                    f"<title>{_e(label)} — error</title></rect>"
+                )
+            bucket = _rank_bucket(row)
             parts.append(
-                f'<rect x="{x + 1}" y="{bar_h - h:.1f}" width="{cell - 2}" height="{h:.1f}" fill="{colour}">'
-                f"<title>{_e(label)} — key-point recall {fmt(kpr)}</title></rect>"
+                f'<rect x="{x + 1}" y="{top + bar_h + gap}" width="{cell - 2}" height="{cell - 2}" '
+                f'fill="{_RANK_COLOURS[bucket]}"><title>{_e(label)} — first relevant rank: {_e(bucket)}</title></rect>'
             )
-        elif row.get("error"):
-            parts.append(
-                f'<rect x="{x + 1}" y="{bar_h - 4}" width="{cell - 2}" height="4" fill="#8250df">'
-                f"<title>{_e(label)} — error</title></rect>"
-            )
-        bucket = _rank_bucket(row)
-        parts.append(
-            f'<rect x="{x + 1}" y="{bar_h + gap}" width="{cell - 2}" height="{cell - 2}" '
-            f'fill="{_RANK_COLOURS[bucket]}"><title>{_e(label)} — first relevant rank: {_e(bucket)}</title></rect>'
-        )
     parts.append("</svg>")
     legend = "".join(f'<span><i style="background:{c}"></i>{_e(k)}</span>' for k, c in _RANK_COLOURS.items())
     return "".join(parts) + f'<div class="legend">hit rank: {legend}</div>'
@@ -418,7 +434,7 @@ def _failure_html(row: Row) -> str:
         + (f" · {_e(row['type'])}" if row.get("type") else "")
         + f" · gold: {'answerable' if row.get('answerable') else 'unanswerable'}"
         + f" · first relevant rank {fmt(metrics.get('first_relevant_rank'))}"
-        + f" · {fmt(row.get('latency_ms'), digits=0)} ms"
+        + f" · {fmt(row.get('latency_ms'), digits=1)} ms"
     )
     return (
         f'<article class="failure" id="q-{_e(row.get("id", ""))}"><header>'
@@ -502,8 +518,8 @@ def render_report(summary: Mapping[str, Any], rows: Sequence[Row]) -> str:
         f"<figure>{svg_metric_bars(summary)}<figcaption>Summary metrics (0–1; red bars: lower is better)"
         "</figcaption></figure>"
         f"<figure>{svg_latency_histogram(latencies)}<figcaption>Latency: wall time per question, p50 "
-        f"{fmt((summary.get('latency_ms') or {}).get('p50'), digits=0)} ms, p95 "
-        f"{fmt((summary.get('latency_ms') or {}).get('p95'), digits=0)} ms</figcaption></figure>"
+        f"{fmt((summary.get('latency_ms') or {}).get('p50'), digits=1)} ms, p95 "
+        f"{fmt((summary.get('latency_ms') or {}).get('p95'), digits=1)} ms</figcaption></figure>"
         "</div>"
         f"<figure>{svg_question_strip(rows)}<figcaption>Per question, in gold order: key-point recall (bar "
         "height) and the rank of the first passage holding evidence. Hover for the question.</figcaption></figure>"

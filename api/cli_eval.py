@@ -1,0 +1,223 @@
+"""`speechqa eval`: batch evaluation against the gold set, a server, or a public benchmark; compare and gate."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from api.settings import Settings
+from data.errors import SpeechQAError
+from embeddings.cache import EmbeddingCache
+from embeddings.encoder import Encoder
+from qa.benchmarks import BENCHMARKS, load_benchmark, open_benchmark_service, temporary_index_dir
+from qa.evaluate import (
+    Backend,
+    Gate,
+    HttpBackend,
+    ServiceBackend,
+    check_gates,
+    compare_summaries,
+    evaluate,
+    load_gold,
+    load_summary,
+    parse_gate,
+    summarize,
+)
+from qa.report import compare_markdown, summary_markdown, write_outputs
+from qa.service import AnswerService
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_GATE, EXIT_USAGE = 0, 1, 2
+DEFAULT_GOLD = Path(__file__).resolve().parents[1] / "data" / "eval" / "gold.jsonl"
+
+
+def add_eval_parser(subparsers: Any) -> None:
+    """Register `eval` on the CLI's subparsers."""
+    p = subparsers.add_parser(
+        "eval",
+        help="evaluate answer quality on a gold set, a running server or a public benchmark",
+        description=(
+            "Ask every question of a gold JSONL file and measure retrieval, answers, citations, abstention "
+            "and latency. Writes results.jsonl, summary.json and report.html to --out. Exit codes: 0 ok, "
+            "1 a --fail-under/--fail-over gate was violated, 2 bad input or unreachable server."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "file", nargs="?", type=Path, help=f"gold JSONL (default: {DEFAULT_GOLD.name} shipped with speechqa)"
+    )
+    source = p.add_mutually_exclusive_group()
+    source.add_argument(
+        "--index", type=Path, help="index directory to load in-process (default: the configured index)"
+    )
+    source.add_argument("--url", help="evaluate a running server instead, e.g. http://127.0.0.1:8000")
+    p.add_argument(
+        "--out", type=Path, default=Path("eval-out"), help="output directory (default: ./eval-out)"
+    )
+    p.add_argument(
+        "-k", "--top-k", dest="k", type=int, default=None, help="passages to retrieve per question"
+    )
+    p.add_argument("--concurrency", type=int, default=1, help="questions in flight at once (default 1)")
+    p.add_argument("--compare", nargs=2, type=Path, metavar=("A", "B"), help="compare two summary.json files")
+    p.add_argument("--benchmark", choices=sorted(BENCHMARKS), help="evaluate on a public benchmark")
+    p.add_argument(
+        "--data", type=Path, help="benchmark data: the benchmarks folder, a dataset folder or its file"
+    )
+    p.add_argument("--limit", type=int, help="ask only the first N benchmark questions")
+    p.add_argument(
+        "--fail-under",
+        action="append",
+        default=[],
+        metavar="METRIC=VALUE",
+        help="exit 1 if a summary metric is below VALUE, e.g. answer.key_point_recall=0.85 (repeatable)",
+    )
+    p.add_argument(
+        "--fail-over",
+        action="append",
+        default=[],
+        metavar="METRIC=VALUE",
+        help="exit 1 if a lower-is-better metric is above VALUE, e.g. abstention.false_refusals=0.1",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+def run_eval(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the `eval` subcommand; returns the exit code."""
+    try:
+        gates = [parse_gate(s, "under") for s in args.fail_under] + [
+            parse_gate(s, "over") for s in args.fail_over
+        ]
+        modes = sum(x is not None for x in (args.file, args.compare, args.benchmark))
+        if modes > 1:
+            return _usage("give one of FILE, --compare A B or --benchmark NAME")
+        if (
+            args.concurrency < 1
+            or (args.k is not None and args.k < 1)
+            or (args.limit is not None and args.limit < 1)
+        ):
+            return _usage("--concurrency, -k and --limit must be at least 1")
+        if args.compare is not None:
+            return _compare(args.compare[0], args.compare[1], gates)
+        summary = _benchmark(args, settings) if args.benchmark else _gold(args, settings)
+        return _gate(summary, gates)
+    except ValueError as exc:
+        return _usage(str(exc))
+    except SpeechQAError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        if exc.fix:
+            print(f"fix: {exc.fix}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _usage(message: str) -> int:
+    print(f"speechqa eval: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _compare(a: Path, b: Path, gates: list[Gate]) -> int:
+    summary_b = load_summary(b)
+    print(f"A = {a}\nB = {b}\n")
+    print(compare_markdown(compare_summaries(load_summary(a), summary_b)))
+    return _gate(summary_b, gates)
+
+
+def _gate(summary: dict[str, Any], gates: list[Gate]) -> int:
+    violations = check_gates(summary, gates)
+    for v in violations:
+        print(f"FAIL {v}")
+    return EXIT_GATE if violations else EXIT_OK
+
+
+def _gold(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    gold_file = args.file or DEFAULT_GOLD
+    gold = load_gold(gold_file)
+    for s in gold.skipped:
+        print(f"{gold_file}:{s.line}: skipped: {s.error}", file=sys.stderr)
+    k = args.k or settings.top_k
+    backend: Backend
+    if args.url:
+        backend = HttpBackend.connect(args.url)
+    else:
+        index_dir = args.index or settings.resolved_index_dir
+        backend = ServiceBackend(_open_service(index_dir, settings), source=f"in-process:{index_dir}")
+    results = evaluate(gold.items, backend, k=k, concurrency=args.concurrency, progress=not args.no_progress)
+    summary = summarize(
+        results,
+        skipped=gold.skipped,
+        k=k,
+        source=backend.source,
+        index_version=backend.index_version,
+        extra={"gold_file": str(gold_file)},
+    )
+    write_outputs(args.out, results, summary)
+    print(summary_markdown(summary))
+    print(f"\nwrote {args.out}/results.jsonl, summary.json, report.html")
+    return summary
+
+
+def _benchmark(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    bench = load_benchmark(args.benchmark, args.data, limit=args.limit)
+    if bench.internal_only:
+        print(
+            f"WARNING: {bench.name} has no licence to redistribute; internal evaluation only. {bench.licence}"
+        )
+    k = args.k or settings.top_k
+    encoder, cache = _load_encoder(settings), _open_cache(settings)
+    with temporary_index_dir() as tmp:
+        service = open_benchmark_service(
+            bench,
+            encoder,
+            Path(tmp),
+            cache=cache,
+            progress=not args.no_progress,
+            **_service_options(settings),
+        )
+        backend = ServiceBackend(service, source=f"benchmark:{bench.name}")
+        results = evaluate(
+            bench.items, backend, k=k, concurrency=args.concurrency, progress=not args.no_progress
+        )
+        summary = summarize(
+            results,
+            k=k,
+            source=backend.source,
+            index_version=backend.index_version,
+            extra={"benchmark": bench.info()},
+        )
+    write_outputs(args.out, results, summary)
+    print(summary_markdown(summary))
+    print(f"\nlicence: {bench.licence}")
+    print(f"wrote {args.out}/results.jsonl, summary.json, report.html")
+    return summary
+
+
+# Building blocks. The model is imported late: torch takes seconds that --compare and --url never need.
+# These open the encoder and the service with the same settings as `speechqa ask` and `serve`.
+
+
+def _load_encoder(settings: Settings) -> Encoder:
+    from embeddings.st_encoder import load_encoder
+
+    return load_encoder(
+        settings.model,
+        cache_dir=settings.home,
+        query_prefix=settings.query_prefix,
+        passage_prefix=settings.passage_prefix,
+        threads=settings.threads,
+    )
+
+
+def _open_cache(settings: Settings) -> EmbeddingCache:
+    settings.home.mkdir(parents=True, exist_ok=True)
+    return EmbeddingCache(settings.cache_path)
+
+
+def _service_options(settings: Settings) -> dict[str, Any]:
+    return {"threshold": settings.min_evidence, "top_k": settings.top_k, "max_chars": settings.answer_chars}
+
+
+def _open_service(index_dir: Path, settings: Settings) -> AnswerService:
+    return AnswerService.open(index_dir, _load_encoder(settings), **_service_options(settings))
