@@ -26,6 +26,11 @@ ARTIFACTS = REPO / "test-artifacts"
 GOLD_QUESTION = "丽泽商务区的地铁16号线什么时候通车？"
 FOLLOW_UP = "那丽泽城市航站楼呢？"
 UNANSWERABLE = "丰台区2023年的财政预算是多少？"
+LAUNCHER_FOCUSED = """() => {
+  const host = document.activeElement;
+  const inner = host && host.shadowRoot && host.shadowRoot.activeElement;
+  return !!inner && inner.getAttribute("data-testid") === "speechqa-launcher";
+}"""
 FINISHED = re.compile(r"^(done|refused|error|stopped)$")
 STREAM_TIMEOUT_MS = 60_000
 
@@ -288,7 +293,13 @@ def test_keyboard_open_escape_closes_and_returns_focus(server: Server, make_tab:
     panel = tid(page, "speechqa-panel")
     field = tid(page, "speechqa-input")
 
-    launcher.focus()
+    # Reach the launcher with Tab alone: it must be in the page's tab order.
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate(LAUNCHER_FOCUSED):
+            break
+    else:
+        pytest.fail("the launcher is not reachable with Tab")
     page.keyboard.press("Enter")
     expect(panel).to_be_visible()
     expect(field).to_be_focused()
