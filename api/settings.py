@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def _default_home() -> Path:
@@ -24,14 +26,19 @@ class Settings(BaseSettings):
     top_k: int = Field(default=5, ge=1, le=20)
     answer_chars: int = Field(default=200, ge=50, le=2000)
     min_evidence: float | None = Field(default=None, description="refusal threshold; None uses the calibrated one")
-    cors_origins: list[str] = Field(default_factory=list, description="extra allowed origins; same origin always works")
+    # NoDecode: pydantic-settings would otherwise insist on JSON for a list read from the environment.
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="extra allowed origins (comma-separated or JSON); same origin always works"
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         # Allow a plain comma-separated env value as well as JSON.
-        if isinstance(value, str) and not value.strip().startswith("["):
-            return [v.strip().rstrip("/") for v in value.split(",") if v.strip()]
+        if isinstance(value, str):
+            value = json.loads(value) if value.strip().startswith("[") else value.split(",")
+        if isinstance(value, list):
+            return [str(v).strip().rstrip("/") for v in value if str(v).strip()]
         return value
 
     @property
