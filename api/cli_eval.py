@@ -67,7 +67,7 @@ def add_eval_parser(subparsers: Any) -> None:
     p.add_argument(
         "--data", type=Path, help="benchmark data: the benchmarks folder, a dataset folder or its file"
     )
-    p.add_argument("--limit", type=int, help="ask only the first N benchmark questions")
+    p.add_argument("--limit", type=int, help="ask only the first N questions")
     p.add_argument(
         "--fail-under",
         action="append",
@@ -91,15 +91,11 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
         gates = [parse_gate(s, "under") for s in args.fail_under] + [
             parse_gate(s, "over") for s in args.fail_over
         ]
-        modes = sum(x is not None for x in (args.file, args.compare, args.benchmark))
-        if modes > 1:
-            return _usage("give one of FILE, --compare A B or --benchmark NAME")
-        if (
-            args.concurrency < 1
-            or (args.k is not None and args.k < 1)
-            or (args.limit is not None and args.limit < 1)
-        ):
-            return _usage("--concurrency, -k and --limit must be at least 1")
+        problem = _check_args(args)
+        if problem:
+            return _usage(problem)
+        # Fail on a misspelt metric now, not after the whole run.
+        check_gates(summarize([]), gates)
         if args.compare is not None:
             return _compare(args.compare[0], args.compare[1], gates)
         summary = _benchmark(args, settings) if args.benchmark else _gold(args, settings)
@@ -111,6 +107,23 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
         if exc.fix:
             print(f"fix: {exc.fix}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _check_args(args: argparse.Namespace) -> str | None:
+    """What is wrong with a combination of options, or None."""
+    if sum(x is not None for x in (args.file, args.compare, args.benchmark)) > 1:
+        return "give one of FILE, --compare A B or --benchmark NAME"
+    if args.benchmark and (args.index or args.url):
+        return "--benchmark builds its own temporary index; --index and --url do not apply"
+    if args.data is not None and not args.benchmark:
+        return "--data is the benchmark data; use it with --benchmark"
+    if (
+        args.concurrency < 1
+        or (args.k is not None and args.k < 1)
+        or (args.limit is not None and args.limit < 1)
+    ):
+        return "--concurrency, -k and --limit must be at least 1"
+    return None
 
 
 def _usage(message: str) -> int:
@@ -140,11 +153,17 @@ def _gold(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     k = args.k or settings.top_k
     backend: Backend
     if args.url:
-        backend = HttpBackend.connect(args.url)
+        backend = http = HttpBackend.connect(args.url)
     else:
+        http = None
         index_dir = args.index or settings.resolved_index_dir
         backend = ServiceBackend(_open_service(index_dir, settings), source=f"in-process:{index_dir}")
-    results = evaluate(gold.items, backend, k=k, concurrency=args.concurrency, progress=not args.no_progress)
+    items = gold.items[: args.limit] if args.limit else gold.items
+    try:
+        results = evaluate(items, backend, k=k, concurrency=args.concurrency, progress=not args.no_progress)
+    finally:
+        if http is not None:
+            http.close()
     summary = summarize(
         results,
         skipped=gold.skipped,

@@ -35,18 +35,22 @@ SUMMARY_GROUPS: dict[str, tuple[str, ...]] = {
     "abstention": ("accuracy", "false_refusals", "false_answers"),
     "latency_ms": ("p50", "p95", "max"),
 }
-# For these a smaller number is better; everything else in the summary is higher-is-better.
+# For these a smaller number is better; the other summary metrics are higher-is-better, counts are neither.
 LOWER_IS_BETTER = frozenset(
-    {
-        "abstention.false_refusals",
-        "abstention.false_answers",
-        "latency_ms.p50",
-        "latency_ms.p95",
-        "latency_ms.max",
-        "skipped",
-        "errors",
-    }
+    {"abstention.false_refusals", "abstention.false_answers", "skipped", "errors", "failures"}
 )
+
+
+def metric_direction(metric: str) -> str | None:
+    """ "lower" or "higher" is better for a dotted summary metric; None for counts and anything unknown."""
+    if metric in LOWER_IS_BETTER or metric.startswith("latency_ms."):
+        return "lower"
+    group, _, key = metric.partition(".")
+    if key in SUMMARY_GROUPS.get(group, ()):
+        return "higher"
+    return None
+
+
 RETRIEVAL_DEPTH = 5  # hit@5, recall@5 and nDCG@5 look this deep whatever k is
 
 
@@ -202,7 +206,8 @@ def load_gold(path: Path) -> GoldSet:
 # Normalization
 
 
-_MARKER = re.compile(r"\[\d+\]")
+# Markers are [1]..[20] (top_k <= 20); "[2020]" in a document number (筑府办发电[2020]5号) is text.
+_MARKER = re.compile(r"\[\d{1,2}\]")
 
 
 def strip_markers(text: str) -> str:
@@ -231,16 +236,17 @@ def char_f1(prediction: str, reference: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-_SENTENCE_END = "。！？!?；;\n"
-# A marker written after the full stop ("…发展。[1]") belongs to the sentence before it.
-_MARKERS_AFTER_STOP = re.compile(r"([。！？!?；;]+)((?:\s*\[\d+\])+)")
+# A sentence ends at 。！？; (or a line break), together with any closing quotes or brackets after the stop.
+_STOP = r"[。！？!?；;]+[”’」』)）\"']*"
+_SENTENCE = re.compile(rf"[^。！？!?；;\n]*(?:{_STOP}|\n|$)")
+# A marker written after the full stop ("…发展。[1]", "…草野。”[1]") belongs to the sentence before it.
+_MARKERS_AFTER_STOP = re.compile(rf"({_STOP})((?:\s*\[\d{{1,2}}\])+)")
 
 
 def answer_sentences(answer: str) -> list[str]:
     """Sentences of an answer, each keeping its own [n] markers."""
     text = _MARKERS_AFTER_STOP.sub(r"\2\1", unicodedata.normalize("NFKC", answer))
-    parts = re.split(f"[{re.escape(_SENTENCE_END)}]+", text)
-    return [p.strip() for p in parts if normalize(p)]
+    return [m.group().strip() for m in _SENTENCE.finditer(text) if normalize(m.group())]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -563,9 +569,9 @@ def score_answer(
         else:
             top_ids = {r["passage_id"] for r in retrieved[:RETRIEVAL_DEPTH]}
             units_total, units_found = len(judge.gold_ids), len(judge.gold_ids & top_ids)
-        # Without known gold ids the corpus-wide count of relevant passages is unknown; the ideal ranking
-        # is then the relevant passages that were retrieved, moved to the top.
-        n_relevant = len(judge.gold_ids) if judge.gold_ids else sum(relevance)
+        # The corpus-wide count of relevant passages is unknown (evidence can occur in passages nobody
+        # listed), so the ideal ranking holds the known gold ids or, if more, the relevant passages retrieved.
+        n_relevant = max(len(judge.gold_ids), sum(relevance))
         metrics.update(
             retrieval_metrics(
                 relevance, units_found=units_found, units_total=units_total, n_relevant=n_relevant
@@ -681,8 +687,23 @@ def _gold_passages(
     ]
 
 
-def _failed(item: GoldItem, error: str, latency_ms: float | None) -> QuestionResult:
-    return QuestionResult(item=item, answer=None, error=error, latency_ms=latency_ms, failures=("error",))
+def _failed(
+    item: GoldItem,
+    error: str,
+    latency_ms: float | None,
+    lookup: Callable[[str], Mapping[str, Any] | None],
+) -> QuestionResult:
+    """A question whose ask failed: no metrics, but what was expected, so the report can show it."""
+    return QuestionResult(
+        item=item,
+        answer=None,
+        error=error,
+        latency_ms=latency_ms,
+        key_points=tuple({"variants": list(g), "found": False} for g in item.key_points),
+        evidence=tuple({"text": e, "found_at_rank": None} for e in item.evidence),
+        gold_passages=tuple(_gold_passages(item, PassageJudge(item), [], lookup)),
+        failures=("error",),
+    )
 
 
 def evaluate(
@@ -706,7 +727,7 @@ def evaluate(
         except Exception as exc:  # recorded per question; the summary counts errors
             elapsed = (time.perf_counter() - started) * 1000
             log.warning("question %s failed: %s: %s", item.id, type(exc).__name__, exc)
-            return _failed(item, f"{type(exc).__name__}: {exc}", elapsed)
+            return _failed(item, f"{type(exc).__name__}: {exc}", elapsed, lookup)
         elapsed = (time.perf_counter() - started) * 1000
         return score_answer(item, answer, elapsed, lookup)
 
@@ -837,7 +858,7 @@ def metric_paths(summary: Mapping[str, Any]) -> dict[str, float | None]:
         values = summary.get(group) or {}
         for key in keys:
             out[f"{group}.{key}"] = values.get(key) if isinstance(values, dict) else None
-    for name in ("skipped", "errors"):
+    for name in ("skipped", "errors", "failures"):
         if name in summary:
             out[name] = summary[name]
     # Keep any further numeric values (e.g. latency_ms.mean) addressable for gates.
@@ -867,10 +888,10 @@ class MetricDelta:
     @property
     def better(self) -> bool | None:
         """Whether B improves on A (None when equal or unknown)."""
-        d = self.delta
-        if d is None or abs(d) < 1e-12:
+        d, direction = self.delta, metric_direction(self.metric)
+        if d is None or abs(d) < 1e-12 or direction is None:
             return None
-        return (d < 0) if self.metric in LOWER_IS_BETTER else (d > 0)
+        return (d < 0) if direction == "lower" else (d > 0)
 
 
 def compare_summaries(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[MetricDelta]:

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from qa.evaluate import LOWER_IS_BETTER, SUMMARY_GROUPS, MetricDelta, QuestionResult, write_results
+from qa.evaluate import SUMMARY_GROUPS, MetricDelta, QuestionResult, metric_direction, write_results
 
 Row = Mapping[str, Any]  # one line of results.jsonl (QuestionResult.to_json)
 
@@ -137,13 +137,18 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
 
 
 def compare_markdown(deltas: Sequence[MetricDelta]) -> str:
-    """Metric, A, B, delta; the delta is marked + (better) or - (worse) knowing which way each metric goes."""
+    """Metric, A, B, delta, and whether B is better or worse, knowing which way each metric goes."""
     lines = ["| metric | A | B | delta | |", "|---|---:|---:|---:|---|"]
     for d in deltas:
         digits = 1 if d.metric.startswith("latency_ms.") else 3
-        delta = "—" if d.delta is None else f"{d.delta:+.{digits}f}"
+        if d.delta is None:
+            delta = "—"
+        elif isinstance(d.a, int) and isinstance(d.b, int):
+            delta = f"{d.b - d.a:+d}"  # counts stay whole numbers
+        else:
+            delta = f"{d.delta:+.{digits}f}"
         verdict = {True: "better", False: "worse", None: ""}[d.better]
-        if d.metric in LOWER_IS_BETTER and verdict:
+        if metric_direction(d.metric) == "lower" and verdict:
             verdict += " (lower is better)"
         lines.append(
             f"| {d.metric} | {fmt(d.a, digits=digits)} | {fmt(d.b, digits=digits)} | {delta} | {verdict} |"
@@ -177,7 +182,7 @@ def svg_metric_bars(summary: Mapping[str, Any]) -> str:
         y = i * row
         parts.append(f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{_e(name)}</text>')
         if isinstance(value, int | float) and not isinstance(value, bool):
-            lower = name in LOWER_IS_BETTER
+            lower = metric_direction(name) == "lower"
             colour = "#cf222e" if lower else "#0969da"
             width = max(0.0, min(1.0, float(value))) * bar_w
             parts.append(
@@ -334,7 +339,7 @@ def _highlight(text: str, needles: Sequence[str], css: str = "") -> str:
     return "".join(out)
 
 
-_MARKER_HTML = re.compile(r"\[(\d+)\]")
+_MARKER_HTML = re.compile(r"\[(\d{1,2})\]")
 
 
 def _answer_html(row: Row) -> str:
@@ -456,7 +461,7 @@ def _summary_table(summary: Mapping[str, Any]) -> str:
             head = (
                 f'<td class="group" rowspan="{len(keys)}">{_e(_GROUP_TITLES[group])}</td>' if i == 0 else ""
             )
-            direction = " (lower is better)" if f"{group}.{key}" in LOWER_IS_BETTER else ""
+            direction = " (lower is better)" if metric_direction(f"{group}.{key}") == "lower" else ""
             rows.append(
                 f"<tr>{head}<td>{_e(key)}{_e(direction)}</td>"
                 f'<td class="num">{_e(_fmt_metric(group, values.get(key)))}</td></tr>'

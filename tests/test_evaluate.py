@@ -161,6 +161,9 @@ def test_answer_sentences_attach_a_marker_written_after_the_full_stop():
     sentences = answer_sentences("甲发展。[1]乙推进[2]。丙没有出处！")
     assert len(sentences) == 3
     assert ["[" in s for s in sentences] == [True, True, False]
+    quoted = answer_sentences("总书记指出：“知屋漏者在宇下。”[1]要强化互联网思维。[2]")
+    assert len(quoted) == 2 and all("[" in s for s in quoted)
+    assert answer_sentences("第一行[1]\n第二行") == ["第一行[1]", "第二行"]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -182,6 +185,19 @@ def test_ndcg_is_one_for_a_perfect_ranking_and_zero_for_a_miss():
     assert ndcg([False] * 5, 5, 1) == 0.0
     # Relevant only below the cut-off counts nothing at depth 5.
     assert retrieval_metrics([False] * 5 + [True], units_found=0, units_total=1, n_relevant=1)["hit@5"] == 0.0
+
+
+def test_ndcg_stays_within_one_when_evidence_occurs_in_more_passages_than_the_gold_ids():
+    item = GoldItem("g", "谁作报告？", True, (("王汝满",),), ("专题辅导报告",), gold_passage_ids=("p2",))
+    backend = ServiceBackend(FakeService({item.question: answer(item.question, "没有。", answerable=False)}))
+    (result,) = evaluate([item], backend)
+    assert result.metrics["first_relevant_rank"] == 1  # p1 holds the evidence too
+    assert result.metrics["ndcg@5"] == pytest.approx(1.0)
+
+
+def test_a_bracketed_year_in_the_text_is_not_a_citation_marker():
+    assert normalize("筑府办发电[2020]5号[1]") == "筑府办发电20205号"
+    assert answer_sentences("依据筑府办发电[2020]5号。") == ["依据筑府办发电[2020]5号。"]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -441,6 +457,25 @@ def test_gates_reject_unknown_metrics_and_bad_specs(two_summaries, fake_run, cap
     assert "unknown metric answer.kp" in capsys.readouterr().err
     # A metric without data cannot pass its gate.
     assert check_gates({"answer": {"char_f1": None}}, [parse_gate("answer.char_f1=0.1", "under")])
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"benchmark": "ncp", "url": "http://127.0.0.1:1"}, "--index and --url do not apply"),
+        ({"data": "/tmp"}, "use it with --benchmark"),
+        ({"concurrency": 0}, "at least 1"),
+        ({"fail_under": "answer.recall=0.5"}, "unknown metric answer.recall"),
+    ],
+)
+def test_cli_rejects_bad_option_combinations_before_running(tmp_path, capsys, options, message):
+    from api.cli_eval import run_eval
+    from api.settings import Settings
+
+    args = _eval_args(out=tmp_path / "out", **options)
+    assert run_eval(args, Settings(home=tmp_path)) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_cli_with_unreachable_url_exits_2_fast(tmp_path, capsys):
@@ -715,3 +750,23 @@ def test_benchmark_run_builds_a_temporary_index_and_reports_the_licence(
     assert settings.cache_path.exists()  # reruns reuse the embeddings
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "License: NONE" in page and "Internal evaluation only" in page
+
+
+# ----------------------------------------------------------------------------------------------------
+# The real path: real model, real index, a real server on 127.0.0.1
+
+
+@pytest.mark.slow
+def test_http_and_in_process_runs_agree_on_every_quality_metric(real_service, live_server):
+    from qa.evaluate import load_gold
+
+    items = load_gold(REPO / "data" / "eval" / "gold.jsonl").items[:20]
+    local = summarize(evaluate(items, ServiceBackend(real_service), k=5))
+    backend = HttpBackend.connect(live_server)
+    try:
+        remote = summarize(evaluate(items, backend, k=5, concurrency=4))
+    finally:
+        backend.close()
+    for group in ("retrieval", "answer", "citations", "abstention"):
+        assert remote[group] == local[group], group
+    assert remote["errors"] == 0 and remote["citations"]["valid"] in (1.0, None)
