@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,6 @@ from qa.evaluate import (
 from qa.report import compare_markdown, summary_markdown, write_outputs
 from qa.service import AnswerService
 
-log = logging.getLogger(__name__)
-
 EXIT_OK, EXIT_GATE, EXIT_USAGE = 0, 1, 2
 DEFAULT_GOLD = Path(__file__).resolve().parents[1] / "data" / "eval" / "gold.jsonl"
 
@@ -48,26 +45,48 @@ def add_eval_parser(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "file", nargs="?", type=Path, help=f"gold JSONL (default: {DEFAULT_GOLD.name} shipped with speechqa)"
+        "file",
+        nargs="?",
+        type=Path,
+        metavar="FILE",
+        help=f"gold JSONL (default: {DEFAULT_GOLD.name} shipped with speechqa)",
     )
     source = p.add_mutually_exclusive_group()
     source.add_argument(
-        "--index", type=Path, help="index directory to load in-process (default: the configured index)"
+        "--index",
+        type=Path,
+        metavar="DIR",
+        help="index directory to load in-process (default: the configured index)",
     )
     source.add_argument("--url", help="evaluate a running server instead, e.g. http://127.0.0.1:8000")
     p.add_argument(
-        "--out", type=Path, default=Path("eval-out"), help="output directory (default: ./eval-out)"
+        "--out",
+        type=Path,
+        default=Path("eval-out"),
+        metavar="DIR",
+        help="output directory (default: ./eval-out)",
     )
     p.add_argument(
-        "-k", "--top-k", dest="k", type=int, default=None, help="passages to retrieve per question"
+        "-k",
+        "--top-k",
+        dest="k",
+        type=int,
+        default=None,
+        metavar="N",
+        help="passages to retrieve per question",
     )
-    p.add_argument("--concurrency", type=int, default=1, help="questions in flight at once (default 1)")
+    p.add_argument(
+        "--concurrency", type=int, default=1, metavar="N", help="questions in flight at once (default 1)"
+    )
     p.add_argument("--compare", nargs=2, type=Path, metavar=("A", "B"), help="compare two summary.json files")
     p.add_argument("--benchmark", choices=sorted(BENCHMARKS), help="evaluate on a public benchmark")
     p.add_argument(
-        "--data", type=Path, help="benchmark data: the benchmarks folder, a dataset folder or its file"
+        "--data",
+        type=Path,
+        metavar="PATH",
+        help="benchmark data: the benchmarks folder, a dataset folder or its file",
     )
-    p.add_argument("--limit", type=int, help="ask only the first N questions")
+    p.add_argument("--limit", type=int, metavar="N", help="ask only the first N questions")
     p.add_argument(
         "--fail-under",
         action="append",

@@ -35,6 +35,7 @@ SUMMARY_GROUPS: dict[str, tuple[str, ...]] = {
     "abstention": ("accuracy", "false_refusals", "false_answers"),
     "latency_ms": ("p50", "p95", "max"),
 }
+RETRIEVAL_DEPTH = 5  # hit@5, recall@5 and nDCG@5 look this deep whatever k is
 # For these a smaller number is better; the other summary metrics are higher-is-better, counts are neither.
 LOWER_IS_BETTER = frozenset(
     {"abstention.false_refusals", "abstention.false_answers", "skipped", "errors", "failures"}
@@ -42,16 +43,13 @@ LOWER_IS_BETTER = frozenset(
 
 
 def metric_direction(metric: str) -> str | None:
-    """ "lower" or "higher" is better for a dotted summary metric; None for counts and anything unknown."""
+    """Which way is better for a dotted summary metric: "lower", "higher", or None (counts, unknown names)."""
     if metric in LOWER_IS_BETTER or metric.startswith("latency_ms."):
         return "lower"
     group, _, key = metric.partition(".")
     if key in SUMMARY_GROUPS.get(group, ()):
         return "higher"
     return None
-
-
-RETRIEVAL_DEPTH = 5  # hit@5, recall@5 and nDCG@5 look this deep whatever k is
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -414,9 +412,11 @@ class HttpBackend:
         response = self._client.post("/v1/ask", json={"question": question, "top_k": top_k})
         if response.status_code != 200:
             try:
-                detail = response.json().get("detail", response.text)
+                body = response.json()
             except ValueError:
-                detail = response.text
+                body = None
+            # The API's error body is {"detail", "code"}; anything else (a proxy's page) is shown as is.
+            detail = body.get("detail", response.text) if isinstance(body, dict) else response.text[:300]
             raise SpeechQAError(f"HTTP {response.status_code}: {detail}")
         answer = answer_from_json(question, response.json())
         if answer.index_version and not self._index_version:

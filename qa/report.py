@@ -374,7 +374,7 @@ def _key_points_html(row: Row) -> str:
     return "".join(parts)
 
 
-def _cited_html(row: Row, evidence: Sequence[str]) -> str:
+def _cited_html(row: Row) -> str:
     citations = row.get("citations") or []
     if not citations:
         return '<p class="empty">No citations.</p>'
@@ -446,7 +446,7 @@ def _failure_html(row: Row) -> str:
         f'<div class="q">{_e(row.get("question", ""))}</div><div class="meta">{facts}</div>{badges}</header>'
         f'<div class="pair"><div><h3>Answer</h3>{_answer_html(row)}</div>'
         f"<div><h3>Expected key points</h3>{_key_points_html(row)}</div></div>"
-        f'<div class="pair"><div><h3>Cited passages</h3>{_cited_html(row, evidence)}</div>'
+        f'<div class="pair"><div><h3>Cited passages</h3>{_cited_html(row)}</div>'
         f"<div><h3>Gold passages</h3>{_gold_html(row, evidence)}</div></div></article>"
     )
 
