@@ -106,9 +106,8 @@ class SentenceTransformerEncoder:
         # HTTP server encodes from a thread pool; torch parallelizes inside each call anyway.
         self._lock = threading.Lock()
 
-        preset = family_prefixes(name)
-        if preset is None and folder is not None:
-            preset = family_prefixes(_base_id(name, folder))
+        base_id = _base_id(name, folder)
+        preset = family_prefixes(name) or family_prefixes(base_id)
         saved: dict[str, str] = dict(getattr(self._model, "prompts", None) or {})
         if preset is None:
             preset = (
@@ -124,7 +123,7 @@ class SentenceTransformerEncoder:
             f"q={json.dumps(self.query_prefix, ensure_ascii=False)}"
             f"|p={json.dumps(self.passage_prefix, ensure_ascii=False)}"
         )
-        self._model_id = f"{_base_id(name, folder)}|{prefixes}"
+        self._model_id = f"{base_id}|{prefixes}"
         logger.info("loaded embedding model %s (dim %d)", self._model_id, self._dim)
 
     @property
