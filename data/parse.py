@@ -36,13 +36,6 @@ _DATE_LINE = re.compile(r"^[(（]?\s*(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})
 _TERMINAL = "。！？!?…；;：:"
 _CLOSERS = "”’」』)）》】\"'"
 _SENTENCE_END = re.compile(r"[。！？!?；;…]+[”’」』)）\"']*")
-_CJK = r"[\u3400-\u9fff\uf900-\ufaff]"
-_CJK_PUNCT = r"[\u3000-\u303f\uff00-\uffef“”‘’]"
-# Extraction noise seen in real files: a stray English conjunction with spaces inside Chinese text.
-_STRAY_WORD = re.compile(rf"(?<={_CJK})[ \t\u3000]+(and|or)[ \t\u3000]+(?={_CJK})")
-_SPACE_BETWEEN_CJK = re.compile(rf"(?<={_CJK}|{_CJK_PUNCT})[ \t\u3000]+(?={_CJK}|{_CJK_PUNCT})")
-
-
 @dataclass
 class LoadReport:
     """What an ingest read: the speeches, and every file it read or skipped (with the reason)."""
@@ -60,9 +53,12 @@ def section_level(line: str) -> int | None:
 
 
 def clean_text(text: str) -> str:
-    """Normalize whitespace inside Chinese text; keep every other character as it is."""
-    text = _STRAY_WORD.sub(lambda m: "和" if m.group(1) == "and" else "或", text)
-    text = _SPACE_BETWEEN_CJK.sub("", text)
+    """Collapse runs of spaces; every other character stays, so a citation quotes the source verbatim.
+
+    Stray noise such as an English word inside Chinese text ("提升业务水平 and 分级管控能力") is kept as the
+    source has it: rewriting it would make quotes that a reader cannot find in the original; the lexical
+    index drops such function words instead.
+    """
     return re.sub(r"[ \t\u3000]+", " ", text).strip()
 
 

@@ -23,7 +23,7 @@ _QTYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("who", re.compile(r"谁|哪位|何人|什么人|哪个领导|职务|职位|身份|主讲|讲话人|发言人")),
     ("which_speech", re.compile(r"哪篇|哪个讲话|哪次讲话|哪一篇|什么讲话|讲话题目|讲话标题|题目是")),
     ("time", re.compile(r"何时|什么时候|哪一?年|哪一?天|几月|几号|时间|日期|多久|期限|年底|年内")),
-    ("number", re.compile(r"多少|几个|几家|几项|几条|几种|几大|数量|规模|比例|面积|多大|多长|第几")),
+    ("number", re.compile(r"(?<!哪)(多少|几)|数量|规模|比例|面积|多大|多长|第几")),
     ("list", re.compile(r"哪些|哪几|有什么|包括|包含|几个方面|几方面|都有")),
     ("reason", re.compile(r"为什么|为何|原因|缘何|何以|意义|作用")),
     ("how", re.compile(r"如何|怎样|怎么|哪些措施|什么措施|举措|办法|途径|方式|做法")),
@@ -38,6 +38,75 @@ _CUES: dict[str, re.Pattern[str]] = {
     "how": re.compile(r"推动|加快|建立|完善|加强|推进|打造|提升|探索|要|通过|坚持|实施|强化|依托|支持"),
     "who": re.compile(r"书记|主任|同志|总书记|领导|委员"),
 }
+
+# What an answer must state when the question asks for a quantity or a time. When the retrieved passages
+# state none, the honest answer is a refusal, not the nearest sentence about the topic.
+_NUMERAL = r"(?:\d+(?:\.\d+)?|[零一二两三四五六七八九十百千万亿]+)"
+_ANY_NUMBER = re.compile(
+    rf"\d|[一二两三四五六七八九十百千万]+[个家所条项次年名位人批类种园期号倍成]|第{_NUMERAL}"
+)
+_AMOUNT = re.compile(
+    rf"{_NUMERAL}\s*(?:亿|万)?元|{_NUMERAL}\s*(?:亿|万)|\d+(?:\.\d+)?\s*[%％]|百分之|个百分点"
+)
+_PERCENT = re.compile(r"\d+(?:\.\d+)?\s*[%％]|百分之|个百分点|[一二两三四五六七八九十]+成")
+# "16号线" is a metro line, not a date: 号 counts only right after a month.
+_DAY = re.compile(r"(?<!\d)\d{1,2}\s*日|月\s*\d{1,2}\s*号|[一二三四五六七八九十]+日")
+_TIME = re.compile(
+    rf"\d{{4}}\s*年|{_NUMERAL}\s*月|\d{{1,2}}\s*日|年底|年内|年初|年中|年末|上半年|下半年|季度|今年|明年|"
+    rf"{_NUMERAL}\s*年|届时|之前|以前|前后"
+)
+_ASK_DAY = re.compile(r"哪一?天|哪一日|几号|几月几日|具体日期")
+_ASK_AMOUNT = re.compile(
+    r"预算|收入|生产总值|GDP|产值|金额|投资额|资金量|价格|规模|营收|税收|利润|多少钱|经费"
+)
+_ASK_COUNT = re.compile(r"(?<!哪)(?:多少|几)\s*([家个所条项次年岁名位人户座栋批类种园天倍])")
+_ASK_PERCENT = re.compile(r"[率比]|百分")
+_ASK_TIME = re.compile(r"何时|什么时候|哪一?年|何年|什么时间|期限|多久|截至")
+
+# Questions about a speech itself rather than its content: who gave it, a speaker's office, which speech.
+_ROLE_Q = re.compile(r"职务|职位|身份|头衔|担任什么|什么职|哪个单位|哪个部门的")
+_AUTHOR_Q = re.compile(r"(谁|哪位).{0,14}(讲话|发言)|(讲话|发言).{0,8}(是谁|谁|哪位)|是谁讲的|谁讲的")
+_WHICH_Q = re.compile(r"哪篇|哪个讲话|哪次讲话|哪一篇|什么讲话|讲话的?(题目|标题)")
+_SURNAMES = set(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪"
+    "范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+)
+_PLACE_SUFFIX = ("区", "县", "市", "省", "镇", "乡", "村", "街道", "州", "旗")
+
+
+def answer_requirement(question: str) -> tuple[str, re.Pattern[str]] | None:
+    """(kind, pattern) that a sentence must match to answer a quantity or time question, else None."""
+    if _ASK_DAY.search(question):
+        return "day", _DAY
+    asks_quantity = re.search(r"(?<!哪)(多少|几)|多大|多高|多长|多重", question)
+    if _ASK_AMOUNT.search(question) and (asks_quantity or "规模" in question):
+        return "amount", _AMOUNT
+    m = _ASK_COUNT.search(question)
+    if m:
+        unit = m.group(1)
+        return f"count:{unit}", re.compile(rf"{_NUMERAL}\s*{unit}|第{_NUMERAL}\s*{unit}")
+    if asks_quantity and _ASK_PERCENT.search(question):
+        return "percent", _PERCENT
+    if asks_quantity:
+        return "number", _ANY_NUMBER
+    if _ASK_TIME.search(question):
+        return "time", _TIME
+    return None
+
+
+def meta_question(question: str, mentioned: Sequence[str]) -> str | None:
+    """'role' (a named speaker's office), 'author' (who gave a speech), 'speech' (which speech), or None."""
+    if answer_requirement(question) is not None:
+        return None
+    if mentioned and _ROLE_Q.search(question):
+        return "role"
+    if _AUTHOR_Q.search(question):
+        return "author"
+    if _WHICH_Q.search(question):
+        return "speech"
+    return None
+
+
 _MARKER = re.compile(r"\[(\d+)\]")
 
 
@@ -73,14 +142,16 @@ class _Cand:
 
 
 class ExtractiveComposer:
-    """Scores every sentence of the top passages by meaning (sentence vectors), shared words (IDF-weighted)
-    and question-type cues, then writes the best ones in reading order with a citation after each."""
+    """Scores every sentence of the top passages by meaning (sentence vectors), shared words (IDF-weighted),
+    question-type cues and the passage's retrieval score, then writes the best ones in reading order with a
+    citation after each. Refuses when the evidence is weak, when a quantity or time question finds no
+    sentence stating one, or when the question names a person or place the speeches never mention."""
 
     def __init__(
         self,
         index: LoadedIndex,
         *,
-        threshold: float = 0.5,
+        threshold: float = 0.22,
         passages: int = 4,
         sim_floor: float = 0.78,
         sim_ceiling: float = 0.90,
@@ -90,10 +161,21 @@ class ExtractiveComposer:
         self.passages = passages
         self.sim_floor = sim_floor
         self.sim_ceiling = sim_ceiling
+        # Sentence score = weights . (similarity, term coverage, type cue, passage retrieval score).
+        self.weights = (0.35, 0.35, 0.05, 0.25)
+        self.keep_ratio = 0.7  # further sentences must score at least this share of the best one
+        self.max_passages = 2
+        self.overshoot = 1.15  # "about" max_chars: a further sentence may run past it by this factor
         df: Counter[str] = Counter()
+        texts = []
         for p in index.paragraphs:
             sp = index.speeches[p.speech_id]
-            df.update(set(tokenize(" ".join([p.text, sp.title, sp.speaker, sp.role, p.section]))))
+            meta = " ".join([p.text, sp.title, sp.speaker, sp.role, p.section])
+            df.update(set(tokenize(meta)))
+            texts.append(meta)
+        for sp in index.speeches.values():
+            texts.append(" ".join([sp.title, sp.speaker, sp.role]))
+        self._corpus_text = "\n".join(texts)
         n = len(index.paragraphs)
         self._n = n
         self._df = df
@@ -125,24 +207,40 @@ class ExtractiveComposer:
         terms = self._terms(question)
         qtypes = question_types(question)
         cands: list[_Cand] = []
+        top_score = max((h.score for h in retrieval.hits[: self.passages]), default=0.0) or 1.0
         for rank, hit in enumerate(retrieval.hits[: self.passages]):
             row = self.index.row_of[hit.passage_id]
             para = self.index.paragraphs[row]
             svecs = self.index.sentence_vectors_of(row)
             sims = svecs @ retrieval.query_vector if len(svecs) else np.zeros(0)
+            passage_weight = max(0.0, hit.score / top_score)
             for j, s in enumerate(para.sentences):
                 lex = self._coverage(terms, s.text)
                 cue = sum(1.0 for t in qtypes if t in _CUES and _CUES[t].search(s.text)) / max(1, len(qtypes))
                 sim = float(sims[j])
                 score = (
-                    0.45 * self._norm_sim(sim)
-                    + 0.35 * lex
-                    + 0.10 * cue
-                    + 0.10 * (1.0 / (rank + 1))
+                    self.weights[0] * self._norm_sim(sim)
+                    + self.weights[1] * lex
+                    + self.weights[2] * cue
+                    + self.weights[3] * passage_weight
                     - (0.05 if len(s.text) < 8 else 0.0)
                 )
                 cands.append(_Cand(rank, hit, s.start, s.end, s.text, score, sim, lex))
         return cands, terms, qtypes
+
+    def unknown_entities(self, question: str) -> list[str]:
+        """Person and place names in the question that no speech mentions (jieba POS tags nr/ns)."""
+        import jieba.posseg as pseg
+
+        found = []
+        for word, flag in pseg.lcut(question):
+            if len(word) < 2 or word in self._corpus_text:
+                continue
+            is_person = flag.startswith("nr") and 2 <= len(word) <= 4 and word[0] in _SURNAMES
+            is_place = flag.startswith("ns") and word.endswith(_PLACE_SUFFIX)
+            if is_person or is_place:
+                found.append(word)
+        return found
 
     def evidence(
         self, question: str, retrieval: Retrieval, cands: Sequence[_Cand], terms: dict[str, float]
@@ -158,7 +256,7 @@ class ExtractiveComposer:
         coverage = self._coverage(terms, context)
         best = max(cands, key=lambda c: c.score)
         best_sim = max(c.sim for c in cands)
-        # Terms the corpus never uses are the clearest sign of a question it cannot answer.
+        # Terms the corpus never uses weaken the case; the score stays soft because paraphrases use them too.
         unknown = [t for t in terms if self._df.get(t, 0) == 0 and len(t) >= 2]
         unknown_share = sum(terms[t] for t in unknown) / max(1e-9, sum(terms.values()))
         evidence = 0.4 * self._norm_sim(best_sim) + 0.4 * coverage + 0.2 * best.lex - 0.25 * unknown_share
@@ -176,43 +274,79 @@ class ExtractiveComposer:
     def compose(self, question: str, retrieval: Retrieval, *, max_chars: int = 200) -> Composition:
         cands, terms, qtypes = self.candidates(question, retrieval)
         feats = self.evidence(question, retrieval, cands, terms)
-        if feats["evidence"] < self.threshold or not cands:
-            return Composition(REFUSAL, False, (), feats["evidence"], feats)
+        if not cands:
+            return Composition(REFUSAL, False, (), 0.0, {**feats, "refused": "no passages"})
+        meta = meta_question(question, retrieval.mentioned)
+        if meta is not None:
+            return self._compose_meta(meta, retrieval, cands, feats)
+        entities = self.unknown_entities(question)
+        if entities:
+            return Composition(
+                REFUSAL, False, (), feats["evidence"], {**feats, "refused": f"unknown {entities}"}
+            )
+        if feats["evidence"] < self.threshold:
+            return Composition(REFUSAL, False, (), feats["evidence"], {**feats, "refused": "weak evidence"})
 
         ranked = sorted(cands, key=lambda c: -c.score)
         best = ranked[0]
+        requirement = answer_requirement(question)
+        if requirement is not None:
+            kind, pattern = requirement
+            # Only sentences that are themselves good answers may supply the quantity or time.
+            stating = [c for c in ranked if c.score >= 0.6 * best.score and pattern.search(c.text)]
+            if not stating:
+                return Composition(
+                    REFUSAL,
+                    False,
+                    (),
+                    feats["evidence"],
+                    {**feats, "refused": f"no sentence states a {kind}"},
+                )
+            best = stating[0]
         chosen = [best]
         used = len(best.text)
-        for c in ranked[1:]:
-            if len(chosen) >= 4 or c.score < 0.6 * best.score:
+        for c in ranked:
+            if c is best:
+                continue
+            if len(chosen) >= 4 or c.score < self.keep_ratio * ranked[0].score:
                 break
-            if used + len(c.text) > max_chars:
+            if used + len(c.text) > max_chars * self.overshoot:
                 continue
             # Stay with the passages that carry the answer: at most two passages in one short answer.
-            if len({x.hit.passage_id for x in chosen} | {c.hit.passage_id}) > 2:
+            if len({x.hit.passage_id for x in chosen} | {c.hit.passage_id}) > self.max_passages:
                 continue
             chosen.append(c)
             used += len(c.text)
         # Reading order: by passage rank, then position inside the passage.
         chosen.sort(key=lambda c: (c.hit_rank, c.start))
+        return self._write("", chosen, feats)
 
-        lead = self._lead(question, qtypes, retrieval, chosen[0].hit)
+    def _compose_meta(
+        self, kind: str, retrieval: Retrieval, cands: Sequence[_Cand], feats: dict
+    ) -> Composition:
+        """Answer from the speech's metadata, cited to the opening sentence of that speech."""
+        hit = retrieval.hits[0]
+        sp = self.index.speeches[hit.speech_id]
+        role = f"（{sp.role}）" if sp.role else ""
+        if kind == "role" and sp.role:
+            lead = f"{sp.speaker}的职务是{sp.role}，讲话《{sp.title}》开头谈到："
+        elif sp.speaker:
+            lead = f"这篇讲话是《{sp.title}》，讲话人是{sp.speaker}{role}。讲话开头谈到："
+        else:
+            lead = f"相关内容出自《{sp.title}》（讲话人未注明）。讲话开头谈到："
+        opening = next((c for c in cands if c.hit.passage_id == hit.passage_id), None)
+        if opening is None:  # pragma: no cover - the service puts the opening paragraph first
+            return Composition(REFUSAL, False, (), feats["evidence"], {**feats, "refused": "no opening"})
+        first = min((c for c in cands if c.hit.passage_id == hit.passage_id), key=lambda c: c.start)
+        return self._write(lead, [first], {**feats, "meta": kind})
+
+    @staticmethod
+    def _write(lead: str, chosen: Sequence[_Cand], feats: dict) -> Composition:
         parts, citations = [lead] if lead else [], []
         for n, c in enumerate(chosen, 1):
             parts.append(f"{c.text}[{n}]")
             citations.append(_citation(n, c))
-        answer = "".join(parts)
-        return Composition(answer, True, tuple(citations), feats["evidence"], feats)
-
-    def _lead(self, question: str, qtypes: set[str], retrieval: Retrieval, hit: Hit) -> str:
-        """For who/which-speech questions, state the speaker, role and speech from the metadata."""
-        if not ({"who", "which_speech"} & qtypes):
-            return ""
-        sp = self.index.speeches[hit.speech_id]
-        if not sp.speaker:
-            return f"相关内容出自《{sp.title}》。"
-        role = f"（{sp.role}）" if sp.role else ""
-        return f"{sp.speaker}{role}在讲话《{sp.title}》中谈到："
+        return Composition("".join(parts), True, tuple(citations), feats.get("evidence", 0.0), feats)
 
 
 def _citation(n: int, c: _Cand) -> Citation:

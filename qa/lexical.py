@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 _STOPWORDS = frozenset(
     """的 了 和 与 及 是 在 对 为 把 被 将 等 也 就 都 而 并 或 以 于 之 其 这 那 有 个 着 要 我 我们 你 他 她 它
     中 上 下 里 哪些 哪个 什么 怎么 怎样 如何 为什么 多少 几 吗 呢 吧 啊 请问 讲话 提到 提出 说 谈到 方面 问题
+    a an and the of or to in on for is are be with by as at
     是否 哪 谁 何 一 能 会 时候 什么时候 哪年 哪一年 可以 进行 关于 一些 那么 还 又 及其 以及 通过 这个 那个""".split()
 )
 _TOKEN_OK = re.compile(r"[\w\u3400-\u9fff]")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from data.errors import InvalidQuestionError, NotFoundError, SpeechQAError
 from embeddings.encoder import Encoder
-from qa.compose import REFUSAL, Composer, ExtractiveComposer, check_citations
+from qa.compose import REFUSAL, Composer, ExtractiveComposer, check_citations, meta_question
 from qa.index import LoadedIndex, load_index
 from qa.lexical import warm_up
 from qa.retrieve import HybridRetriever, Mode
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 500
 MAX_TOP_K = 20
 # Calibrated on data/eval/gold.jsonl with `python benchmarks/bench_answers.py --calibrate` (see docs/benchmarks.md).
-DEFAULT_THRESHOLD = 0.5
+DEFAULT_THRESHOLD = 0.22
 _FOLLOW_UP = re.compile(r"^(那|那么|还有|另外|此外|以及|和|跟)|呢[？?]?$")
 
 
@@ -134,6 +134,9 @@ class AnswerService:
         q = self.validate_question(question)
         k = self._top_k(top_k, self.top_k)
         retrieval = self.retriever.retrieve(self.retrieval_query(q, history), k, filters)
+        if retrieval.hits and meta_question(q, retrieval.mentioned) is not None:
+            target = retrieval.mentioned[0] if retrieval.mentioned else retrieval.hits[0].speech_id
+            retrieval = self.retriever.promote_opening(retrieval, target, filters)
         t1 = time.perf_counter()
         comp = self.composer.compose(q, retrieval, max_chars=self.max_chars)
         problems = check_citations(comp.answer, comp.citations, self.index)
