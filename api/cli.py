@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from api.settings import Settings
 from data.errors import IndexNotFoundError, SpeechQAError
@@ -18,10 +19,10 @@ log = logging.getLogger("speechqa")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides = {}
+    settings = Settings()
     if getattr(args, "index", None):
-        overrides["index_dir"] = Path(args.index)
-    return Settings(**overrides)
+        settings = settings.model_copy(update={"index_dir": Path(args.index)})
+    return settings
 
 
 def _encoder(settings: Settings):
@@ -53,7 +54,7 @@ class _Progress:
 
     def __init__(self, desc: str) -> None:
         self.desc = desc
-        self.bar = None
+        self.bar: Any = None
 
     def __call__(self, done: int, total: int) -> None:
         from tqdm import tqdm

@@ -19,16 +19,21 @@ class Settings(BaseSettings):
 
     home: Path = Field(default_factory=_default_home, description="models, embedding cache, default index")
     index_dir: Path | None = Field(default=None, description="index directory; default HOME/index")
-    model: str = Field(default="default", description="'default' (multilingual-e5-small) or a local model path/name")
+    model: str = Field(
+        default="default", description="'default' (multilingual-e5-small) or a local model path/name"
+    )
     query_prefix: str | None = None
     passage_prefix: str | None = None
     threads: int = Field(default=2, ge=1, le=64)
     top_k: int = Field(default=5, ge=1, le=20)
     answer_chars: int = Field(default=200, ge=50, le=2000)
-    min_evidence: float | None = Field(default=None, description="refusal threshold; None uses the calibrated one")
+    min_evidence: float | None = Field(
+        default=None, description="refusal threshold; None uses the calibrated one"
+    )
     # NoDecode: pydantic-settings would otherwise insist on JSON for a list read from the environment.
     cors_origins: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="extra allowed origins (comma-separated or JSON); same origin always works"
+        default_factory=list,
+        description="extra allowed origins (comma-separated or JSON); same origin always works",
     )
 
     @field_validator("cors_origins", mode="before")

@@ -36,6 +36,8 @@ _DATE_LINE = re.compile(r"^[(（]?\s*(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})
 _TERMINAL = "。！？!?…；;：:"
 _CLOSERS = "”’」』)）》】\"'"
 _SENTENCE_END = re.compile(r"[。！？!?；;…]+[”’」』)）\"']*")
+
+
 @dataclass
 class LoadReport:
     """What an ingest read: the speeches, and every file it read or skipped (with the reason)."""

@@ -37,8 +37,13 @@ def encode_with_spans(
     tokenizer = model.tokenizer
     max_len = getattr(model, "max_seq_length", None) or 512
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    passage = [None] * len(texts)
-    sentences: list[np.ndarray | None] = [None] * len(texts)
+    dim = (
+        int(model.get_sentence_embedding_dimension() or 0)
+        if hasattr(model, "get_sentence_embedding_dimension")
+        else 0
+    )
+    passage: list[np.ndarray] = [np.zeros(dim, np.float32)] * len(texts)
+    sentences: list[np.ndarray] = [np.zeros((0, dim), np.float32)] * len(texts)
     shift = len(prefix)
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
@@ -66,4 +71,4 @@ def encode_with_spans(
                 inside = real & (starts < b + shift) & (ends > a + shift)
                 rows.append(_normalize(tokens[j][inside].mean(axis=0)) if inside.any() else passage[i])
             sentences[i] = np.vstack(rows) if rows else np.zeros((0, pooled.shape[1]), np.float32)
-    return np.vstack(passage), sentences  # type: ignore[arg-type, return-value]
+    return np.vstack(passage), sentences

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -116,7 +117,7 @@ def build_index(
     for _, p in pairs:
         fingerprint.update(p.paragraph_id.encode())
         fingerprint.update(p.text.encode())
-    manifest = {
+    manifest: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "model_id": encoder.model_id,
         "dim": int(encoder.dim),
@@ -178,17 +179,20 @@ def _write_index(index_dir, speeches, pairs, passage_vecs, sentence_vecs, dense,
 def _make_faiss(vectors: np.ndarray, kind: str) -> faiss.Index:
     dim = vectors.shape[1]
     n = vectors.shape[0]
+    index: faiss.Index
     # Inner product equals cosine on the L2-normalized vectors every encoder returns.
     if kind == "hnsw":
-        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = 128
+        hnsw = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        hnsw.hnsw.efConstruction = 80
+        hnsw.hnsw.efSearch = 128
+        index = hnsw
     elif kind == "ivf" and n >= 64:
         nlist = max(1, min(int(4 * np.sqrt(n)), n // 39))
         quantizer = faiss.IndexFlatIP(dim)
-        index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        index.train(vectors)
-        index.nprobe = max(1, nlist // 4)
+        ivf = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        ivf.train(vectors)
+        ivf.nprobe = max(1, nlist // 4)
+        index = ivf
     else:
         if kind == "ivf":
             log.info("IVF needs at least 64 paragraphs; using an exact index for %d", n)
