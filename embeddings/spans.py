@@ -37,13 +37,8 @@ def encode_with_spans(
     tokenizer = model.tokenizer
     max_len = getattr(model, "max_seq_length", None) or 512
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    dim = (
-        int(model.get_sentence_embedding_dimension() or 0)
-        if hasattr(model, "get_sentence_embedding_dimension")
-        else 0
-    )
-    passage: list[np.ndarray] = [np.zeros(dim, np.float32)] * len(texts)
-    sentences: list[np.ndarray] = [np.zeros((0, dim), np.float32)] * len(texts)
+    passage: list[Any] = [None] * len(texts)  # every slot is filled by the batch loop below
+    sentences: list[Any] = [None] * len(texts)
     shift = len(prefix)
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
