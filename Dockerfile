@@ -9,8 +9,11 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
 WORKDIR /src
 RUN python -m venv /opt/speechqa/venv
 ENV PATH=/opt/speechqa/venv/bin:$PATH
-# A looser torch requirement would pull the multi-GB CUDA build.
-RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 || pip install torch==2.13.0
+# torch pinned exactly, as in make install: a looser requirement pulls the multi-GB CUDA build. Pass a
+# folder holding the CPU wheel with --build-arg PIP_FIND_LINKS=... (our machines keep it in /opt/wheels).
+ARG PIP_FIND_LINKS=
+ENV PIP_FIND_LINKS=${PIP_FIND_LINKS}
+RUN pip install torch==2.13.0
 COPY pyproject.toml README.md ./
 COPY data ./data
 COPY embeddings ./embeddings
