@@ -365,7 +365,7 @@ def load_paths(paths: Sequence[Path]) -> LoadReport:
         try:
             text, encoding = read_text(path)
         except InputFileError as exc:
-            report.skipped.append((str(path), exc.message))
+            report.skipped.append((str(path), exc.message.removeprefix(f"{path}: ")))
             continue
         if suffix in JSONL_SUFFIXES:
             speeches = parse_jsonl(text, str(path), report)

@@ -71,6 +71,7 @@ class LexicalIndex:
     @classmethod
     def build(cls, docs: Sequence[str]) -> LexicalIndex:
         corpus_tokens = [tokenize(d) or ["<empty>"] for d in docs]
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every build at DEBUG to stderr
         retriever = bm25s.BM25(k1=1.2, b=0.75)
         retriever.index(corpus_tokens, show_progress=False)
         return cls(retriever, len(docs))
