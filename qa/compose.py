@@ -328,12 +328,13 @@ class ExtractiveComposer:
         hit = retrieval.hits[0]
         sp = self.index.speeches[hit.speech_id]
         role = f"（{sp.role}）" if sp.role else ""
+        # One sentence with the quote that follows, so the marker after the quote covers the lead as well.
         if kind == "role" and sp.role:
             lead = f"{sp.speaker}的职务是{sp.role}，讲话《{sp.title}》开头谈到："
         elif sp.speaker:
-            lead = f"这篇讲话是《{sp.title}》，讲话人是{sp.speaker}{role}。讲话开头谈到："
+            lead = f"讲话《{sp.title}》的讲话人是{sp.speaker}{role}，讲话开头谈到："
         else:
-            lead = f"相关内容出自《{sp.title}》（讲话人未注明）。讲话开头谈到："
+            lead = f"相关内容出自讲话《{sp.title}》（讲话人未注明），讲话开头谈到："
         opening = next((c for c in cands if c.hit.passage_id == hit.passage_id), None)
         if opening is None:  # pragma: no cover - the service puts the opening paragraph first
             return Composition(REFUSAL, False, (), feats["evidence"], {**feats, "refused": "no opening"})
@@ -344,9 +345,15 @@ class ExtractiveComposer:
     def _write(lead: str, chosen: Sequence[_Cand], feats: dict) -> Composition:
         parts, citations = [lead] if lead else [], []
         for n, c in enumerate(chosen, 1):
-            parts.append(f"{c.text}[{n}]")
+            parts.append(f"{display_text(c.text)}[{n}]")
             citations.append(_citation(n, c))
         return Composition("".join(parts), True, tuple(citations), feats.get("evidence", 0.0), feats)
+
+
+def display_text(sentence: str) -> str:
+    """A sentence as shown in the answer: its own "[2020]" or "[27]" become full-width so that every ASCII
+    "[n]" in an answer is a citation marker. The citation's ``quote`` keeps the sentence verbatim."""
+    return _MARKER.sub(lambda m: f"［{m.group(1)}］", sentence)
 
 
 def _citation(n: int, c: _Cand) -> Citation:

@@ -128,3 +128,22 @@ def test_cli_ask_prints_answer_and_numbered_sources(real_index_dir):
     )
     assert out.returncode == 0, out.stderr
     assert "16号线" in out.stdout and "来源：" in out.stdout and "[1] 李国龙" in out.stdout
+
+
+def test_bracketed_numbers_in_a_passage_never_look_like_citation_markers(tmp_path, fake_encoder):
+    from data.parse import make_speech
+    from qa.index import build_index
+
+    sp = make_speech(
+        title="关于文件落实的讲话",
+        speaker="王五",
+        role="区长",
+        paragraphs=[("", "根据筑府办发电[2020]5号文件要求，全区完成整改任务[27]。下一步要巩固整改成果。")],
+    )
+    build_index([sp], fake_encoder, tmp_path / "idx")
+    service = AnswerService(load_index(tmp_path / "idx", fake_encoder), fake_encoder, threshold=-1.0)
+    a = service.ask("筑府办发电文件要求完成什么任务？")
+    assert a.answerable and a.citations
+    assert check_citations(a.answer, a.citations, service.index) == []
+    assert "[2020]" not in a.answer and "［2020］" in a.answer
+    assert any("[2020]" in c.quote for c in a.citations)  # the quote itself stays verbatim
