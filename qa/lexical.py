@@ -57,8 +57,11 @@ def tokenize(text: str) -> list[str]:
 
 
 def warm_up() -> None:
-    """Load jieba's dictionary now rather than on the first request."""
+    """Load jieba's dictionaries (words and parts of speech) now rather than on the first request."""
     _jieba()
+    import jieba.posseg
+
+    jieba.posseg.lcut("预热")
 
 
 class LexicalIndex:
