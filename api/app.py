@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.assemble import build_service
 from api.schemas import (
     AnswerOut,
     AskIn,
@@ -64,26 +65,6 @@ def status_for(exc: SpeechQAError) -> int:
         if cls in STATUS_OF:
             return STATUS_OF[cls]  # type: ignore[index]
     return 503 if isinstance(exc, ServiceNotReady) else 500
-
-
-def build_service(settings: Settings) -> AnswerService:
-    """Load the encoder and the index named by ``settings`` (the same assembly the CLI uses)."""
-    from embeddings.st_encoder import load_encoder
-
-    encoder = load_encoder(
-        settings.model,
-        cache_dir=settings.home,
-        query_prefix=settings.query_prefix,
-        passage_prefix=settings.passage_prefix,
-        threads=settings.threads,
-    )
-    return AnswerService.open(
-        settings.resolved_index_dir,
-        encoder,
-        threshold=settings.min_evidence,
-        top_k=settings.top_k,
-        max_chars=settings.answer_chars,
-    )
 
 
 def create_app(settings: Settings | None = None, service: AnswerService | None = None) -> FastAPI:

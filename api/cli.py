@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from api.assemble import build_encoder, build_service, open_cache
 from api.settings import Settings
 from data.errors import IndexNotFoundError, SpeechQAError
 from qa.types import Filters
@@ -23,30 +24,6 @@ def _settings(args: argparse.Namespace) -> Settings:
     if getattr(args, "index", None):
         settings = settings.model_copy(update={"index_dir": Path(args.index)})
     return settings
-
-
-def _encoder(settings: Settings):
-    from embeddings.st_encoder import load_encoder
-
-    return load_encoder(
-        settings.model,
-        cache_dir=settings.home,
-        query_prefix=settings.query_prefix,
-        passage_prefix=settings.passage_prefix,
-        threads=settings.threads,
-    )
-
-
-def _service(settings: Settings):
-    from qa.service import AnswerService
-
-    return AnswerService.open(
-        settings.resolved_index_dir,
-        _encoder(settings),
-        threshold=settings.min_evidence,
-        top_k=settings.top_k,
-        max_chars=settings.answer_chars,
-    )
 
 
 class _Progress:
@@ -83,12 +60,11 @@ def run_ingest(
     as_json: bool = False,
 ) -> int:
     from data.parse import builtin_corpus_dir, load_paths
-    from embeddings.cache import EmbeddingCache
     from qa.index import add_to_index, build_index, remove_from_index
 
     started = time.perf_counter()
     index_dir = settings.resolved_index_dir
-    encoder = _encoder(settings)
+    encoder = build_encoder(settings)
     if remove:
         manifest = remove_from_index(index_dir, list(remove), encoder)
         print(f"removed {len(remove)} speech(es); index now holds {manifest['counts']}")
@@ -100,8 +76,7 @@ def run_ingest(
     if not report.speeches:
         print("error: no speeches found in " + ", ".join(map(str, paths)), file=sys.stderr)
         return 1
-    settings.home.mkdir(parents=True, exist_ok=True)
-    cache = EmbeddingCache(settings.cache_path)
+    cache = open_cache(settings)
     progress = _Progress("encoding")
     try:
         if add:
@@ -155,7 +130,7 @@ def _passage_json(hit) -> dict:
 
 
 def run_search(settings: Settings, question: str, k: int, as_json: bool, filters: Filters | None) -> int:
-    service = _service(settings)
+    service = build_service(settings)
     if question == "-":
         for line in sys.stdin:
             q = line.strip()
@@ -185,7 +160,7 @@ def run_search(settings: Settings, question: str, k: int, as_json: bool, filters
 
 
 def run_ask(settings: Settings, question: str, k: int | None, as_json: bool, filters: Filters | None) -> int:
-    service = _service(settings)
+    service = build_service(settings)
     answer = service.ask(question, k, filters)
     if as_json:
         from api.schemas import AnswerOut
@@ -232,7 +207,7 @@ def run_serve(settings: Settings, host: str, port: int) -> int:
 
 
 def run_speeches(settings: Settings, as_json: bool) -> int:
-    service = _service(settings)
+    service = build_service(settings)
     rows = service.speeches()
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=1))
@@ -245,7 +220,7 @@ def run_speeches(settings: Settings, as_json: bool) -> int:
 
 
 def run_model(settings: Settings) -> int:
-    encoder = _encoder(settings)
+    encoder = build_encoder(settings)
     print(f"model ready: {encoder.model_id} (dim {encoder.dim})")
     return 0
 

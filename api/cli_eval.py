@@ -7,10 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from api.assemble import build_encoder, build_service, open_cache, service_options
 from api.settings import Settings
 from data.errors import SpeechQAError
-from embeddings.cache import EmbeddingCache
-from embeddings.encoder import Encoder
 from qa.benchmarks import BENCHMARKS, load_benchmark, open_benchmark_service, temporary_index_dir
 from qa.evaluate import (
     Backend,
@@ -204,7 +203,7 @@ def _benchmark(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
             f"WARNING: {bench.name} has no licence to redistribute; internal evaluation only. {bench.licence}"
         )
     k = args.k or settings.top_k
-    encoder, cache = _load_encoder(settings), _open_cache(settings)
+    encoder, cache = build_encoder(settings), open_cache(settings)
     with temporary_index_dir() as tmp:
         service = open_benchmark_service(
             bench,
@@ -212,7 +211,7 @@ def _benchmark(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
             Path(tmp),
             cache=cache,
             progress=not args.no_progress,
-            **_service_options(settings),
+            **service_options(settings),
         )
         backend = ServiceBackend(service, source=f"benchmark:{bench.name}")
         results = evaluate(
@@ -232,30 +231,5 @@ def _benchmark(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     return summary
 
 
-# Building blocks. The model is imported late: torch takes seconds that --compare and --url never need.
-# These open the encoder and the service with the same settings as `speechqa ask` and `serve`.
-
-
-def _load_encoder(settings: Settings) -> Encoder:
-    from embeddings.st_encoder import load_encoder
-
-    return load_encoder(
-        settings.model,
-        cache_dir=settings.home,
-        query_prefix=settings.query_prefix,
-        passage_prefix=settings.passage_prefix,
-        threads=settings.threads,
-    )
-
-
-def _open_cache(settings: Settings) -> EmbeddingCache:
-    settings.home.mkdir(parents=True, exist_ok=True)
-    return EmbeddingCache(settings.cache_path)
-
-
-def _service_options(settings: Settings) -> dict[str, Any]:
-    return {"threshold": settings.min_evidence, "top_k": settings.top_k, "max_chars": settings.answer_chars}
-
-
 def _open_service(index_dir: Path, settings: Settings) -> AnswerService:
-    return AnswerService.open(index_dir, _load_encoder(settings), **_service_options(settings))
+    return build_service(settings, index_dir, encoder=build_encoder(settings))

@@ -19,11 +19,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from api.settings import Settings  # noqa: E402
-from benchmarks.common import REPO, load_cmrc, machine, pct  # noqa: E402
+from benchmarks.common import REPO, load_cmrc, pct, setup  # noqa: E402
 from data.parse import builtin_corpus_dir, load_paths  # noqa: E402
-from embeddings.cache import EmbeddingCache  # noqa: E402
-from embeddings.st_encoder import load_encoder  # noqa: E402
 from qa.evaluate import HttpBackend, ServiceBackend, evaluate, load_gold, normalize, summarize  # noqa: E402
 from qa.index import build_index  # noqa: E402
 from qa.service import AnswerService  # noqa: E402
@@ -127,11 +124,7 @@ def main() -> None:
     ap.add_argument("--calibrate", action="store_true", help="print evidence scores and threshold trade-offs")
     ap.add_argument("--rounds", type=int, default=3, help="latency rounds over the gold questions")
     args = ap.parse_args()
-    settings = Settings()
-    encoder = load_encoder(settings.model, cache_dir=settings.home, threads=settings.threads)
-    cache = EmbeddingCache(settings.cache_path)
-    print(f"machine: {machine()}")
-    print(f"model: {encoder.model_id}")
+    settings, encoder, cache = setup()
 
     with tempfile.TemporaryDirectory() as tmp:
         index_dir = Path(tmp) / "idx"

@@ -14,11 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from api.settings import Settings  # noqa: E402
-from benchmarks.common import REPO, load_cmrc, machine, pct  # noqa: E402
+from benchmarks.common import REPO, load_cmrc, pct, setup  # noqa: E402
 from data.parse import builtin_corpus_dir, load_paths  # noqa: E402
 from embeddings.cache import EmbeddingCache  # noqa: E402
-from embeddings.st_encoder import load_encoder  # noqa: E402
 from qa.index import build_index, load_index  # noqa: E402
 from qa.retrieve import HybridRetriever  # noqa: E402
 
@@ -133,11 +131,7 @@ def main() -> None:
     ap.add_argument("--skip-cmrc", action="store_true")
     ap.add_argument("--throughput-paragraphs", type=int, default=160)
     args = ap.parse_args()
-    settings = Settings()
-    encoder = load_encoder(settings.model, cache_dir=settings.home, threads=settings.threads)
-    cache = EmbeddingCache(settings.cache_path)
-    print(f"machine: {machine()}")
-    print(f"model: {encoder.model_id}")
+    settings, encoder, cache = setup()
 
     with tempfile.TemporaryDirectory() as tmp:
         build_index(load_paths([builtin_corpus_dir()]).speeches, encoder, Path(tmp) / "idx", cache=cache)

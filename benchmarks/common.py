@@ -60,3 +60,15 @@ def load_cmrc(split: str = "dev"):
                     {"question": qa["question"], "gold_speech": sp.speech_id, "answers": answers}
                 )
     return speeches, questions
+
+
+def setup():
+    """(settings, encoder, embedding cache) as the service would assemble them; prints the machine and model."""
+    from api.assemble import build_encoder, open_cache
+    from api.settings import Settings
+
+    settings = Settings()
+    encoder = build_encoder(settings)
+    print(f"machine: {machine()}")
+    print(f"model: {encoder.model_id}")
+    return settings, encoder, open_cache(settings)

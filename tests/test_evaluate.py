@@ -679,7 +679,7 @@ def test_in_process_eval_of_the_gold_set_writes_results_summary_and_report(
     from api import cli_eval
     from api.settings import Settings
 
-    monkeypatch.setattr(cli_eval, "_load_encoder", lambda settings: fake_encoder)
+    monkeypatch.setattr(cli_eval, "build_encoder", lambda settings: fake_encoder)
     out = tmp_path / "out"
     args = _eval_args(index=fake_index_dir, out=out, no_progress=True, concurrency=2)
     args.file = REPO / "data" / "eval" / "gold.jsonl"
@@ -711,7 +711,7 @@ def test_malformed_gold_lines_are_counted_in_the_summary(
     from api import cli_eval
     from api.settings import Settings
 
-    monkeypatch.setattr(cli_eval, "_load_encoder", lambda settings: fake_encoder)
+    monkeypatch.setattr(cli_eval, "build_encoder", lambda settings: fake_encoder)
     gold = tmp_path / "gold.jsonl"
     good = (REPO / "data" / "eval" / "gold.jsonl").read_text(encoding="utf-8").splitlines()[:3]
     gold.write_text(
@@ -736,7 +736,7 @@ def test_benchmark_run_builds_a_temporary_index_and_reports_the_licence(
     from api import cli_eval
     from api.settings import Settings
 
-    monkeypatch.setattr(cli_eval, "_load_encoder", lambda settings: fake_encoder)
+    monkeypatch.setattr(cli_eval, "build_encoder", lambda settings: fake_encoder)
     out = tmp_path / "out"
     settings = Settings(home=tmp_path / "home")
     args = _eval_args(benchmark="ncp", limit=4, out=out, no_progress=True)

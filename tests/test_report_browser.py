@@ -11,23 +11,12 @@ from playwright.sync_api import Route, expect, sync_playwright
 from qa.evaluate import GoldItem, ServiceBackend, evaluate, summarize
 from qa.report import write_outputs
 from qa.types import Answer, Citation, Hit
+from tests.browser_util import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 if not Path(CHROMIUM).exists():
     pytest.skip(f"needs Debian's chromium at {CHROMIUM}", allow_module_level=True)
 
