@@ -39,8 +39,12 @@ check:
 	$(BIN)/ruff format --check data embeddings qa api tests benchmarks
 	$(BIN)/mypy
 
+# The gold set with the answer issue's acceptance thresholds as gates (non-zero exit when one is missed).
 eval:
-	$(BIN)/speechqa eval data/eval/gold.jsonl --out eval-out
+	$(BIN)/speechqa eval data/eval/gold.jsonl --out eval-out \
+		--fail-under retrieval.recall@5=0.95 --fail-under retrieval.mrr=0.85 \
+		--fail-under answer.key_point_recall=0.85 --fail-under citations.valid=1.0 \
+		--fail-over abstention.false_answers=0.10 --fail-over abstention.false_refusals=0.05
 
 bench:
 	$(BIN)/python benchmarks/bench_retrieval.py
