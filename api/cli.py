@@ -64,7 +64,7 @@ def run_ingest(
 
     started = time.perf_counter()
     index_dir = settings.resolved_index_dir
-    encoder = build_encoder(settings)
+    encoder = build_encoder(settings, for_ingest=True)
     if remove:
         manifest = remove_from_index(index_dir, list(remove), encoder)
         print(f"removed {len(remove)} speech(es); index now holds {manifest['counts']}")

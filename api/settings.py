@@ -24,7 +24,12 @@ class Settings(BaseSettings):
     )
     query_prefix: str | None = None
     passage_prefix: str | None = None
-    threads: int = Field(default=2, ge=1, le=64)
+    threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="torch threads; default 1 when answering (robust when the CPU is shared), all cores for ingest",
+    )
     top_k: int = Field(default=5, ge=1, le=20)
     answer_chars: int = Field(default=200, ge=50, le=2000)
     min_evidence: float | None = Field(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import REPO, load_cmrc, pct, setup  # noqa: E402
+from benchmarks.common import REPO, ingest_threads, load_cmrc, pct, setup  # noqa: E402
 from data.parse import builtin_corpus_dir, load_paths  # noqa: E402
 from embeddings.cache import EmbeddingCache  # noqa: E402
 from qa.index import build_index, load_index  # noqa: E402
@@ -58,7 +58,7 @@ def cmrc(encoder, cache, limit: int | None) -> dict:
     speeches, questions = load_cmrc("dev")
     if limit:
         questions = questions[:limit]
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, ingest_threads():
         t0 = time.perf_counter()
         build_index(speeches, encoder, Path(tmp) / "cmrc", cache=cache)
         build_s = time.perf_counter() - t0
@@ -82,6 +82,11 @@ def throughput(encoder, n: int) -> dict:
     speeches, _ = load_cmrc("dev")
     speeches = speeches[:n]
     texts = [p.text for s in speeches for p in s.paragraphs]
+    with ingest_threads():
+        return _throughput(encoder, speeches, texts)
+
+
+def _throughput(encoder, speeches, texts) -> dict:
     encoder.encode_passages(texts[:4])  # warm
     t0 = time.perf_counter()
     encoder.encode_passages(texts)

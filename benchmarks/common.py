@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -27,7 +28,7 @@ def machine() -> str:
 
     return (
         f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__} "
-        f"({torch.get_num_threads()} threads)"
+        f"({torch.get_num_threads()} thread(s) for queries, {os.cpu_count()} for ingest)"
     )
 
 
@@ -72,3 +73,16 @@ def setup():
     print(f"machine: {machine()}")
     print(f"model: {encoder.model_id}")
     return settings, encoder, open_cache(settings)
+
+
+@contextlib.contextmanager
+def ingest_threads():
+    """Run a block with as many torch threads as `speechqa ingest` uses (all cores), then go back."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(os.cpu_count() or 1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
