@@ -53,7 +53,9 @@ class AskIn(QuestionIn):
     )
 
 
-class PassageOut(BaseModel):
+class _Passage(BaseModel):
+    """A paragraph with the speech it belongs to."""
+
     passage_id: str
     text: str
     speech_id: str
@@ -61,6 +63,9 @@ class PassageOut(BaseModel):
     speaker: str
     speaker_role: str
     section: str
+
+
+class PassageOut(_Passage):
     score: float
 
     @classmethod
@@ -118,14 +123,7 @@ class SearchOut(BaseModel):
     passages: list[PassageOut]
 
 
-class PassageDetailOut(BaseModel):
-    passage_id: str
-    text: str
-    speech_id: str
-    speech_title: str
-    speaker: str
-    speaker_role: str
-    section: str
+class PassageDetailOut(_Passage):
     prev_id: str | None
     next_id: str | None
 
