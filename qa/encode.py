@@ -79,6 +79,8 @@ def encode_paragraphs(
                 results[i] = vec
         missing = [i for i in range(n) if results[i] is None]
 
+    # Batches of similar length waste less work on padding: sort what is left to encode by length.
+    missing.sort(key=lambda i: len(fulls[i]))
     done = n - len(missing)
     if progress:
         progress(done, n)
