@@ -335,9 +335,7 @@ class ExtractiveComposer:
             lead = f"讲话《{sp.title}》的讲话人是{sp.speaker}{role}，讲话开头谈到："
         else:
             lead = f"相关内容出自讲话《{sp.title}》（讲话人未注明），讲话开头谈到："
-        opening = next((c for c in cands if c.hit.passage_id == hit.passage_id), None)
-        if opening is None:  # pragma: no cover - the service puts the opening paragraph first
-            return Composition(REFUSAL, False, (), feats["evidence"], {**feats, "refused": "no opening"})
+        # The service put the speech's opening paragraph first; its first sentence is the citation.
         first = min((c for c in cands if c.hit.passage_id == hit.passage_id), key=lambda c: c.start)
         return self._write(lead, [first], {**feats, "meta": kind})
 

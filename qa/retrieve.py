@@ -51,11 +51,11 @@ class HybridRetriever:
         self.weights = {"dense": dense_weight, "bm25": bm25_weight, "mention": mention_weight}
         self.fusion = fusion
         self.alpha = alpha
-        self._speech_rows: dict[str, np.ndarray] = {}
-        for sid in index.speeches:
-            self._speech_rows[sid] = np.array(
-                [i for i, p in enumerate(index.paragraphs) if p.speech_id == sid], dtype=np.int64
-            )
+        # One pass over the paragraphs, not one per speech: a corpus of thousands of speeches loads in time.
+        rows_of: dict[str, list[int]] = {sid: [] for sid in index.speeches}
+        for i, p in enumerate(index.paragraphs):
+            rows_of[p.speech_id].append(i)
+        self._speech_rows = {sid: np.asarray(rows, dtype=np.int64) for sid, rows in rows_of.items()}
         self._titles = {sid: _PUNCT.sub("", sp.title) for sid, sp in index.speeches.items()}
 
     # -- filters and mentions -------------------------------------------------------------------------
