@@ -140,7 +140,7 @@ def main() -> None:
         port = 8765
         env = dict(os.environ, SPEECHQA_HOME=str(settings.home))
         proc = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--index", str(index_dir)],
+            [sys.executable, "-m", "cli", "serve", "--port", str(port), "--index", str(index_dir)],
             cwd=REPO,
             env=env,
             stdout=subprocess.DEVNULL,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from data.errors import InputFileError
 from data.records import Paragraph, Sentence, Speech
+from data.text import split_sentences
 from data.textio import read_text
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,6 @@ _DATE_LINE = re.compile(r"^[(（]?\s*(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})
 # A paragraph ends a sentence when its last visible char is one of these (closing quotes/brackets may follow).
 _TERMINAL = "。！？!?…；;：:"
 _CLOSERS = "”’」』)）》】\"'"
-_SENTENCE_END = re.compile(r"[。！？!?；;…]+[”’」』)）\"']*")
 
 
 @dataclass
@@ -67,27 +67,6 @@ def clean_text(text: str) -> str:
 def ends_sentence(text: str) -> bool:
     stripped = text.rstrip().rstrip(_CLOSERS)
     return bool(stripped) and stripped[-1] in _TERMINAL
-
-
-def split_sentences(text: str) -> list[tuple[int, int]]:
-    """Sentence spans (start, end) of ``text``; together they cover every non-space character."""
-    spans: list[tuple[int, int]] = []
-    start = 0
-    for match in _SENTENCE_END.finditer(text):
-        end = match.end()
-        spans.append((start, end))
-        start = end
-    if start < len(text):
-        spans.append((start, len(text)))
-    trimmed = []
-    for a, b in spans:
-        while a < b and text[a].isspace():
-            a += 1
-        while b > a and text[b - 1].isspace():
-            b -= 1
-        if b > a:
-            trimmed.append((a, b))
-    return trimmed
 
 
 def _digest(*parts: str, n: int = 10) -> str:

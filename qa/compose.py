@@ -11,6 +11,8 @@ from typing import Protocol
 
 import numpy as np
 
+from data.text import display_text
+from data.text import markers as answer_markers
 from qa.index import LoadedIndex
 from qa.lexical import tokenize
 from qa.retrieve import Retrieval
@@ -105,9 +107,6 @@ def meta_question(question: str, mentioned: Sequence[str]) -> str | None:
     if _WHICH_Q.search(question):
         return "speech"
     return None
-
-
-_MARKER = re.compile(r"\[(\d+)\]")
 
 
 @dataclass(frozen=True)
@@ -348,12 +347,6 @@ class ExtractiveComposer:
         return Composition("".join(parts), True, tuple(citations), feats.get("evidence", 0.0), feats)
 
 
-def display_text(sentence: str) -> str:
-    """A sentence as shown in the answer: its own "[2020]" or "[27]" become full-width so that every ASCII
-    "[n]" in an answer is a citation marker. The citation's ``quote`` keeps the sentence verbatim."""
-    return _MARKER.sub(lambda m: f"［{m.group(1)}］", sentence)
-
-
 def _citation(n: int, c: _Cand) -> Citation:
     return Citation(
         n=n,
@@ -374,7 +367,7 @@ def _citation(n: int, c: _Cand) -> Citation:
 def check_citations(answer: str, citations: Sequence[Citation], index: LoadedIndex) -> list[str]:
     """Problems with an answer's citations (empty when all hold). The service refuses to return a bad one."""
     problems = []
-    markers = [int(m) for m in _MARKER.findall(answer)]
+    markers = answer_markers(answer)
     first_use = list(dict.fromkeys(markers))
     if first_use != list(range(1, len(first_use) + 1)):
         problems.append(f"markers are not numbered 1..k in order of first use: {first_use}")

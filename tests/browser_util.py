@@ -42,7 +42,7 @@ def speechqa_command() -> list[str]:
     found = shutil.which("speechqa")
     if found:
         return [found]
-    return [sys.executable, "-m", "api.cli"]
+    return [sys.executable, "-m", "cli"]
 
 
 def free_port() -> int:

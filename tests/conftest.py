@@ -48,7 +48,7 @@ def corpus_speeches():
 
 @pytest.fixture(scope="session")
 def fake_encoder():
-    from embeddings.fake import HashEncoder
+    from embeddings.testing import HashEncoder
 
     return HashEncoder(dim=256)
 
@@ -99,7 +99,7 @@ def start_server(index_dir: Path, port: int, extra_env: dict[str, str] | None = 
     cmd = [
         sys.executable,
         "-m",
-        "api.cli",
+        "cli",
         "serve",
         "--host",
         "127.0.0.1",

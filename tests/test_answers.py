@@ -114,7 +114,7 @@ def test_cli_ask_prints_answer_and_numbered_sources(real_index_dir):
         [
             sys.executable,
             "-m",
-            "api.cli",
+            "cli",
             "ask",
             "丽泽商务区的地铁16号线什么时候通车？",
             "--index",

@@ -18,7 +18,7 @@ from data.errors import EmbeddingModelError
 from embeddings import convert
 from embeddings.cache import PASSAGE, QUERY, EmbeddingCache, encode_passages_cached
 from embeddings.encoder import Encoder
-from embeddings.fake import HashEncoder
+from embeddings.testing import HashEncoder
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -58,7 +58,7 @@ def test_hash_encoder_scores_shared_characters_higher():
 
 
 def test_hash_encoder_is_identical_across_processes():
-    script = "from embeddings.fake import HashEncoder; import sys; sys.stdout.write(HashEncoder(64).encode_passages(['首都 capital']).tobytes().hex())"
+    script = "from embeddings.testing import HashEncoder; import sys; sys.stdout.write(HashEncoder(64).encode_passages(['首都 capital']).tobytes().hex())"
     env = dict(os.environ, PYTHONHASHSEED="12345")
     out = subprocess.run(
         [sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True, check=True

@@ -377,7 +377,7 @@ def test_unreachable_url_fails_fast_with_a_clear_message():
 
 
 def _eval_args(**overrides: Any) -> argparse.Namespace:
-    from api.cli_eval import add_eval_parser
+    from cli.eval import add_eval_parser
 
     parser = argparse.ArgumentParser(prog="speechqa")
     add_eval_parser(parser.add_subparsers(dest="command"))
@@ -404,7 +404,7 @@ def two_summaries(tmp_path, fake_run):
 
 
 def test_compare_prints_metric_a_b_and_delta(two_summaries, capsys):
-    from api.cli_eval import run_eval
+    from cli.eval import run_eval
     from api.settings import Settings
 
     a, b = two_summaries
@@ -425,7 +425,7 @@ def test_compare_deltas_know_which_way_is_better():
 
 
 def test_fail_under_and_fail_over_exit_non_zero_naming_the_metric(two_summaries, capsys):
-    from api.cli_eval import run_eval
+    from cli.eval import run_eval
     from api.settings import Settings
 
     a, b = two_summaries
@@ -444,7 +444,7 @@ def test_fail_under_and_fail_over_exit_non_zero_naming_the_metric(two_summaries,
 
 
 def test_gates_reject_unknown_metrics_and_bad_specs(two_summaries, fake_run, capsys):
-    from api.cli_eval import run_eval
+    from cli.eval import run_eval
     from api.settings import Settings
 
     _, summary = fake_run
@@ -469,7 +469,7 @@ def test_gates_reject_unknown_metrics_and_bad_specs(two_summaries, fake_run, cap
     ],
 )
 def test_cli_rejects_bad_option_combinations_before_running(tmp_path, capsys, options, message):
-    from api.cli_eval import run_eval
+    from cli.eval import run_eval
     from api.settings import Settings
 
     args = _eval_args(out=tmp_path / "out", **options)
@@ -479,7 +479,7 @@ def test_cli_rejects_bad_option_combinations_before_running(tmp_path, capsys, op
 
 
 def test_cli_with_unreachable_url_exits_2_fast(tmp_path, capsys):
-    from api.cli_eval import run_eval
+    from cli.eval import run_eval
     from api.settings import Settings
 
     gold = tmp_path / "gold.jsonl"
@@ -676,7 +676,7 @@ def test_shipped_benchmarks_convert(name, documents, questions):
 def test_in_process_eval_of_the_gold_set_writes_results_summary_and_report(
     fake_index_dir, fake_encoder, tmp_path, monkeypatch, capsys
 ):
-    from api import cli_eval
+    from cli import eval as cli_eval
     from api.settings import Settings
 
     monkeypatch.setattr(cli_eval, "build_encoder", lambda settings: fake_encoder)
@@ -708,7 +708,7 @@ def test_in_process_eval_of_the_gold_set_writes_results_summary_and_report(
 def test_malformed_gold_lines_are_counted_in_the_summary(
     fake_index_dir, fake_encoder, tmp_path, monkeypatch, capsys
 ):
-    from api import cli_eval
+    from cli import eval as cli_eval
     from api.settings import Settings
 
     monkeypatch.setattr(cli_eval, "build_encoder", lambda settings: fake_encoder)
@@ -733,7 +733,7 @@ def test_malformed_gold_lines_are_counted_in_the_summary(
 def test_benchmark_run_builds_a_temporary_index_and_reports_the_licence(
     fake_encoder, tmp_path, monkeypatch, capsys
 ):
-    from api import cli_eval
+    from cli import eval as cli_eval
     from api.settings import Settings
 
     monkeypatch.setattr(cli_eval, "build_encoder", lambda settings: fake_encoder)

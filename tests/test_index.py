@@ -100,7 +100,7 @@ def test_corrupted_index_fails_with_cause_and_fix(tmp_path, fake_index_dir, fake
 
 
 def test_index_of_another_model_is_refused(fake_index_dir):
-    from embeddings.fake import HashEncoder
+    from embeddings.testing import HashEncoder
 
     with pytest.raises(IndexMismatchError, match="dim 256") as info:
         load_index(fake_index_dir, HashEncoder(dim=128))
@@ -123,7 +123,7 @@ def test_killed_build_leaves_previous_index_intact(tmp_path, fake_index_dir, fak
         import sys, time, pathlib
         sys.path.insert(0, {str(REPO)!r})
         from data.parse import builtin_corpus_dir, load_paths
-        from embeddings.fake import HashEncoder
+        from embeddings.testing import HashEncoder
         from qa.index import build_index
 
         class Slow(HashEncoder):

@@ -282,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("model", help="convert/load the embedding model now (done by `make install`)")
 
     try:
-        from api.cli_eval import add_eval_parser
+        from cli.eval import add_eval_parser
     except ImportError:  # pragma: no cover - eval is part of the package; tolerate a partial checkout
         pass
     else:
@@ -321,7 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "model":
             return run_model(settings)
         if args.command == "eval":
-            from api.cli_eval import run_eval
+            from cli.eval import run_eval
 
             return run_eval(args, settings)
     except SpeechQAError as exc:

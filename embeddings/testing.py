@@ -1,4 +1,4 @@
-"""A deterministic character n-gram encoder for fast tests: no model, same vectors on every machine."""
+"""Test doubles for encoders (never used by the service): a deterministic character n-gram HashEncoder, no model, same vectors on every machine."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""The `speechqa` command line: the top layer, above api/ and evaluation/."""
