@@ -9,7 +9,8 @@ SpeechQAError                 base; carries a machine-readable ``code``
 │   └── IndexMismatchError    built with another model or dimension
 ├── InvalidQuestionError      a question the service refuses to process (empty, too long)
 ├── UnknownFilterError        a filter names a speaker or speech that does not exist
-└── NotFoundError             a passage or speech id that does not exist
+├── NotFoundError             a passage or speech id that does not exist
+└── NotReadyError             the service has no loaded index (yet, or its load failed: ``cause_code``)
 
 "No evidence" is not an error: the service answers with a refusal.
 """
@@ -64,3 +65,13 @@ class UnknownFilterError(SpeechQAError):
 
 class NotFoundError(SpeechQAError):
     code = "not_found"
+
+
+class NotReadyError(SpeechQAError):
+    """No index is loaded: still loading, or loading failed (``cause_code`` then names that failure)."""
+
+    code = "index_not_loaded"
+
+    def __init__(self, message: str, *, fix: str | None = None, cause_code: str | None = None) -> None:
+        super().__init__(message, fix=fix)
+        self.cause_code = cause_code

@@ -6,7 +6,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from data.errors import InvalidQuestionError, NotFoundError, SpeechQAError
@@ -15,7 +15,7 @@ from qa.compose import REFUSAL, Composer, ExtractiveComposer, check_citations, m
 from qa.index import LoadedIndex, load_index
 from qa.lexical import warm_up
 from qa.retrieve import HybridRetriever, Mode
-from qa.types import Answer, Filters, Hit
+from qa.types import Answer, AnswerEvent, Filters, Hit
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +159,27 @@ class AnswerService:
             index_version=self.index_version,
         )
 
+    def check_filters(self, filters: Filters | None) -> None:
+        """Raise UnknownFilterError for a filter naming nothing in the index (before a stream starts)."""
+        if filters is not None:
+            self.retriever.allowed_rows(filters)
+
+    def ask_events(
+        self,
+        question: str,
+        top_k: int | None = None,
+        filters: Filters | None = None,
+        history: Sequence[str] | None = None,
+    ) -> Iterator[AnswerEvent]:
+        """The answer as events: retrieved passages first, then the text a sentence at a time, each sentence
+        only after its citation was checked, then the citations and the timing."""
+        answer = self.ask(question, top_k, filters, history)
+        yield AnswerEvent("meta", hits=answer.related, index_version=answer.index_version)
+        for piece in _pieces(answer.answer):
+            yield AnswerEvent("delta", text=piece)
+        yield AnswerEvent("citations", citations=answer.citations, answerable=answer.answerable)
+        yield AnswerEvent("done", timing_ms=answer.timing_ms, answerable=answer.answerable)
+
     # -- browsing -------------------------------------------------------------------------------------
 
     def passage(self, passage_id: str) -> dict:
@@ -195,6 +216,17 @@ class AnswerService:
             }
             for sp in self.index.speeches.values()
         ]
+
+
+def _pieces(answer: str) -> Iterator[str]:
+    """Split the answer after each citation marker or sentence end, so a client renders it as it arrives."""
+    start = 0
+    for i, ch in enumerate(answer):
+        if ch == "]" or (ch in "。！？：" and answer[i + 1 : i + 2] != "["):
+            yield answer[start : i + 1]
+            start = i + 1
+    if start < len(answer):
+        yield answer[start:]
 
 
 __all__ = ["AnswerService", "REFUSAL", "DEFAULT_THRESHOLD"]

@@ -54,3 +54,20 @@ class Answer:
     related: tuple[Hit, ...]  # the retrieved passages (closest ones when refused)
     timing_ms: dict[str, float] = field(default_factory=dict)  # retrieve, compose, total
     index_version: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerEvent:
+    """One step of a streamed answer: ``meta`` (retrieved passages), ``delta`` (text), ``citations``, ``done``.
+
+    The deltas of one answer, concatenated, equal ``Answer.answer``; every marker in a delta refers to a
+    citation that the service has already validated.
+    """
+
+    kind: str
+    text: str = ""
+    hits: tuple[Hit, ...] = ()
+    citations: tuple[Citation, ...] = ()
+    answerable: bool = False
+    timing_ms: dict[str, float] = field(default_factory=dict)
+    index_version: str = ""

@@ -1,0 +1,71 @@
+"""Domain errors to HTTP: one table, one JSON body shape ``{"detail", "code"}`` a person can act on."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.schemas import ErrorOut
+from data.errors import (
+    EmbeddingModelError,
+    IndexError_,
+    InvalidQuestionError,
+    NotFoundError,
+    NotReadyError,
+    SpeechQAError,
+    UnknownFilterError,
+)
+
+# The one table from domain errors to HTTP status; a subclass inherits its parent's row.
+STATUS_OF: dict[type[SpeechQAError], int] = {
+    InvalidQuestionError: 422,
+    UnknownFilterError: 422,
+    NotFoundError: 404,
+    NotReadyError: 503,
+    IndexError_: 503,
+    EmbeddingModelError: 503,
+}
+ERROR_RESPONSES: dict[int | str, dict] = {
+    404: {"model": ErrorOut},
+    422: {"model": ErrorOut},
+    503: {"model": ErrorOut},
+}
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+def status_for(exc: SpeechQAError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_OF:
+            return STATUS_OF[cls]  # type: ignore[index]
+    return 500
+
+
+def error_body(exc: SpeechQAError) -> dict[str, str]:
+    code = getattr(exc, "cause_code", None) or exc.code
+    return {"detail": str(exc), "code": code}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(SpeechQAError)
+    async def _domain_error(request: Request, exc: SpeechQAError) -> JSONResponse:
+        return JSONResponse(error_body(exc), status_code=status_for(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for err in exc.errors():
+            where = ".".join(str(x) for x in err.get("loc", ()) if x != "body") or "body"
+            msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+            parts.append(f"{where}: {msg}")
+        return JSONResponse({"detail": "; ".join(parts), "code": "invalid_request"}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return JSONResponse(
+            {"detail": str(exc.detail), "code": code},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )

@@ -1,0 +1,26 @@
+"""The demo intranet page and the embeddable widget script."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/")
+def demo() -> FileResponse:
+    return FileResponse(STATIC / "demo.html", media_type="text/html; charset=utf-8")
+
+
+@router.get("/widget.js")
+def widget() -> FileResponse:
+    return FileResponse(
+        STATIC / "widget.js",
+        media_type="application/javascript; charset=utf-8",
+        headers={"Cache-Control": "no-cache"},
+    )
