@@ -37,7 +37,12 @@ def open_cache(settings: Settings) -> EmbeddingCache:
 
 
 def service_options(settings: Settings) -> dict[str, Any]:
-    return {"threshold": settings.min_evidence, "top_k": settings.top_k, "max_chars": settings.answer_chars}
+    return {
+        "composer": settings.composer,
+        "threshold": settings.min_evidence,
+        "top_k": settings.top_k,
+        "max_chars": settings.answer_chars,
+    }
 
 
 def build_service(

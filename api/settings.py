@@ -32,8 +32,11 @@ class Settings(BaseSettings):
     )
     top_k: int = Field(default=5, ge=1, le=20)
     answer_chars: int = Field(default=200, ge=50, le=2000)
+    composer: str = Field(
+        default="learned", description="answer composer: 'learned' (default) or 'extractive-v1' (first release)"
+    )
     min_evidence: float | None = Field(
-        default=None, description="refusal threshold; None uses the calibrated one"
+        default=None, description="refusal threshold override; None uses the one calibrated with the composer"
     )
     # NoDecode: pydantic-settings would otherwise insist on JSON for a list read from the environment.
     cors_origins: Annotated[list[str], NoDecode] = Field(

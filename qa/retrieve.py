@@ -13,6 +13,7 @@ import numpy as np
 from data.errors import UnknownFilterError
 from embeddings.encoder import Encoder
 from qa.index import LoadedIndex
+from qa.mentions import mentioned_speeches
 from qa.types import Filters, Hit
 
 log = logging.getLogger(__name__)
@@ -88,19 +89,8 @@ class HybridRetriever:
         return np.sort(np.concatenate([self._speech_rows[s] for s in sids]))
 
     def mentioned_speeches(self, question: str) -> tuple[str, ...]:
-        """Speeches the question names by speaker name or by (part of) its title."""
-        q = _PUNCT.sub("", question)
-        quoted = [_PUNCT.sub("", m) for m in re.findall(r"《([^》]+)》", question)]
-        found = []
-        for sid, sp in self.index.speeches.items():
-            title = self._titles[sid]
-            if (
-                (sp.speaker and sp.speaker in q)
-                or (len(title) >= 4 and title in q)
-                or any(len(t) >= 4 and (t in title or title in t) for t in quoted)
-            ):
-                found.append(sid)
-        return tuple(found)
+        """Speeches the question names by speaker, (part of) title or region (qa/mentions.py)."""
+        return mentioned_speeches(question, self.index.speeches)
 
     # -- retrieval ------------------------------------------------------------------------------------
 
@@ -115,8 +105,14 @@ class HybridRetriever:
         *,
         mode: Mode = "hybrid",
         query_vector: np.ndarray | None = None,
+        exclude_rows: np.ndarray | None = None,
     ) -> Retrieval:
+        """Top ``k`` paragraphs; ``exclude_rows`` retrieves as if those paragraphs were not indexed (used to
+        build leave-the-paragraph-out training data)."""
         allowed = self.allowed_rows(filters)
+        if exclude_rows is not None and len(exclude_rows):
+            base = allowed if allowed is not None else np.arange(len(self.index.paragraphs), dtype=np.int64)
+            allowed = np.setdiff1d(base, exclude_rows)
         qv = query_vector if query_vector is not None else self.encode_query(question)
         n = len(self.index.paragraphs)
         if allowed is not None and len(allowed) == 0:
