@@ -56,7 +56,7 @@ def run_ingest(
     *,
     add: bool = False,
     remove: Sequence[str] = (),
-    faiss_kind: str = "flat",
+    faiss_kind: str = "auto",
     as_json: bool = False,
 ) -> int:
     from data.parse import builtin_corpus_dir, load_paths
@@ -67,7 +67,7 @@ def run_ingest(
     encoder = build_encoder(settings, for_ingest=True)
     if remove:
         manifest = remove_from_index(index_dir, list(remove), encoder)
-        print(f"removed {len(remove)} speech(es); index now holds {manifest['counts']}")
+        print(f"removed {len(remove)} speech(es); index now holds {dict(manifest.counts)}")
         return 0
     paths = list(paths) or [builtin_corpus_dir()]
     report = load_paths(paths)
@@ -96,8 +96,8 @@ def run_ingest(
         "speeches": len(report.speeches),
         "paragraphs": n_par,
         "sentences": sum(len(p.sentences) for s in report.speeches for p in s.paragraphs),
-        "encoded_now": manifest["encoded_paragraphs"],
-        "index_totals": manifest["counts"],
+        "encoded_now": manifest.encoded_paragraphs,
+        "index_totals": dict(manifest.counts),
         "seconds": round(seconds, 2),
     }
     if as_json:
@@ -110,7 +110,7 @@ def run_ingest(
             f"{summary['seconds']} s -> {index_dir}"
         )
         if add:
-            print(f"index now holds {manifest['counts']}")
+            print(f"index now holds {dict(manifest.counts)}")
     return 0
 
 
@@ -278,7 +278,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--add", action="store_true", help="add PATHs to the existing index instead of rebuilding")
     p.add_argument("--remove", nargs="+", metavar="SPEECH_ID", default=(), help="remove speeches by id")
-    p.add_argument("--faiss", choices=["flat", "hnsw", "ivf"], default="flat", help="dense index kind")
+    p.add_argument(
+        "--faiss",
+        choices=["auto", "flat", "hnsw", "ivf"],
+        default="auto",
+        help="dense index kind (auto: exact up to 50k paragraphs per segment, IVF above)",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     _add_common(p)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -167,23 +166,13 @@ class ExtractiveComposer:
         self.keep_ratio = 0.7  # further sentences must score at least this share of the best one
         self.max_passages = 2
         self.overshoot = 1.15  # "about" max_chars: a further sentence may run past it by this factor
-        df: Counter[str] = Counter()
-        texts = []
-        for p in index.paragraphs:
-            sp = index.speeches[p.speech_id]
-            meta = " ".join([p.text, sp.title, sp.speaker, sp.role, p.section])
-            df.update(set(tokenize(meta)))
-            texts.append(meta)
-        for sp in index.speeches.values():
-            texts.append(" ".join([sp.title, sp.speaker, sp.role]))
-        self._corpus_text = "\n".join(texts)
-        n = len(index.paragraphs)
+        # Document frequencies come from the index's BM25 store (same tokens: text, title, speaker, role, section).
+        n = index.lexical.n_docs
         self._n = n
-        self._df = df
         self._idf_unknown = math.log((n + 1) / 0.5)
 
     def idf(self, term: str) -> float:
-        d = self._df.get(term, 0)
+        d = self.index.lexical.df(term)
         return math.log((self._n + 1) / (d + 0.5)) if d else self._idf_unknown
 
     # -- scoring --------------------------------------------------------------------------------------
@@ -210,8 +199,9 @@ class ExtractiveComposer:
         cands: list[_Cand] = []
         top_score = max((h.score for h in retrieval.hits[: self.passages]), default=0.0) or 1.0
         for rank, hit in enumerate(retrieval.hits[: self.passages]):
-            row = self.index.row_of[hit.passage_id]
-            para = self.index.paragraphs[row]
+            row = self.index.row_of(hit.passage_id)
+            assert row is not None, hit.passage_id
+            para = self.index.paragraph(row)
             svecs = self.index.sentence_vectors_of(row)
             sims = svecs @ retrieval.query_vector if len(svecs) else np.zeros(0)
             passage_weight = max(0.0, hit.score / top_score)
@@ -235,7 +225,7 @@ class ExtractiveComposer:
 
         found = []
         for word, flag in pseg.lcut(question):
-            if len(word) < 2 or word in self._corpus_text:
+            if len(word) < 2 or self.index.contains_text(word):
                 continue
             is_person = flag.startswith("nr") and 2 <= len(word) <= 4 and word[0] in _SURNAMES
             is_place = flag.startswith("ns") and word.endswith(_PLACE_SUFFIX)
@@ -258,7 +248,7 @@ class ExtractiveComposer:
         best = max(cands, key=lambda c: c.score)
         best_sim = max(c.sim for c in cands)
         # Terms the corpus never uses weaken the case; the score stays soft because paraphrases use them too.
-        unknown = [t for t in terms if self._df.get(t, 0) == 0 and len(t) >= 2]
+        unknown = [t for t in terms if self.index.lexical.df(t) == 0 and len(t) >= 2]
         unknown_share = sum(terms[t] for t in unknown) / max(1e-9, sum(terms.values()))
         evidence = 0.4 * self._norm_sim(best_sim) + 0.4 * coverage + 0.2 * best.lex - 0.25 * unknown_share
         return {
@@ -361,7 +351,7 @@ def meta_composition(
         lead = f"讲话《{sp.title}》的讲话人是{sp.speaker}{role}，讲话开头谈到："
     else:
         lead = f"相关内容出自讲话《{sp.title}》（讲话人未注明），讲话开头谈到："
-    para = index.paragraphs[index.row_of[hit.passage_id]]
+    para = index.paragraph(index.row_of(hit.passage_id))
     first = para.sentences[0]
     cand = _Cand(0, hit, first.start, first.end, first.text, 1.0, 0.0, 0.0)
     return _write(lead, [cand], {**(feats or {}), "meta": kind})
@@ -396,11 +386,11 @@ def check_citations(answer: str, citations: Sequence[Citation], index: LoadedInd
     if set(first_use) != {c.n for c in citations}:
         problems.append("a marker without a citation or a citation without a marker")
     for c in citations:
-        row = index.row_of.get(c.passage_id)
+        row = index.row_of(c.passage_id)
         if row is None:
             problems.append(f"[{c.n}] cites unknown passage {c.passage_id}")
             continue
-        text = index.paragraphs[row].text
+        text = index.paragraph(row).text
         if c.passage_text != text or text[c.start : c.end] != c.quote or not c.quote:
             problems.append(f"[{c.n}] quote is not verbatim at {c.start}:{c.end} of {c.passage_id}")
     return problems

@@ -44,8 +44,10 @@ def candidates_for(index: LoadedIndex, retrieval: Retrieval, passages: int) -> l
     out: list[Located] = []
     qv = retrieval.query_vector
     for rank, hit in enumerate(retrieval.hits[:passages]):
-        row = index.row_of[hit.passage_id]
-        para = index.paragraphs[row]
+        row = index.row_of(hit.passage_id)
+        if row is None:
+            continue
+        para = index.paragraph(row)
         svecs = index.sentence_vectors_of(row)
         sims = svecs @ qv if len(svecs) else np.zeros(0)
         meta = _meta_text(index, hit)
@@ -195,7 +197,8 @@ class LearnedComposer:
             if not sp.speaker:
                 return None
             count = sum(1 for x in speeches.values() if x.speaker == sp.speaker)
-        paragraphs = sp.paragraphs
+        # A snapshot decodes a speech's paragraphs on demand; the stating sentence is near the start.
+        paragraphs = [self.index.paragraph(int(r)) for r in self.index.speech_rows(sp.speech_id)[:8]]
         if not paragraphs:
             return None
         found = stating_sentence(paragraphs[:8], needles_for(mq, sp))

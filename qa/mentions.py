@@ -28,7 +28,7 @@ def region_core(name: str) -> str:
 
 def speech_region(sp: Speech) -> str:
     """The speech's region: its ``region`` field, else a region named at the start of its title."""
-    region = (getattr(sp, "region", "") or "").strip()
+    region = str(getattr(sp, "region", "") or (getattr(sp, "extra", None) or {}).get("region", "")).strip()
     if region:
         return region
     m = _REGION_IN_TITLE.match(sp.title)

@@ -9,6 +9,8 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from data.errors import InvalidQuestionError, NotFoundError, SpeechQAError
 from embeddings.encoder import Encoder
 from qa.compose import REFUSAL, Composer, check_citations, meta_question
@@ -210,15 +212,15 @@ class AnswerService:
     # -- browsing -------------------------------------------------------------------------------------
 
     def passage(self, passage_id: str) -> dict:
-        row = self.index.row_of.get(passage_id)
+        row = self.index.row_of(passage_id)
         if row is None:
             raise NotFoundError(
                 f"no passage with id {passage_id!r}", fix="use an id from a search or an answer"
             )
-        p = self.index.paragraphs[row]
+        p = self.index.paragraph(row)
         sp = self.index.speeches[p.speech_id]
-        siblings = sp.paragraphs
-        pos = next(i for i, x in enumerate(siblings) if x.paragraph_id == passage_id)
+        siblings = self.index.speech_rows(sp.speech_id)  # snapshot speeches carry no paragraphs: rows instead
+        pos = int(np.searchsorted(siblings, row))
         return {
             "passage_id": p.paragraph_id,
             "text": p.text,
@@ -227,8 +229,10 @@ class AnswerService:
             "speaker": sp.speaker,
             "speaker_role": sp.role,
             "section": p.section,
-            "prev_id": siblings[pos - 1].paragraph_id if pos > 0 else None,
-            "next_id": siblings[pos + 1].paragraph_id if pos + 1 < len(siblings) else None,
+            "prev_id": self.index.paragraph(int(siblings[pos - 1])).paragraph_id if pos > 0 else None,
+            "next_id": self.index.paragraph(int(siblings[pos + 1])).paragraph_id
+            if pos + 1 < len(siblings)
+            else None,
         }
 
     def speeches(self) -> list[dict]:
@@ -239,7 +243,7 @@ class AnswerService:
                 "speaker": sp.speaker,
                 "role": sp.role,
                 "date": sp.date,
-                "paragraphs": len(sp.paragraphs),
+                "paragraphs": len(self.index.speech_rows(sp.speech_id)),
             }
             for sp in self.index.speeches.values()
         ]

@@ -40,7 +40,7 @@ def _citation(n, p, start, end, quote=None):
 
 def test_check_citations_catches_every_broken_invariant(fake_index_dir, fake_encoder):
     index = load_index(fake_index_dir, fake_encoder)
-    p = index.paragraphs[0]
+    p = index.paragraph(0)
     good = _citation(1, p, 0, 5)
     assert check_citations("甲[1]", [good], index) == []
     assert check_citations("甲[2]", [_citation(2, p, 0, 5)], index)  # not numbered from 1

@@ -98,14 +98,15 @@ def build_rows(
         index = load_index(index_dir, encoder, verify=False)
         retriever = HybridRetriever(index, encoder)
         log.info(
-            "%s: %d paragraphs indexed in %.0f s", name, len(index.paragraphs), time.perf_counter() - started
+            "%s: %d paragraphs indexed in %.0f s", name, index.n_paragraphs, time.perf_counter() - started
         )
-        texts = [normalize(p.text) for p in index.paragraphs]
+        live = index.live_rows()
+        texts = {int(r): normalize(index.paragraph(int(r)).text) for r in live}
         qvecs = _query_vectors(encoder, [q.question for q in questions], cache)
         for q, qv in zip(questions, qvecs, strict=True):
             answers = [normalize(a) for a in q.answers if normalize(a)]
-            stating = {row for row, t in enumerate(texts) if any(a in t for a in answers)}
-            gold_row = index.row_of.get(q.paragraph_id)
+            stating = {row for row, t in texts.items() if any(a in t for a in answers)}
+            gold_row = index.row_of(q.paragraph_id)
             if gold_row is None:
                 continue
             split = "valid" if _is_valid(q.article) else "train"
@@ -122,7 +123,7 @@ def build_rows(
                     cands = _cut_answer(cands, q.paragraph_id, answers)
                 if not cands:
                     continue
-                X = candidate_features(info, [c.cand for c in cands], len(index.paragraphs))
+                X = candidate_features(info, [c.cand for c in cands], index.n_paragraphs)
                 y = np.zeros(len(cands), dtype=np.float32)
                 if view == "full":
                     for i, c in enumerate(cands):
