@@ -124,6 +124,7 @@ class FaissDenseStore:
         store = cls(vectors.shape[1], params.get("kind", "flat"))
         store.params = dict(params)
         store.vectors = vectors
+        index: Any
         if store.kind == "flat":
             index = faiss.IndexFlatIP(store.dim)
             if len(vectors):
@@ -154,11 +155,12 @@ class FaissDenseStore:
         self._sel = (faiss.IDSelectorNot(batch), batch)  # keep the inner selector alive
 
     def _search_params(self, sel: Any) -> Any:
+        f: Any = faiss  # the SWIG classes take keyword arguments the type stubs do not know
         if self.kind == "ivf":
-            return faiss.SearchParametersIVF(sel=sel, nprobe=int(self.params["nprobe"]))
+            return f.SearchParametersIVF(sel=sel, nprobe=int(self.params["nprobe"]))
         if self.kind == "hnsw":
-            return faiss.SearchParametersHNSW(sel=sel, efSearch=int(self.params["ef_search"]))
-        return faiss.SearchParameters(sel=sel)
+            return f.SearchParametersHNSW(sel=sel, efSearch=int(self.params["ef_search"]))
+        return f.SearchParameters(sel=sel)
 
     def search(
         self, query_vector: np.ndarray, k: int, allowed_rows: np.ndarray | None = None
