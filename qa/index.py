@@ -254,6 +254,11 @@ def _write_segment(
             lex.save(tmp)
         dense = factory.new_dense(dict(backends), dim, faiss_kind)
         dense.add(np.arange(n), passage_vecs)
+        if len(sentence_vecs):
+            pick = np.random.default_rng(0).choice(
+                len(sentence_vecs), min(200, len(sentence_vecs)), replace=False
+            )
+            dense.calibration_vectors = np.asarray(sentence_vecs[np.sort(pick)], dtype=np.float32)
         dense_params = dense.save(tmp)
         files = {f: _digest(tmp / f) for f in sorted(os.listdir(tmp))}
         fingerprint = hashlib.sha256()
@@ -462,7 +467,7 @@ def _counts(segments: Sequence[LoadedSegment], entries: Sequence[SegmentEntry]) 
 
 def _manifest(
     previous: Manifest | None,
-    encoder: Encoder,
+    encoder: Encoder | _Model,
     entries: Sequence[SegmentEntry],
     counts: dict[str, int],
     *,
@@ -484,6 +489,12 @@ def _manifest(
         encode_seconds=round(seconds, 3),
         built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Model:
+    model_id: str
+    dim: int
 
 
 def _encode(speeches, encoder, cache, reuse, progress):
@@ -521,26 +532,59 @@ def build_index(
         sources = [(reuse, reuse.live_rows())]
     pvecs, svecs, n_encoded = _encode(speeches, encoder, cache, sources, progress)
     seconds = time.perf_counter() - started
-    tokens = _tokens(speeches, tokenizer)
+    return build_index_from_vectors(
+        speeches,
+        pvecs,
+        svecs,
+        _tokens(speeches, tokenizer),
+        index_dir,
+        model_id=encoder.model_id,
+        dim=encoder.dim,
+        faiss_kind=faiss_kind,
+        encoded=n_encoded,
+        encode_seconds=seconds,
+    )
+
+
+def build_index_from_vectors(
+    speeches: Sequence[Speech],
+    passage_vecs: np.ndarray,
+    sentence_vecs: np.ndarray,
+    token_lists: Sequence[Sequence[str]],
+    index_dir: Path,
+    *,
+    model_id: str,
+    dim: int,
+    faiss_kind: str = "auto",
+    encoded: int = 0,
+    encode_seconds: float = 0.0,
+) -> Manifest:
+    """Write already encoded and tokenized speeches as the whole index (one segment, a new version).
+
+    Rows are the speeches' paragraphs in order; ``sentence_vecs`` follow the paragraphs' sentences.
+    """
+    index_dir = Path(index_dir)
     with writer_lock(index_dir):
         previous = _read_manifest_or_none(index_dir)
         entry = _write_segment(
             index_dir,
             speeches,
-            pvecs,
-            svecs,
-            tokens,
-            dim=encoder.dim,
+            passage_vecs,
+            sentence_vecs,
+            token_lists,
+            dim=dim,
             faiss_kind=faiss_kind,
             backends=factory.DEFAULT_BACKENDS,
         )
-        counts = {
-            "speeches": len(speeches),
-            "paragraphs": entry.rows,
-            "sentences": entry.sentences,
-        }
+        counts = {"speeches": len(speeches), "paragraphs": entry.rows, "sentences": entry.sentences}
         manifest = _manifest(
-            previous, encoder, [entry], counts, faiss_kind=faiss_kind, encoded=n_encoded, seconds=seconds
+            previous,
+            _Model(model_id, dim),
+            [entry],
+            counts,
+            faiss_kind=faiss_kind,
+            encoded=encoded,
+            seconds=encode_seconds,
         )
         _commit(index_dir, manifest)
     log.info("index written to %s: %s", index_dir, manifest.counts)

@@ -155,7 +155,7 @@ class HybridRetriever:
                 {
                     sid
                     for sid, sp in speeches.items()
-                    if (r := _date_range(sp)) is not None and r[1] >= lo_d and r[0] <= hi_d
+                    if (span := _date_range(sp)) is not None and span[1] >= lo_d and span[0] <= hi_d
                 }
             )
         rows: np.ndarray | None = None
@@ -163,7 +163,7 @@ class HybridRetriever:
             parts = [self._speech_rows(s) for s in sids]
             rows = np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
         if filters.exclude_passages:
-            excluded = [r for pid in filters.exclude_passages if (r := self.index.row_of(pid)) is not None]
+            excluded = [x for pid in filters.exclude_passages if (x := self.index.row_of(pid)) is not None]
             if excluded:
                 rows = np.setdiff1d(rows if rows is not None else self.index.live_rows(), excluded)
         return rows

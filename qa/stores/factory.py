@@ -49,7 +49,7 @@ def load_lexical(backends: dict[str, str], directory: Path) -> bm25.InvertedBM25
 
 def segment_files(backends: dict[str, str], dense_params: dict[str, Any]) -> tuple[str, ...]:
     """The files a segment written by these backends must have."""
-    files = passages.FILES + bm25.FILES
+    files: tuple[str, ...] = passages.FILES + bm25.FILES
     if dense_params.get("kind", "flat") != "flat":
         files += faiss_dense.FILES_ANN
     return files

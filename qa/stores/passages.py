@@ -59,7 +59,7 @@ def speech_to_json(sp: Speech) -> dict[str, Any]:
 
 def speech_from_json(d: Mapping[str, Any]) -> Speech:
     known = {f.name for f in dataclasses.fields(Speech)}
-    kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in known}
+    kwargs: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in known}
     kwargs["paragraphs"] = ()
     return Speech(**kwargs)
 
