@@ -351,7 +351,10 @@ def meta_composition(
         lead = f"讲话《{sp.title}》的讲话人是{sp.speaker}{role}，讲话开头谈到："
     else:
         lead = f"相关内容出自讲话《{sp.title}》（讲话人未注明），讲话开头谈到："
-    para = index.paragraph(index.row_of(hit.passage_id))
+    row = index.row_of(hit.passage_id)
+    if row is None:
+        return Composition(REFUSAL, False, (), 0.0, {**(feats or {}), "refused": "passage gone"})
+    para = index.paragraph(row)
     first = para.sentences[0]
     cand = _Cand(0, hit, first.start, first.end, first.text, 1.0, 0.0, 0.0)
     return _write(lead, [cand], {**(feats or {}), "meta": kind})
