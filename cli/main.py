@@ -60,6 +60,7 @@ def run_ingest(
     as_json: bool = False,
 ) -> int:
     from data.parse import builtin_corpus_dir, load_paths
+    from qa import catalog
     from qa.index import add_to_index, build_index, remove_from_index
 
     started = time.perf_counter()
@@ -67,6 +68,7 @@ def run_ingest(
     encoder = build_encoder(settings, for_ingest=True)
     if remove:
         manifest = remove_from_index(index_dir, list(remove), encoder)
+        catalog.forget(index_dir, remove)
         print(f"removed {len(remove)} speech(es); index now holds {manifest['counts']}")
         return 0
     paths = list(paths) or [builtin_corpus_dir()]
@@ -87,6 +89,7 @@ def run_ingest(
             )
     finally:
         progress.close()
+    catalog.record_ingest(index_dir, report.speeches)
     seconds = time.perf_counter() - started
     n_par = sum(len(s.paragraphs) for s in report.speeches)
     summary = {
