@@ -22,7 +22,7 @@ from api.settings import Settings
 from api.uploads import UploadLimits
 from data.errors import SpeechQAError
 from embeddings.encoder import Encoder
-from qa.service import AnswerService
+from qa.service import AnswerService, LockedEncoder
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,9 @@ def create_app(settings: Settings | None = None, service: AnswerService | None =
                 log.error("service not ready: %s", exc)
                 holder.set_error(exc)
         if encoder is not None:
+            # One lock around the model for every index version and the ingest jobs: a job's batches
+            # take turns with the questions instead of running two forwards at once on the same cores.
+            encoder = LockedEncoder(encoder)
             holder.loader = functools.partial(_load, settings, encoder=encoder)
             await run_in_threadpool(holder.refresh)
             app.state.knowledge = KnowledgeBase(

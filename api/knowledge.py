@@ -21,13 +21,13 @@ from typing import Protocol
 from api.jobs import Job, JobFailed, JobQueue
 from api.live import ServiceHolder
 from api.uploads import Upload, UploadLimits
-from data.errors import NotFoundError, NotReadyError
+from data.errors import IndexNotFoundError, NotFoundError, NotReadyError
 from data.parse import load_paths, make_speech
 from data.records import Speech
 from embeddings.cache import EmbeddingCache
 from embeddings.encoder import Encoder
 from qa import catalog
-from qa.index import ProgressFn, add_to_index, remove_from_index
+from qa.index import ProgressFn, add_to_index, build_index, remove_from_index
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,11 @@ class DirectoryWriter:
     def add(self, speeches: Sequence[Speech], progress: ProgressFn | None = None) -> dict:
         cache = self.open_cache()
         try:
-            return add_to_index(self.index_dir, speeches, self.encoder, cache=cache, progress=progress)
+            try:
+                return add_to_index(self.index_dir, speeches, self.encoder, cache=cache, progress=progress)
+            except IndexNotFoundError:
+                # No index yet: the first upload builds it.
+                return build_index(speeches, self.encoder, self.index_dir, cache=cache, progress=progress)
         finally:
             cache.close()
 

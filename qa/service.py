@@ -26,7 +26,7 @@ DEFAULT_THRESHOLD = 0.22
 _FOLLOW_UP = re.compile(r"^(那|那么|还有|另外|此外|以及|和|跟)|呢[？?]?$")
 
 
-class _LockedEncoder:
+class LockedEncoder:
     """Serializes calls into the model: two torch forwards at once on two cores only slow each other down."""
 
     def __init__(self, encoder: Encoder) -> None:
@@ -43,6 +43,21 @@ class _LockedEncoder:
         with self._lock:
             return self._encoder.encode_passages(texts)
 
+    def __getattr__(self, name: str):
+        # Optional capabilities of the wrapped encoder (span pooling for ingest) stay available, under
+        # the same lock: an ingest through this wrapper must produce the vectors a direct one would.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        attr = getattr(self._encoder, name)
+        if not callable(attr):
+            return attr
+
+        def locked(*args, **kwargs):
+            with self._lock:
+                return attr(*args, **kwargs)
+
+        return locked
+
 
 class AnswerService:
     def __init__(
@@ -56,7 +71,7 @@ class AnswerService:
         max_chars: int = 200,
     ) -> None:
         self.index = index
-        self.encoder = _LockedEncoder(encoder)
+        self.encoder = LockedEncoder(encoder)
         self.retriever = HybridRetriever(index, self.encoder)
         self.composer: Composer = composer or ExtractiveComposer(
             index, threshold=DEFAULT_THRESHOLD if threshold is None else threshold
@@ -229,4 +244,4 @@ def _pieces(answer: str) -> Iterator[str]:
         yield answer[start:]
 
 
-__all__ = ["AnswerService", "REFUSAL", "DEFAULT_THRESHOLD"]
+__all__ = ["AnswerService", "LockedEncoder", "REFUSAL", "DEFAULT_THRESHOLD"]

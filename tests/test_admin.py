@@ -192,3 +192,13 @@ def test_delete_removes_the_speech_and_unknown_ids_are_404(client):
     r = client.delete(f"/v1/admin/documents/{sid}", headers=AUTH)
     assert r.status_code == 404 and r.json()["code"] == "not_found"
     assert client.get("/v1/admin/jobs/nope", headers=AUTH).status_code == 404
+
+
+def test_the_first_upload_into_a_missing_index_builds_it(tmp_path, fake_encoder, corpus_speeches):
+    from api.knowledge import DirectoryWriter
+    from embeddings.cache import EmbeddingCache
+
+    writer = DirectoryWriter(tmp_path / "new", fake_encoder, lambda: EmbeddingCache(tmp_path / "c.sqlite"))
+    manifest = writer.add(corpus_speeches[:1])
+    assert manifest["counts"]["speeches"] == 1
+    assert read_manifest(tmp_path / "new")["index_version"] == manifest["index_version"]
