@@ -46,11 +46,17 @@ def service_options(settings: Settings) -> dict[str, Any]:
 
 
 def build_service(
-    settings: Settings, index_dir: Path | None = None, encoder: Encoder | None = None
+    settings: Settings,
+    index_dir: Path | None = None,
+    encoder: Encoder | None = None,
+    *,
+    segments: dict | None = None,
 ) -> AnswerService:
-    """Load the index (``settings``' own unless given) with the configured encoder and answer options."""
+    """Load the index (``settings``' own unless given) with the configured encoder and answer options;
+    ``segments`` (shared across calls) lets a new version reuse the segments already open."""
     return AnswerService.open(
         index_dir or settings.resolved_index_dir,
         encoder or build_encoder(settings),
+        segments=segments,
         **service_options(settings),
     )

@@ -60,6 +60,7 @@ def run_ingest(
     as_json: bool = False,
 ) -> int:
     from data.parse import builtin_corpus_dir, load_paths
+    from qa import catalog
     from qa.index import add_to_index, build_index, remove_from_index
 
     started = time.perf_counter()
@@ -67,6 +68,7 @@ def run_ingest(
     encoder = build_encoder(settings, for_ingest=True)
     if remove:
         manifest = remove_from_index(index_dir, list(remove), encoder)
+        catalog.forget(index_dir, remove)
         print(f"removed {len(remove)} speech(es); index now holds {dict(manifest.counts)}")
         return 0
     paths = list(paths) or [builtin_corpus_dir()]
@@ -87,6 +89,7 @@ def run_ingest(
             )
     finally:
         progress.close()
+    catalog.record_ingest(index_dir, report.speeches)
     seconds = time.perf_counter() - started
     n_par = sum(len(s.paragraphs) for s in report.speeches)
     summary = {
@@ -232,8 +235,16 @@ def run_train(settings: Settings, benchmarks: Path | None, out: Path | None, lim
         return 2
     encoder = build_encoder(settings, for_ingest=True)
     with tempfile.TemporaryDirectory(prefix="speechqa-train-") as work:
-        meta = train(root, encoder, Path(work), cache=open_cache(settings), out_dir=out or ARTIFACT_DIR, limit=limit)
-    print(json.dumps({"model_key": meta["model_key"], "seconds": meta["seconds"], **meta["report"]}, ensure_ascii=False, indent=1))
+        meta = train(
+            root, encoder, Path(work), cache=open_cache(settings), out_dir=out or ARTIFACT_DIR, limit=limit
+        )
+    print(
+        json.dumps(
+            {"model_key": meta["model_key"], "seconds": meta["seconds"], **meta["report"]},
+            ensure_ascii=False,
+            indent=1,
+        )
+    )
     return 0
 
 
@@ -315,7 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "train", help="rebuild the answerability model from public data for the configured embedding model"
     )
-    p.add_argument("--benchmarks", type=Path, help="the shared benchmarks folder (default: ../shared/benchmarks)")
+    p.add_argument(
+        "--benchmarks", type=Path, help="the shared benchmarks folder (default: ../shared/benchmarks)"
+    )
     p.add_argument("--out", type=Path, help="artifact folder (default: the shipped qa/models/answerability)")
     p.add_argument("--limit", type=int, help="questions per data set (quick runs)")
 

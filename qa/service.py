@@ -29,7 +29,7 @@ MAX_COMPARED = 4  # sides of a comparison answered at once; more would not read 
 _FOLLOW_UP = re.compile(r"^(那|那么|还有|另外|此外|以及|和|跟)|呢[？?]?$")
 
 
-class _LockedEncoder:
+class LockedEncoder:
     """Serializes calls into the model: two torch forwards at once on two cores only slow each other down."""
 
     def __init__(self, encoder: Encoder) -> None:
@@ -46,6 +46,21 @@ class _LockedEncoder:
         with self._lock:
             return self._encoder.encode_passages(texts)
 
+    def __getattr__(self, name: str):
+        # Optional capabilities of the wrapped encoder (span pooling for ingest) stay available, under
+        # the same lock: an ingest through this wrapper must produce the vectors a direct one would.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        attr = getattr(self._encoder, name)
+        if not callable(attr):
+            return attr
+
+        def locked(*args, **kwargs):
+            with self._lock:
+                return attr(*args, **kwargs)
+
+        return locked
+
 
 class AnswerService:
     def __init__(
@@ -59,7 +74,7 @@ class AnswerService:
         max_chars: int = 200,
     ) -> None:
         self.index = index
-        self.encoder = _LockedEncoder(encoder)
+        self.encoder = LockedEncoder(encoder)
         self.retriever = HybridRetriever(index, self.encoder)
         if composer is None or isinstance(composer, str):
             composer = make_composer(
@@ -70,9 +85,14 @@ class AnswerService:
         self.max_chars = max_chars
 
     @classmethod
-    def open(cls, index_dir: Path, encoder: Encoder, **options) -> AnswerService:
-        """Load the index (checked against the encoder) and warm up everything a first request would pay for."""
-        index = load_index(Path(index_dir), encoder)
+    def open(
+        cls, index_dir: Path, encoder: Encoder, *, segments: dict | None = None, **options
+    ) -> AnswerService:
+        """Load the index (checked against the encoder) and warm up everything a first request would pay for.
+
+        ``segments`` is a cache of open segments shared across versions: a new version of a live index opens
+        only the segments it adds (the dict is updated in place)."""
+        index = load_index(Path(index_dir), encoder, segments=segments)
         service = cls(index, encoder, **options)
         warm_up()
         service.retriever.encode_query("预热")
@@ -260,4 +280,4 @@ def _pieces(answer: str) -> Iterator[str]:
         yield answer[start:]
 
 
-__all__ = ["AnswerService", "REFUSAL"]
+__all__ = ["AnswerService", "LockedEncoder", "REFUSAL"]

@@ -28,7 +28,9 @@ _ROLE = r"(?:[\u4e00-\u9fff]{0,12}?(?:代理主席|代省长|省长|市长|主�
 #   "浙江省代省长刘捷作政府工作报告"   "省长 王予波"   "龚正市长在上海市…"   "省长 李乐成在辽宁省…的讲话"
 _PATTERNS = (
     re.compile(rf"会议上(?P<role>{_ROLE})[\s\u00a0\u3000]*(?P<name>{_NAME})(?:同志)?作政府工作报告"),
-    re.compile(rf"^(?:——\d{{4}}年\d{{1,2}}月\d{{1,2}}日)?(?P<role>{_ROLE})[\s\u00a0\u3000]*(?P<name>{_NAME})在"),
+    re.compile(
+        rf"^(?:——\d{{4}}年\d{{1,2}}月\d{{1,2}}日)?(?P<role>{_ROLE})[\s\u00a0\u3000]*(?P<name>{_NAME})在"
+    ),
     re.compile(rf"日(?P<name>{_NAME})(?P<role>市长|省长)在"),
     re.compile(rf"^(?P<role>{_ROLE})[\s\u00a0\u3000]+(?P<name>[\u4e00-\u9fff·]{{2,8}})$"),
 )

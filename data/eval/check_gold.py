@@ -98,7 +98,7 @@ def check(questions: list[dict], paras: list[tuple[str, str]], args: argparse.Na
     for n, q in enumerate(questions, 1):
         qid = q.get("id", f"line {n}")
 
-        def err(msg: str) -> None:
+        def err(msg: str, qid: str = qid) -> None:
             errors.append(f"{qid}: {msg}")
 
         if sorted(q) != sorted(keys):
@@ -117,9 +117,8 @@ def check(questions: list[dict], paras: list[tuple[str, str]], args: argparse.Na
             err("answerable must be false exactly when type is 'unanswerable'")
         if not isinstance(q["reference_answer"], str) or not q["reference_answer"].strip():
             err("empty reference_answer")
-        if has_regions:
-            if q["region"] == BEIJING or "北京" in q["question"]:
-                err("Beijing must not be used")
+        if has_regions and (q["region"] == BEIJING or "北京" in q["question"]):
+            err("Beijing must not be used")
         if not q["answerable"]:
             if q["key_points"] or q["evidence"]:
                 err("unanswerable question needs key_points [] and evidence []")
@@ -179,11 +178,17 @@ def report(questions: list[dict], paras: list[tuple[str, str]]) -> None:
         in_c = {r: v for r, v in per.items() if r in regions_in_corpus}
         out_c = {r: v for r, v in per.items() if r not in regions_in_corpus}
         print(f"regions with answerable questions: {sum(1 for v in in_c.values() if v[0])}")
-        print("per region (answerable/unanswerable): "
-              + ", ".join(f"{r} {a}/{u}" for r, (a, u) in sorted(in_c.items(), key=lambda x: (-sum(x[1]), x[0]))))
+        print(
+            "per region (answerable/unanswerable): "
+            + ", ".join(
+                f"{r} {a}/{u}" for r, (a, u) in sorted(in_c.items(), key=lambda x: (-sum(x[1]), x[0]))
+            )
+        )
         if out_c:
-            print("regions without a report (unanswerable only): "
-                  + ", ".join(f"{r} {u}" for r, (_, u) in sorted(out_c.items())))
+            print(
+                "regions without a report (unanswerable only): "
+                + ", ".join(f"{r} {u}" for r, (_, u) in sorted(out_c.items()))
+            )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,7 +29,7 @@ def split(lines: list[str]) -> tuple[set[str], set[str]]:
         ids = sorted(strata[key], key=lambda i: hashlib.sha256(i.encode("utf-8")).hexdigest())
         first_to_dev = len(dev) <= len(test)
         for n, qid in enumerate(ids):
-            ((dev if (n % 2 == 0) == first_to_dev else test)).add(qid)
+            (dev if (n % 2 == 0) == first_to_dev else test).add(qid)
     return dev, test
 
 
@@ -45,8 +45,10 @@ def main(argv: list[str]) -> int:
         types: dict[str, int] = defaultdict(int)
         for q in qs:
             types[q.get("type", "")] += 1
-        print(f"{out.name}: {len(qs)} questions, {sum(not q['answerable'] for q in qs)} unanswerable, "
-              + ", ".join(f"{t} {n}" for t, n in sorted(types.items())))
+        print(
+            f"{out.name}: {len(qs)} questions, {sum(not q['answerable'] for q in qs)} unanswerable, "
+            + ", ".join(f"{t} {n}" for t, n in sorted(types.items()))
+        )
     return 0
 
 
