@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import APIRouter
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
+
+from api.widget import widget_source
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
@@ -18,9 +20,10 @@ def demo() -> FileResponse:
 
 
 @router.get("/widget.js")
-def widget() -> FileResponse:
-    return FileResponse(
-        STATIC / "widget.js",
+def widget() -> Response:
+    return Response(
+        widget_source(),
         media_type="application/javascript; charset=utf-8",
         headers={"Cache-Control": "no-cache"},
     )
+
