@@ -56,11 +56,19 @@ def test_widget_route_serves_the_assembled_script(fake_index_dir, fake_encoder) 
         assert res.headers["content-type"] == "application/javascript; charset=utf-8"
         assert res.headers["cache-control"] == "no-cache"
         assert res.text == widget_source()
+        for path, kind in (
+            ("/admin", "text/html"),
+            ("/admin.js", "application/javascript"),
+            ("/admin.css", "text/css"),
+        ):
+            res = client.get(path)
+            assert res.status_code == 200 and res.headers["content-type"].startswith(kind), path
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
-def test_assembled_widget_parses(tmp_path) -> None:
+def test_assembled_widget_and_admin_script_parse(tmp_path) -> None:
     script = tmp_path / "widget.js"
     script.write_text(widget_source(), encoding="utf-8")
-    proc = subprocess.run(["node", "--check", str(script)], capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stderr
+    for path in (script, WIDGET_DIR.parent / "admin.js"):
+        proc = subprocess.run(["node", "--check", str(path)], capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, proc.stderr

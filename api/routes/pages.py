@@ -1,4 +1,4 @@
-"""The demo intranet page and the embeddable widget script."""
+"""The demo intranet page, the embeddable widget script and the admin page."""
 
 from __future__ import annotations
 
@@ -27,3 +27,23 @@ def widget() -> Response:
         headers={"Cache-Control": "no-cache"},
     )
 
+
+@router.get("/admin")
+def admin() -> FileResponse:
+    return FileResponse(
+        STATIC / "admin.html", media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"}
+    )
+
+
+@router.get("/admin.js")
+def admin_script() -> FileResponse:
+    return _asset("admin.js", "application/javascript; charset=utf-8")
+
+
+@router.get("/admin.css")
+def admin_style() -> FileResponse:
+    return _asset("admin.css", "text/css; charset=utf-8")
+
+
+def _asset(name: str, media_type: str) -> FileResponse:
+    return FileResponse(STATIC / name, media_type=media_type, headers={"Cache-Control": "no-cache"})
