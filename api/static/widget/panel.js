@@ -108,6 +108,8 @@ var panel = el(
 root.appendChild(panel);
 root.appendChild(launcher);
 
+// Opening and closing, scrolling the log, and the busy state of the composer.
+
 function isOpen() {
   return !panel.hasAttribute("hidden");
 }
