@@ -46,9 +46,11 @@ def host_site() -> Iterator[StaticSite]:
 def api(fake_index_dir: Path, fake_encoder: Any, host_site: StaticSite) -> Iterator[AppServer]:
     from api.app import create_app
     from api.settings import Settings
+    from qa.index import load_index
     from qa.service import AnswerService
 
-    service = AnswerService.open(fake_index_dir, fake_encoder)
+    # The extractive composer, as in test_api: these tests are about the tag's attributes, not about answering.
+    service = AnswerService(load_index(fake_index_dir, fake_encoder), fake_encoder, composer="extractive-v1")
     app = create_app(Settings(cors_origins=[host_site.origin]), service=service)
     with AppServer(app) as server:
         yield server

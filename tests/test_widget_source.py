@@ -47,9 +47,11 @@ def test_marker_tail_holds_back_what_may_still_become_a_marker() -> None:
 
 
 def test_widget_route_serves_the_assembled_script(fake_index_dir, fake_encoder) -> None:
+    from qa.index import load_index
     from qa.service import AnswerService
 
-    service = AnswerService.open(fake_index_dir, fake_encoder)
+    # The extractive composer, as in test_api: this test is about the route, not about answering.
+    service = AnswerService(load_index(fake_index_dir, fake_encoder), fake_encoder, composer="extractive-v1")
     with TestClient(create_app(Settings(), service=service)) as client:
         res = client.get("/widget.js")
         assert res.status_code == 200
