@@ -250,8 +250,10 @@ def _export_fp32(transformer_dir: Path, out: Path, ids: np.ndarray, mask: np.nda
 
     hf_logging.disable_progress_bar()
     try:
-        # Eager attention computes the masked softmax itself; with SDPA, transformers drops an all-ones mask
-        # in Python, and a trace taken on an unpadded batch then ignores padding for good.
+        # Eager attention writes the masked softmax into the graph. The trace also runs on a padded batch
+        # (_probe_batch): transformers' mask helpers branch in Python on the mask's contents, and a trace
+        # freezes the branch it took; an earlier export lost cosine (0.984) on padded batches. The self-check
+        # below compares padded and unpadded runs with torch either way.
         model = AutoModel.from_pretrained(transformer_dir, attn_implementation="eager", local_files_only=True)
     except (OSError, ValueError, KeyError) as exc:
         raise ExportUnsupportedError(f"transformers cannot load {transformer_dir}: {exc}") from exc
