@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.assemble import open_cache  # noqa: E402
 from api.settings import Settings  # noqa: E402
-from benchmarks.bench_retrieval import gold_set, rank_of, score  # noqa: E402
+from benchmarks.bench_retrieval import rank_of, score  # noqa: E402
 from benchmarks.common import REPO, SHARED, load_cmrc, machine, pct  # noqa: E402
 from data.parse import builtin_corpus_dir, load_paths  # noqa: E402
 from embeddings.encoder import Encoder  # noqa: E402
@@ -109,9 +109,21 @@ def cmrc_retrieval(encoder: Encoder, cache, limit: int | None) -> dict:
 
 
 def gold_retrieval(encoder: Encoder, cache) -> dict:
+    """The gold set's answerable questions on the built-in corpus, scored as bench_retrieval.gold_set does."""
+    lines = (REPO / "data/eval/gold.jsonl").read_text(encoding="utf-8").splitlines()
+    gold = [g for g in (json.loads(x) for x in lines if x.strip()) if g["answerable"] and g["evidence"]]
     with tempfile.TemporaryDirectory() as tmp:
         build_index(load_paths([builtin_corpus_dir()]).speeches, encoder, Path(tmp) / "idx", cache=cache)
-        return gold_set(HybridRetriever(load_index(Path(tmp) / "idx", encoder), encoder))
+        retriever = HybridRetriever(load_index(Path(tmp) / "idx", encoder), encoder)
+        qvecs = encoder.encode_queries([g["question"] for g in gold])
+        out: dict = {"n": len(gold)}
+        for mode in ("hybrid", "dense"):
+            ranks = []
+            for g, qv in zip(gold, qvecs, strict=True):
+                hits = retriever.retrieve(g["question"], 10, mode=mode, query_vector=qv).hits
+                ranks.append(rank_of(hits, lambda h, g=g: any(e in h.text for e in g["evidence"])))
+            out[mode] = score(ranks)
+    return out
 
 
 def main() -> None:
@@ -120,6 +132,7 @@ def main() -> None:
     ap.add_argument("--paragraphs", type=int, default=300, help="CMRC2018 dev paragraphs for ingest speed")
     ap.add_argument("--queries", type=int, default=80, help="gold questions for query latency")
     args = ap.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # sections show up as they finish under tee
 
     settings = Settings()
     cache = open_cache(settings)
