@@ -22,7 +22,7 @@ from api.settings import Settings
 from api.uploads import UploadLimits
 from data.errors import SpeechQAError
 from embeddings.encoder import Encoder
-from qa.service import AnswerService, LockedEncoder
+from qa.service import AnswerService, serialized
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +47,9 @@ def create_app(settings: Settings | None = None, service: AnswerService | None =
                 log.error("service not ready: %s", exc)
                 holder.set_error(exc)
         if encoder is not None:
-            # One lock around the model for every index version and the ingest jobs: a job's batches
-            # take turns with the questions instead of running two forwards at once on the same cores.
-            encoder = LockedEncoder(encoder)
+            # One encoder for every index version and the ingest jobs; a torch one behind one lock (its
+            # tokenizer is not thread-safe), the ONNX one without (qa.service.serialized).
+            encoder = serialized(encoder)
             holder.loader = functools.partial(_load, settings, encoder=encoder, segments={})
             await run_in_threadpool(holder.refresh)
             app.state.knowledge = KnowledgeBase(

@@ -33,6 +33,8 @@ class OnnxEncoder:
     two runtimes never mix.
     """
 
+    thread_safe = True  # read by qa.service.serialized: no lock around this encoder
+
     def __init__(
         self,
         export_dir: str | Path,

@@ -62,6 +62,17 @@ class LockedEncoder:
         return locked
 
 
+def serialized(encoder: Encoder) -> Encoder:
+    """The encoder, behind one lock unless it says it is safe to call from many threads at once.
+
+    The ONNX encoder is (onnxruntime sessions and a tokenizer configured once are thread-safe), so queries
+    run in parallel in one process; torch's fast tokenizer is not ("Already borrowed"), so it is locked.
+    """
+    if isinstance(encoder, LockedEncoder) or getattr(encoder, "thread_safe", False):
+        return encoder
+    return LockedEncoder(encoder)
+
+
 class AnswerService:
     def __init__(
         self,
@@ -74,7 +85,7 @@ class AnswerService:
         max_chars: int = 200,
     ) -> None:
         self.index = index
-        self.encoder = LockedEncoder(encoder)
+        self.encoder = serialized(encoder)
         self.retriever = HybridRetriever(index, self.encoder)
         if composer is None or isinstance(composer, str):
             composer = make_composer(
@@ -280,4 +291,4 @@ def _pieces(answer: str) -> Iterator[str]:
         yield answer[start:]
 
 
-__all__ = ["AnswerService", "LockedEncoder", "REFUSAL"]
+__all__ = ["AnswerService", "LockedEncoder", "REFUSAL", "serialized"]

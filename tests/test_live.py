@@ -32,7 +32,9 @@ def index_dir(tmp_path, fake_index_dir):
 
 
 def _holder(index_dir, encoder) -> ServiceHolder:
-    holder = ServiceHolder(index_dir, lambda d: AnswerService.open(d, encoder, composer="extractive-v1"), interval_s=0)
+    holder = ServiceHolder(
+        index_dir, lambda d: AnswerService.open(d, encoder, composer="extractive-v1"), interval_s=0
+    )
     assert holder.refresh()
     return holder
 
@@ -81,7 +83,9 @@ def test_no_index_at_start_is_a_load_error_and_a_later_index_is_picked_up(
     tmp_path, fake_index_dir, fake_encoder
 ):
     path = tmp_path / "later"
-    holder = ServiceHolder(path, lambda d: AnswerService.open(d, fake_encoder, composer="extractive-v1"), interval_s=0)
+    holder = ServiceHolder(
+        path, lambda d: AnswerService.open(d, fake_encoder, composer="extractive-v1"), interval_s=0
+    )
     assert not holder.refresh()
     assert holder.current() is None and holder.load_error is not None
     assert holder.load_error.code == "index_not_found"
