@@ -14,6 +14,8 @@ from data.text import display_text
 from data.text import markers as answer_markers
 from qa.index import LoadedIndex
 from qa.lexical import tokenize
+from qa.mentions import speech_label
+from qa.meta import lead_for, meta_kind, needles_for, office_holders, stating_sentence
 from qa.retrieve import Retrieval
 from qa.types import Citation, Hit
 
@@ -64,10 +66,6 @@ _ASK_COUNT = re.compile(r"(?<!哪)(?:多少|几)\s*([家个所条项次年岁名
 _ASK_PERCENT = re.compile(r"[率比]|百分")
 _ASK_TIME = re.compile(r"何时|什么时候|哪一?年|何年|什么时间|期限|多久|截至")
 
-# Questions about a speech itself rather than its content: who gave it, a speaker's office, which speech.
-_ROLE_Q = re.compile(r"职务|职位|身份|头衔|担任什么|什么职|哪个单位|哪个部门的")
-_AUTHOR_Q = re.compile(r"(谁|哪位).{0,14}(讲话|发言)|(讲话|发言).{0,8}(是谁|谁|哪位)|是谁讲的|谁讲的")
-_WHICH_Q = re.compile(r"哪篇|哪个讲话|哪次讲话|哪一篇|什么讲话|讲话的?(题目|标题)")
 _SURNAMES = set(
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪"
     "范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
@@ -92,19 +90,6 @@ def answer_requirement(question: str) -> tuple[str, re.Pattern[str]] | None:
         return "number", _ANY_NUMBER
     if _ASK_TIME.search(question):
         return "time", _TIME
-    return None
-
-
-def meta_question(question: str, mentioned: Sequence[str]) -> str | None:
-    """'role' (a named speaker's office), 'author' (who gave a speech), 'speech' (which speech), or None."""
-    if answer_requirement(question) is not None:
-        return None
-    if mentioned and _ROLE_Q.search(question):
-        return "role"
-    if _AUTHOR_Q.search(question):
-        return "author"
-    if _WHICH_Q.search(question):
-        return "speech"
     return None
 
 
@@ -145,7 +130,9 @@ class ExtractiveComposer:
     citation after each. Refuses when the evidence is weak, when a quantity or time question finds no
     sentence stating one, or when the question names a person or place the speeches never mention."""
 
-    promotes_opening = True  # expects the speech's opening paragraph first for questions about a speech
+    compares = (
+        True  # answers each side of a question naming several speeches (the service retrieves per side)
+    )
 
     def __init__(
         self,
@@ -197,8 +184,9 @@ class ExtractiveComposer:
         terms = self._terms(question)
         qtypes = question_types(question)
         cands: list[_Cand] = []
-        top_score = max((h.score for h in retrieval.hits[: self.passages]), default=0.0) or 1.0
-        for rank, hit in enumerate(retrieval.hits[: self.passages]):
+        depth = len(retrieval.hits) if len(retrieval.mentioned) >= 2 else self.passages
+        top_score = max((h.score for h in retrieval.hits[:depth]), default=0.0) or 1.0
+        for rank, hit in enumerate(retrieval.hits[:depth]):
             row = self.index.row_of(hit.passage_id)
             assert row is not None, hit.passage_id
             para = self.index.paragraph(row)
@@ -267,9 +255,9 @@ class ExtractiveComposer:
         feats = self.evidence(question, retrieval, cands, terms)
         if not cands:
             return Composition(REFUSAL, False, (), 0.0, {**feats, "refused": "no passages"})
-        meta = meta_question(question, retrieval.mentioned)
+        meta = compose_meta(self.index, question, retrieval)
         if meta is not None:
-            return self._compose_meta(meta, retrieval, cands, feats)
+            return meta
         entities = self.unknown_entities(question)
         if entities:
             return Composition(
@@ -279,6 +267,8 @@ class ExtractiveComposer:
             return Composition(REFUSAL, False, (), feats["evidence"], {**feats, "refused": "weak evidence"})
 
         ranked = sorted(cands, key=lambda c: -c.score)
+        if len(retrieval.mentioned) >= 2:
+            return self._compose_sides(retrieval, ranked, feats)
         best = ranked[0]
         requirement = answer_requirement(question)
         if requirement is not None:
@@ -310,12 +300,32 @@ class ExtractiveComposer:
             used += len(c.text)
         # Reading order: by passage rank, then position inside the passage.
         chosen.sort(key=lambda c: (c.hit_rank, c.start))
-        return self._write("", chosen, feats)
+        labels = None
+        if len({c.hit.speech_id for c in chosen}) > 1:
+            # Sentences from several speeches: say whose each one is ("浙江省：…[1]江苏省：…[2]").
+            labels = [speech_label(self.index.speeches[c.hit.speech_id]) + "：" for c in chosen]
+        return _write("", chosen, feats, labels)
 
-    def _compose_meta(
-        self, kind: str, retrieval: Retrieval, cands: Sequence[_Cand], feats: dict
-    ) -> Composition:
-        return meta_composition(self.index, kind, retrieval, feats)
+    def _compose_sides(self, retrieval: Retrieval, ranked: Sequence[_Cand], feats: dict) -> Composition:
+        """One best sentence per named speech, labelled; a side without evidence is said to be missing."""
+        top = ranked[0].score
+        chosen: list[tuple[str, _Cand]] = []
+        missing: list[str] = []
+        for sid in retrieval.mentioned:
+            label = speech_label(self.index.speeches[sid])
+            own = [c for c in ranked if c.hit.speech_id == sid]
+            # The same bar as further sentences of a one-sided answer: a share of the best sentence's score.
+            if own and own[0].score >= self.keep_ratio * top:
+                chosen.append((label, own[0]))
+            else:
+                missing.append(label)
+        if not chosen:
+            return Composition(
+                REFUSAL, False, (), feats["evidence"], {**feats, "refused": "no side has evidence"}
+            )
+        tail = "".join(f"{label}：现有资料未提及。" for label in missing)
+        comp = _write("", [c for _, c in chosen], feats, [f"{label}：" for label, _ in chosen])
+        return Composition(comp.answer + tail, True, comp.citations, comp.evidence, feats)
 
     @staticmethod
     def _write(lead: str, chosen: Sequence[_Cand], feats: dict) -> Composition:
@@ -334,30 +344,49 @@ def _write(
     return Composition("".join(parts), True, tuple(citations), feats.get("evidence", 0.0), feats)
 
 
-def meta_composition(
-    index: LoadedIndex, kind: str, retrieval: Retrieval, feats: dict | None = None
-) -> Composition:
-    """Answer a question about a speech itself from its metadata, cited to the speech's opening sentence.
-
-    The service put the speech's opening paragraph first; its first sentence is the citation.
-    """
-    hit = retrieval.hits[0]
-    sp = index.speeches[hit.speech_id]
-    role = f"（{sp.role}）" if sp.role else ""
-    # One sentence with the quote that follows, so the marker after the quote covers the lead as well.
-    if kind == "role" and sp.role:
-        lead = f"{sp.speaker}的职务是{sp.role}，讲话《{sp.title}》开头谈到："
-    elif sp.speaker:
-        lead = f"讲话《{sp.title}》的讲话人是{sp.speaker}{role}，讲话开头谈到："
+def compose_meta(index: LoadedIndex, question: str, retrieval: Retrieval) -> Composition | None:
+    """A question about the speeches themselves, answered from metadata; None for a content question."""
+    mq = meta_kind(question, retrieval.mentioned)
+    if mq is None or not index.speeches:
+        return None
+    speeches = index.speeches
+    count = 0
+    if mq.kind == "office":
+        holders = office_holders(list(speeches.values()), mq.office, mq.where)
+        if not holders:
+            return None  # nobody here holds that office: the content path decides (usually a refusal)
+        sp = holders[0]
+    elif retrieval.mentioned:
+        sp = speeches[retrieval.mentioned[0]]
+    elif retrieval.hits:
+        sp = speeches[retrieval.hits[0].speech_id]
     else:
-        lead = f"相关内容出自讲话《{sp.title}》（讲话人未注明），讲话开头谈到："
-    row = index.row_of(hit.passage_id)
-    if row is None:
-        return Composition(REFUSAL, False, (), 0.0, {**(feats or {}), "refused": "passage gone"})
-    para = index.paragraph(row)
-    first = para.sentences[0]
-    cand = _Cand(0, hit, first.start, first.end, first.text, 1.0, 0.0, 0.0)
-    return _write(lead, [cand], {**(feats or {}), "meta": kind})
+        return None
+    if mq.kind == "count":
+        if not sp.speaker:
+            return None
+        count = sum(1 for x in speeches.values() if x.speaker == sp.speaker)
+    # A snapshot decodes a speech's paragraphs on demand; the stating sentence is near the start.
+    paragraphs = [index.paragraph(int(r)) for r in index.speech_rows(sp.speech_id)[:8]]
+    if not paragraphs:
+        return None
+    found = stating_sentence(paragraphs[:8], needles_for(mq, sp))
+    pos, start, end = (
+        found if found else (0, paragraphs[0].sentences[0].start, paragraphs[0].sentences[0].end)
+    )
+    para = paragraphs[pos]
+    hit = Hit(
+        passage_id=para.paragraph_id,
+        text=para.text,
+        speech_id=sp.speech_id,
+        speech_title=sp.title,
+        speaker=sp.speaker,
+        speaker_role=sp.role,
+        section=para.section,
+        score=1.0,
+    )
+    cand = _Cand(0, hit, start, end, para.text[start:end], 1.0, 0.0, 0.0)
+    return _write(lead_for(mq, sp, count), [cand], {"evidence": 1.0, "meta": mq.kind})
 
 
 def _citation(n: int, c: _Cand) -> Citation:

@@ -8,11 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from qa.answerability import AnswerabilityModel
-from qa.compose import REFUSAL, Composition, _Cand, _write
+from qa.compose import REFUSAL, Composition, _Cand, _write, compose_meta
 from qa.features import Candidate, QuestionInfo, analyze_question, candidate_features
 from qa.index import LoadedIndex
 from qa.mentions import speech_label
-from qa.meta import lead_for, meta_kind, needles_for, office_holders, stating_sentence
 from qa.retrieve import Retrieval
 from qa.types import Hit
 
@@ -176,48 +175,7 @@ class LearnedComposer:
         return Composition(comp.answer + tail, True, comp.citations, evidence, feats)
 
     def compose_meta(self, question: str, retrieval: Retrieval) -> Composition | None:
-        """A question about the speeches themselves, answered from metadata; None for a content question."""
-        mq = meta_kind(question, retrieval.mentioned)
-        if mq is None or not self.index.speeches:
-            return None
-        speeches = self.index.speeches
-        count = 0
-        if mq.kind == "office":
-            holders = office_holders(list(speeches.values()), mq.office, mq.where)
-            if not holders:
-                return None  # nobody here holds that office: the content path decides (usually a refusal)
-            sp = holders[0]
-        elif retrieval.mentioned:
-            sp = speeches[retrieval.mentioned[0]]
-        elif retrieval.hits:
-            sp = speeches[retrieval.hits[0].speech_id]
-        else:
-            return None
-        if mq.kind == "count":
-            if not sp.speaker:
-                return None
-            count = sum(1 for x in speeches.values() if x.speaker == sp.speaker)
-        # A snapshot decodes a speech's paragraphs on demand; the stating sentence is near the start.
-        paragraphs = [self.index.paragraph(int(r)) for r in self.index.speech_rows(sp.speech_id)[:8]]
-        if not paragraphs:
-            return None
-        found = stating_sentence(paragraphs[:8], needles_for(mq, sp))
-        pos, start, end = (
-            found if found else (0, paragraphs[0].sentences[0].start, paragraphs[0].sentences[0].end)
-        )
-        para = paragraphs[pos]
-        hit = Hit(
-            passage_id=para.paragraph_id,
-            text=para.text,
-            speech_id=sp.speech_id,
-            speech_title=sp.title,
-            speaker=sp.speaker,
-            speaker_role=sp.role,
-            section=para.section,
-            score=1.0,
-        )
-        cand = _Cand(0, hit, start, end, para.text[start:end], 1.0, 0.0, 0.0)
-        return _write(lead_for(mq, sp, count), [cand], {"evidence": 1.0, "meta": mq.kind})
+        return compose_meta(self.index, question, retrieval)
 
 
 def _as_cand(c: Located, p: float) -> _Cand:

@@ -247,22 +247,6 @@ class HybridRetriever:
             bm25_score=lexical,
         )
 
-    def promote_opening(
-        self, retrieval: Retrieval, speech_id: str, filters: Filters | None = None
-    ) -> Retrieval:
-        """Put the speech's opening paragraph first: the citation for a question about the speech itself."""
-        allowed = self.allowed_rows(filters)
-        rows = self._speech_rows(speech_id)
-        if len(rows) == 0 or (allowed is not None and rows[0] not in set(allowed.tolist())):
-            return retrieval
-        row = int(rows[0])
-        top = retrieval.hits[0].score if retrieval.hits else 1.0
-        dense = float(self.index.passage_vectors_of(np.asarray([row]))[0] @ retrieval.query_vector)
-        opening = self._hit(row, top, dense, 0.0)
-        rest = [h for h in retrieval.hits if h.passage_id != opening.passage_id]
-        k = max(1, len(retrieval.hits))
-        return Retrieval([opening, *rest][:k], retrieval.query_vector, retrieval.mentioned)
-
     def _rrf(self, rankings: list[tuple[str, np.ndarray]]) -> dict[int, float]:
         fused: dict[int, float] = {}
         for name, ranked in rankings:

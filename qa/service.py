@@ -13,7 +13,7 @@ import numpy as np
 
 from data.errors import InvalidQuestionError, NotFoundError, SpeechQAError
 from embeddings.encoder import Encoder
-from qa.compose import REFUSAL, Composer, check_citations, meta_question
+from qa.compose import REFUSAL, Composer, check_citations
 from qa.composers import DEFAULT_COMPOSER, make_composer
 from qa.index import LoadedIndex, load_index
 from qa.lexical import warm_up
@@ -176,15 +176,6 @@ class AnswerService:
         retrieval = self.retriever.retrieve(query, k, filters)
         if len(retrieval.mentioned) >= 2 and getattr(self.composer, "compares", False):
             retrieval = self._per_speech(query, retrieval, filters)
-        # The first release's composer answers questions about a speech from the opening paragraph it expects
-        # first; the learned composer finds the sentence that states the fact itself.
-        if (
-            getattr(self.composer, "promotes_opening", False)
-            and retrieval.hits
-            and meta_question(q, retrieval.mentioned) is not None
-        ):
-            target = retrieval.mentioned[0] if retrieval.mentioned else retrieval.hits[0].speech_id
-            retrieval = self.retriever.promote_opening(retrieval, target, filters)
         t1 = time.perf_counter()
         comp = self.composer.compose(q, retrieval, max_chars=self.max_chars)
         problems = check_citations(comp.answer, comp.citations, self.index)
