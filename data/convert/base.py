@@ -59,9 +59,6 @@ class Document:
     name: str
     blocks: list[Block]
     metadata: Metadata = field(default_factory=Metadata)
-    # False when the blocks are already real paragraphs (docx, HTML); True when they are lines re-joined
-    # by a heuristic (PDF), so a block that stops mid-sentence may still be joined with the next one.
-    repair_breaks: bool = False
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """stub"""
 class HtmlConverter:
-    suffixes = (".html",)
+    suffixes = (".html", ".htm")
     def convert(self, data, name, ctx):
-        raise NotImplementedError
+        from data.errors import InputFileError
+        raise InputFileError(name + ": todo")

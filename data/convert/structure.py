@@ -6,7 +6,7 @@ import re
 from pathlib import PurePath
 
 from data.convert.base import Block, Document, Metadata
-from data.parse import _repair_page_breaks, clean_text, ends_sentence, make_speech, section_level
+from data.parse import clean_text, ends_sentence, make_speech, section_level
 from data.records import Speech
 
 _DATE = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日")
@@ -34,11 +34,11 @@ def join_soft_breaks(text: str) -> str:
     lines = [ln.strip() for ln in re.split(r"[\r\n]+", text) if ln.strip()]
     out = lines[0] if lines else ""
     for line in lines[1:]:
-        out += ("" if _is_cjk(out[-1]) or _is_cjk(line[0]) else " ") + line
+        out += ("" if is_cjk(out[-1]) or is_cjk(line[0]) else " ") + line
     return out
 
 
-def _is_cjk(ch: str) -> bool:
+def is_cjk(ch: str) -> bool:
     return "\u2e80" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" or "\uff00" <= ch <= "\uffef" or ch in "，。、；：！？“”‘’（）《》【】—…"
 
 
@@ -193,8 +193,6 @@ def document_to_speeches(doc: Document) -> list[Speech]:
             sections = [(lv, t) for lv, t in sections if lv < level] + [(level, block.text)]
             continue
         paragraphs.append((" / ".join(t for _, t in sections), block.text))
-    if doc.repair_breaks:
-        paragraphs = _repair_page_breaks(paragraphs)
     if not paragraphs:
         return []
     return [
