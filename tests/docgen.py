@@ -183,8 +183,11 @@ def make_html(
     date: str = "",
     headings: Iterable[str] = (),
 ) -> bytes:
-    """A government-site page around the article: nav, crumbs, sidebar, footer; <h2> for ``headings``."""
+    """A government-site page around the article: nav, crumbs, sidebar, footer; the title as <h1> (a first
+    paragraph equal to the title is not repeated), <h2> for ``headings``."""
     heading_set = set(headings)
+    if paragraphs and paragraphs[0].strip() == title.strip():
+        paragraphs = paragraphs[1:]
     body = "\n".join(
         f"<h2>{html.escape(p.strip())}</h2>"
         if p in heading_set
