@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import io
+import unicodedata
 import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -65,6 +66,10 @@ def make_pdf(
 
     pdf = Report(format="A4")
     pdf.add_font("cjk", fname=str(font))
+    fallback = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")  # glyphs WenQuanYi lacks (‱)
+    if fallback.is_file():
+        pdf.add_font("fallback", fname=str(fallback))
+        pdf.set_fallback_fonts(["fallback"])
     pdf.set_auto_page_break(auto=True, margin=20)
     pdf.set_margins(25, 20, 25)
     pdf.add_page()
@@ -271,13 +276,14 @@ def make_zip_bomb(size: int = 200 * 1024 * 1024) -> bytes:
 
 
 def _norm(text: str) -> str:
-    return "".join(text.split())
+    """Whitespace and invisible format characters (zero-width joiners, BOM) removed."""
+    return "".join(ch for ch in text if not ch.isspace() and unicodedata.category(ch) != "Cf")
 
 
 def paragraph_match(speech, expected: Sequence[str]) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
     """(matched, body_exact, total) for the non-empty ``expected`` paragraphs (whitespace removed).
 
-    An expected paragraph is matched when it equals, whitespace aside, a parsed paragraph (``body_exact``
+    An expected paragraph is matched when it equals, whitespace and zero-width characters aside, a parsed paragraph (``body_exact``
     counts these), a section heading (headings become section paths, not paragraphs), or a front-matter line
     that was read as metadata (kept verbatim in ``extra["front_matter"]``). A paragraph that was split or
     joined with another one does not match."""

@@ -46,17 +46,39 @@ def read_html(data: bytes, name: str) -> Document:
     blocks = list(_blocks(main)) if main is not None else []
     if not blocks:
         raise InputFileError(f"{name}: no article text found in the page")
+    meta = _meta_tags(data)
     extra = {}
-    for key, attr in (("author", "author"), ("url", "url"), ("site", "sitename")):
-        value = (root.get(attr) or "").strip()
+    for key, attr, tags in (
+        ("author", "author", ("author", "contentsource")),
+        ("url", "url", ("og:url", "url")),
+        ("site", "sitename", ("sitename", "og:site_name")),
+    ):
+        value = next((meta[t] for t in tags if meta.get(t)), "") or (root.get(attr) or "").strip()
         if value:
             extra[key] = value
-    date = (root.get("date") or "").strip()
+    title = meta.get("articletitle") or meta.get("og:title") or (root.get("title") or "").strip()
+    date = meta.get("pubdate") or meta.get("publishdate") or (root.get("date") or "").strip()
     if date and not re.fullmatch(r"\d{4}(-\d{2}){0,2}", date):
-        date = iso_date(date)
-    return Document(
-        name=name, blocks=blocks, metadata=Metadata(title=(root.get("title") or "").strip(), date=date, extra=extra)
-    )
+        date = iso_date(date) or (date[:10] if re.match(r"\d{4}-\d{2}-\d{2}", date) else "")
+    return Document(name=name, blocks=blocks, metadata=Metadata(title=title, date=date, extra=extra))
+
+
+def _meta_tags(data: bytes) -> dict[str, str]:
+    """``<meta name|property=… content=…>`` of the page, names lower-cased (government sites use
+    ArticleTitle, PubDate, ContentSource, author)."""
+    import lxml.html
+
+    try:
+        tree = lxml.html.fromstring(data)
+    except Exception:  # an unparsable head just means no meta tags
+        return {}
+    out: dict[str, str] = {}
+    for meta in tree.iter("meta"):
+        key = (meta.get("name") or meta.get("property") or "").strip().lower()
+        value = (meta.get("content") or "").strip()
+        if key and value:
+            out.setdefault(key, value)
+    return out
 
 
 def _text(element) -> str:  # type: ignore[no-untyped-def]
