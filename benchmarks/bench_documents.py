@@ -87,7 +87,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="speechqa-docs-") as tmp:
         out = args.keep or Path(tmp)
         made = generate(rows, out)
-        print(f"generated {len(rows)} PDFs in {made['pdf']:.1f} s and pages in {made['html']:.1f} s (not timed below)")
+        print(
+            f"generated {len(rows)} PDFs in {made['pdf']:.1f} s and pages in {made['html']:.1f} s (not timed below)"
+        )
         results = [
             measure("docx (zip)", folder / "provincial_gwr_2025_docx.zip", rows),
             measure("pdf", out / "pdf", rows),
@@ -96,7 +98,9 @@ def main() -> int:
         ]
     total = sum(1 for r in rows for p in r["paragraphs"] if p.strip())
     print(f"{len(rows)} reports, {total} JSONL paragraphs")
-    print(f"{'format':<11} {'speeches':>8} {'matched %':>9} {'body %':>7} {'spk+role':>8} {'date':>5} {'seconds':>8}  worst")
+    print(
+        f"{'format':<11} {'speeches':>8} {'matched %':>9} {'body %':>7} {'spk+role':>8} {'date':>5} {'seconds':>8}  worst"
+    )
     for r in results:
         print(
             f"{r['format']:<11} {r['speeches']:>8} {r['paragraphs_matched_pct']:>9} {r['body_exact_pct']:>7}"

@@ -53,7 +53,9 @@ class _Progress:
             from tqdm import tqdm
 
             if self.bar is None:
-                self.bar = tqdm(total=total, desc=self.desc, unit="para", file=self.stream, dynamic_ncols=True)
+                self.bar = tqdm(
+                    total=total, desc=self.desc, unit="para", file=self.stream, dynamic_ncols=True
+                )
             self.bar.total = total
             self.bar.n = done
             self.bar.refresh()
@@ -325,11 +327,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--faiss", choices=["flat", "hnsw", "ivf"], default="flat", help="dense index kind")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress output")
-    p.add_argument("--skip-bad", action="store_true", help="report bad JSONL records and go on (default: fail)")
+    p.add_argument(
+        "--skip-bad", action="store_true", help="report bad JSONL records and go on (default: fail)"
+    )
     p.add_argument(
         "--follow-symlinks", action="store_true", help="read symlinks, also those pointing outside PATHs"
     )
-    meta = p.add_argument_group("metadata", "override what the documents state (applies to every speech read)")
+    meta = p.add_argument_group(
+        "metadata", "override what the documents state (applies to every speech read)"
+    )
     for name in ("title", "speaker", "role", "date", "region", "place"):
         meta.add_argument(f"--{name}", dest=f"meta_{name}", metavar=name.upper())
     _add_common(p)

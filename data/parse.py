@@ -353,7 +353,10 @@ def load_paths(
             continue
         if converter_for(path.name) is None:
             report.skipped.append(
-                (where, f"unsupported file type {path.suffix.lower() or '(none)'}; use {', '.join(suffixes())}")
+                (
+                    where,
+                    f"unsupported file type {path.suffix.lower() or '(none)'}; use {', '.join(suffixes())}",
+                )
             )
             continue
         try:

@@ -26,7 +26,9 @@ from tests.docgen import (
     paragraph_match,
 )
 
-SHARED_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "gov_work_reports_provincial_2025"
+SHARED_CORPUS = (
+    Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "gov_work_reports_provincial_2025"
+)
 
 REPORT = [
     "2025年示范省政府工作报告",
@@ -89,10 +91,17 @@ def test_docx_styles_numbering_tables_and_core_properties(tmp_path):
     _expect_report_metadata(sp)
     assert sp.extra["author"] == "办公厅"
     sections = [(p.section, p.text[:7]) for p in sp.paragraphs]
-    assert sections[:3] == [("", "各位代表："), ("", "现在，我代表省"), ("一、2024年工作回顾", "过去一年，全省")]
+    assert sections[:3] == [
+        ("", "各位代表："),
+        ("", "现在，我代表省"),
+        ("一、2024年工作回顾", "过去一年，全省"),
+    ]
     assert ("一、2024年工作回顾 / （一）扩大有效需求", "我们实施重大项") in sections
     # Table rows are kept as " | "-joined paragraphs under the heading above them.
-    assert (sp.paragraphs[-1].section, sp.paragraphs[-1].text) == ("附：名词解释", "地区生产总值 | 增长5%左右")
+    assert (sp.paragraphs[-1].section, sp.paragraphs[-1].text) == (
+        "附：名词解释",
+        "地区生产总值 | 增长5%左右",
+    )
     assert paragraph_match(sp, REPORT)[0] == len(REPORT)
 
 
@@ -122,7 +131,9 @@ def test_html_keeps_the_article_and_drops_site_boilerplate(tmp_path):
 
 
 def test_html_meta_gives_title_and_date_when_the_text_states_none(tmp_path):
-    page = make_html("关于优化营商环境的讲话", ["同志们：", "今天我们召开全市优化营商环境大会。"], date="2024-06-03")
+    page = make_html(
+        "关于优化营商环境的讲话", ["同志们：", "今天我们召开全市优化营商环境大会。"], date="2024-06-03"
+    )
     (tmp_path / "talk.htm").write_bytes(page)
     sp = _one(load_paths([tmp_path]))
     assert (sp.title, sp.date) == ("关于优化营商环境的讲话", "2024-06-03")
@@ -184,7 +195,9 @@ def _good(folder: Path) -> None:
 
 
 def _reasons(report) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    return {Path(where).name if "!" not in where else where.split("!")[1]: why for where, why in report.skipped}
+    return {
+        Path(where).name if "!" not in where else where.split("!")[1]: why for where, why in report.skipped
+    }
 
 
 def test_malformed_docx_is_reported_and_the_rest_is_read(tmp_path):
@@ -279,7 +292,13 @@ def test_symlinks_are_refused_unless_followed(tmp_path):
 
 def test_jsonl_null_source_means_absent_and_does_not_drop_the_speech(tmp_path):
     # Before data/convert, "source": null failed the string check and the speech was silently dropped.
-    row = {"title": "讲话", "speaker": "张三", "source": None, "date": None, "text": "一、情况\n今年进展顺利。"}
+    row = {
+        "title": "讲话",
+        "speaker": "张三",
+        "source": None,
+        "date": None,
+        "text": "一、情况\n今年进展顺利。",
+    }
     (tmp_path / "s.jsonl").write_text(json.dumps(row, ensure_ascii=False), encoding="utf-8")
     report = load_paths([tmp_path / "s.jsonl"])
     sp = _one(report)

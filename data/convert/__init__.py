@@ -26,7 +26,16 @@ CONVERTERS: tuple[Converter, ...] = (
     ZipConverter(),
 )
 
-__all__ = ["CONVERTERS", "Context", "Converter", "Document", "Metadata", "converter_for", "convert", "suffixes"]
+__all__ = [
+    "CONVERTERS",
+    "Context",
+    "Converter",
+    "Document",
+    "Metadata",
+    "converter_for",
+    "convert",
+    "suffixes",
+]
 
 
 def suffixes() -> list[str]:

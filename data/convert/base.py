@@ -84,7 +84,10 @@ class Context:
 class Converter(Protocol):
     """One file type: the suffixes it claims and how its bytes become speeches."""
 
-    suffixes: tuple[str, ...]
+    @property
+    def suffixes(self) -> tuple[str, ...]:
+        """Lower-case file name endings this converter reads (".docx")."""
+        ...
 
     def convert(self, data: bytes, name: str, ctx: Context) -> list[Speech]:
         """Speeches in ``data`` (the file called ``name``); raises InputFileError when the file is unusable."""
@@ -125,7 +128,9 @@ def check_zip_members(zf: zipfile.ZipFile, name: str, *, entries: bool = True) -
 
 def check_member(info: zipfile.ZipInfo, where: str) -> None:
     if info.file_size > MAX_FILE_BYTES:
-        raise InputFileError(f"{where}: {info.file_size} bytes unpacked, over the size limit ({MAX_FILE_BYTES} bytes)")
+        raise InputFileError(
+            f"{where}: {info.file_size} bytes unpacked, over the size limit ({MAX_FILE_BYTES} bytes)"
+        )
     ratio = info.file_size / max(1, info.compress_size)
     if info.file_size > 1024 * 1024 and ratio > MAX_COMPRESSION_RATIO:
         raise InputFileError(

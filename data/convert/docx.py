@@ -49,7 +49,9 @@ def read_docx(data: bytes, name: str) -> Document:
     created = props.created.date().isoformat() if props.created else ""
     if created:
         extra["file_created"] = created
-    return Document(name=name, blocks=blocks, metadata=Metadata(title=(props.title or "").strip(), extra=extra))
+    return Document(
+        name=name, blocks=blocks, metadata=Metadata(title=(props.title or "").strip(), extra=extra)
+    )
 
 
 def _blocks(document: Any):
@@ -72,7 +74,7 @@ def _blocks(document: Any):
 
 
 def _style_level(style: str) -> int | None:
-    """"Title" -> 0, "Heading 2" / "标题 2" -> 2, anything else -> None."""
+    """Style "Title" -> 0, "Heading 2" / "标题 2" -> 2, anything else -> None."""
     s = style.strip().lower()
     if s in ("title", "标题"):
         return 0

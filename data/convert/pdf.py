@@ -7,7 +7,9 @@ import logging
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from data.convert.base import Block, Context, Document, Metadata
 from data.convert.structure import document_to_speeches, is_cjk
@@ -58,7 +60,7 @@ def read_pdf(data: bytes, name: str) -> Document:
         if reader.is_encrypted and not reader.decrypt(""):
             raise InputFileError(f"{name}: encrypted PDF (needs a password); save an unencrypted copy")
         pages = [_page_lines(page.extract_text(extraction_mode="layout")) for page in reader.pages]
-        info = reader.metadata or {}
+        info: Mapping[str, Any] = reader.metadata or {}
     except InputFileError:
         raise
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError) as exc:

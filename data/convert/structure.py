@@ -13,7 +13,9 @@ _DATE = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日")
 _ONLY_DATE = re.compile(r"^[(（]?\s*" + _DATE.pattern + r"\s*[)）]?$")
 _CREDIT = re.compile(r"^(来源|稿源|文章来源|信息来源)\s*[:：]\s*")
 # "在浙江省第十四届人民代表大会第三次会议上" -> the place; "上"/"的"/"时" or nothing may close it.
-_PLACE = re.compile(r"在\s*(?P<place>[^，。,；]{2,60}(?:会议|大会|论坛|座谈会|典礼|仪式|开幕式|闭幕式))\s*(?:上|的|时)?")
+_PLACE = re.compile(
+    r"在\s*(?P<place>[^，。,；]{2,60}(?:会议|大会|论坛|座谈会|典礼|仪式|开幕式|闭幕式))\s*(?:上|的|时)?"
+)
 _ROLE_END = r"(?:代理|代)?(?:省长|市长|主席|区长|州长|县长|盟长|书记|总理|部长|主任|厅长|局长|秘书长)"
 _NAME = r"[\u4e00-\u9fff]{2,4}?(?:·[\u4e00-\u9fff]{1,10})?"
 # "北京市市长 殷勇同志作…", "安徽省人民政府省长 王清宪作…", "省长 王予波": role, then the name.
@@ -39,7 +41,12 @@ def join_soft_breaks(text: str) -> str:
 
 
 def is_cjk(ch: str) -> bool:
-    return "\u2e80" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" or "\uff00" <= ch <= "\uffef" or ch in "，。、；：！？“”‘’（）《》【】—…"
+    return (
+        "\u2e80" <= ch <= "\u9fff"
+        or "\uf900" <= ch <= "\ufaff"
+        or "\uff00" <= ch <= "\uffef"
+        or ch in "，。、；：！？“”‘’（）《》【】—…"
+    )
 
 
 def speaker_in(text: str) -> tuple[str, str] | None:
@@ -62,7 +69,7 @@ def iso_date(text: str) -> str:
 
 
 def region_of(place: str) -> str:
-    """"浙江省第十四届人民代表大会第三次会议" -> "浙江省"."""
+    """The region a place names: "浙江省第十四届人民代表大会第三次会议" -> "浙江省"."""
     m = _REGION.match(place)
     return m.group("region") if m else ""
 
