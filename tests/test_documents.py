@@ -134,9 +134,13 @@ def test_html_meta_gives_title_and_date_when_the_text_states_none(tmp_path):
     page = make_html(
         "关于优化营商环境的讲话", ["同志们：", "今天我们召开全市优化营商环境大会。"], date="2024-06-03"
     )
-    (tmp_path / "talk.htm").write_bytes(page)
+    (tmp_path / "talk.htm").write_bytes(
+        page.decode().replace('charset="utf-8"', 'charset="gbk"').encode("gbk")
+    )
     sp = _one(load_paths([tmp_path]))
     assert (sp.title, sp.date) == ("关于优化营商环境的讲话", "2024-06-03")
+    # A short article is still only the article (no fallback to the whole page), whatever the encoding.
+    assert [p.text for p in sp.paragraphs] == ["同志们：", "今天我们召开全市优化营商环境大会。"]
 
 
 def test_zip_with_gbk_names_is_read_entry_by_entry(tmp_path):
