@@ -305,6 +305,14 @@ def _add_filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--speech", dest="speech_id", help="only this speech id")
 
 
+def _iso_date(value: str) -> str:
+    import re
+
+    if not re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date like 2025-01-14, 2025-01 or 2025")
+    return value
+
+
 def _overrides(args: argparse.Namespace) -> Metadata:
     values = {k.removeprefix("meta_"): v for k, v in vars(args).items() if k.startswith("meta_") and v}
     return Metadata(**values)
@@ -336,8 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
     meta = p.add_argument_group(
         "metadata", "override what the documents state (applies to every speech read)"
     )
-    for name in ("title", "speaker", "role", "date", "region", "place"):
+    for name in ("title", "speaker", "role", "region", "place"):
         meta.add_argument(f"--{name}", dest=f"meta_{name}", metavar=name.upper())
+    meta.add_argument("--date", dest="meta_date", metavar="YYYY[-MM[-DD]]", type=_iso_date)
     _add_common(p)
 
     p = sub.add_parser("search", help="retrieve passages for a question ('-' reads one per line from stdin)")

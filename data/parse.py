@@ -308,9 +308,16 @@ def iter_input_files(paths: Iterable[Path], *, follow_symlinks: bool = False) ->
             yield root, ""
             continue
         real_root = root.resolve()
+        seen: set[Path] = set()
         for folder, dirs, files in os.walk(root, followlinks=follow_symlinks):
             dirs.sort()
             here = Path(folder)
+            if follow_symlinks:  # a link back up the tree must not loop forever
+                real = here.resolve()
+                if real in seen:
+                    dirs.clear()
+                    continue
+                seen.add(real)
             for d in [d for d in dirs if not follow_symlinks and (here / d).is_symlink()]:
                 dirs.remove(d)
                 yield here / d, "refused: a symlinked folder (pass --follow-symlinks to read it)"
