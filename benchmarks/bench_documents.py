@@ -5,16 +5,22 @@ For each format: speeches found, paragraph match against the JSONL paragraphs of
 whitespace aside), speaker+role found, seconds to parse. The PDFs and pages are generated first (not timed).
 Parsing only: no embedding model.
 
-Run: .venv/bin/python benchmarks/bench_documents.py [--shared DIR] [--keep DIR]
+With ``--libreoffice`` (needs ``soffice``, e.g. Debian's libreoffice-writer) the docx files are also printed
+to PDF by LibreOffice (justified text, its own CJK font and line breaking): real Word-style PDFs.
+
+Run: .venv/bin/python benchmarks/bench_documents.py [--shared DIR] [--keep DIR] [--libreoffice]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -42,6 +48,31 @@ def generate(rows: list[dict], out: Path) -> dict[str, float]:
         (out / "html" / Path(r["source_file"]).with_suffix(".html").name).write_bytes(page)
     seconds["html"] = time.perf_counter() - started
     return seconds
+
+
+def libreoffice_pdfs(archive: Path, out: Path) -> float:
+    """Unpack the docx zip and print every file to PDF with LibreOffice; seconds taken."""
+    started = time.perf_counter()
+    docx_dir, pdf_dir = out / "docx", out / "lo-pdf"
+    docx_dir.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            (docx_dir / info.filename.encode("cp437").decode("gbk")).write_bytes(zf.read(info))
+    subprocess.run(
+        [
+            "soffice",
+            "--headless",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            str(pdf_dir),
+            *map(str, docx_dir.iterdir()),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=900,
+    )
+    return time.perf_counter() - started
 
 
 def measure(label: str, path: Path, rows: list[dict]) -> dict:
@@ -81,7 +112,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--shared", type=Path, default=SHARED, help="the shared folder (default ../shared)")
     parser.add_argument("--keep", type=Path, help="write the generated PDFs/pages here and keep them")
+    parser.add_argument("--libreoffice", action="store_true", help="also PDFs printed by LibreOffice")
     args = parser.parse_args()
+    if args.libreoffice and not shutil.which("soffice"):
+        parser.error("--libreoffice needs soffice (apt-get install libreoffice-writer)")
     folder = args.shared / "benchmarks" / CORPUS
     rows = [json.loads(line) for line in (folder / "provincial_gwr_2025.jsonl").open(encoding="utf-8")]
     with tempfile.TemporaryDirectory(prefix="speechqa-docs-") as tmp:
@@ -96,6 +130,10 @@ def main() -> int:
             measure("html", out / "html", rows),
             measure("jsonl", folder / "provincial_gwr_2025.jsonl", rows),
         ]
+        if args.libreoffice:
+            seconds = libreoffice_pdfs(folder / "provincial_gwr_2025_docx.zip", out)
+            print(f"LibreOffice printed {len(rows)} PDFs in {seconds:.1f} s (not timed below)")
+            results.append(measure("pdf (LO)", out / "lo-pdf", rows))
     total = sum(1 for r in rows for p in r["paragraphs"] if p.strip())
     print(f"{len(rows)} reports, {total} JSONL paragraphs")
     print(
