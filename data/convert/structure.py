@@ -30,7 +30,7 @@ FRONT_MATTER_LINES = 8  # metadata lines are looked for among the first this man
 
 
 def join_soft_breaks(text: str) -> str:
-    """Join the lines of one paragraph: nothing between two CJK characters, one space otherwise."""
+    """Join the lines of one paragraph: nothing next to a CJK character, one space between Latin words."""
     if "\n" not in text and "\r" not in text:
         return text
     lines = [ln.strip() for ln in re.split(r"[\r\n]+", text) if ln.strip()]
