@@ -91,11 +91,13 @@ _CJK_SPACE = re.compile(
 def _page_lines(layout: str) -> list[_Line]:
     out = []
     for raw in layout.split("\n"):
-        text = _CJK_SPACE.sub("", raw.strip())
+        shown = re.sub(r"[ \t\u3000]+", " ", raw.strip())
+        text = _CJK_SPACE.sub("", shown)
         if not text:
             continue
         indent = len(raw) - len(raw.lstrip())
-        out.append(_Line(text=text, indent=indent, width=indent + _display_width(text)))
+        # The width is about where the line ends on the page: a dropped space counts, a justification gap once.
+        out.append(_Line(text=text, indent=indent, width=indent + _display_width(shown)))
     return out
 
 
