@@ -37,15 +37,26 @@ def open_cache(settings: Settings) -> EmbeddingCache:
 
 
 def service_options(settings: Settings) -> dict[str, Any]:
-    return {"threshold": settings.min_evidence, "top_k": settings.top_k, "max_chars": settings.answer_chars}
+    return {
+        "composer": settings.composer,
+        "threshold": settings.min_evidence,
+        "top_k": settings.top_k,
+        "max_chars": settings.answer_chars,
+    }
 
 
 def build_service(
-    settings: Settings, index_dir: Path | None = None, encoder: Encoder | None = None
+    settings: Settings,
+    index_dir: Path | None = None,
+    encoder: Encoder | None = None,
+    *,
+    segments: dict | None = None,
 ) -> AnswerService:
-    """Load the index (``settings``' own unless given) with the configured encoder and answer options."""
+    """Load the index (``settings``' own unless given) with the configured encoder and answer options;
+    ``segments`` (shared across calls) lets a new version reuse the segments already open."""
     return AnswerService.open(
         index_dir or settings.resolved_index_dir,
         encoder or build_encoder(settings),
+        segments=segments,
         **service_options(settings),
     )

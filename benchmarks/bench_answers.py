@@ -78,7 +78,7 @@ def cmrc_answers(encoder, cache, limit: int | None) -> dict:
                 ours += 1
             top = service.search(q["question"], 1, mode="bm25")
             first = (
-                service.index.paragraphs[service.index.row_of[top[0].passage_id]].sentences[0].text
+                service.index.paragraph(service.index.row_of(top[0].passage_id)).sentences[0].text
                 if top
                 else ""
             )

@@ -106,7 +106,7 @@ def run_ingest(
     *,
     add: bool = False,
     remove: Sequence[str] = (),
-    faiss_kind: str = "flat",
+    faiss_kind: str = "auto",
     as_json: bool = False,
     follow_symlinks: bool = False,
     skip_bad: bool = False,
@@ -114,6 +114,7 @@ def run_ingest(
     quiet: bool = False,
 ) -> int:
     from data.parse import builtin_corpus_dir, load_paths
+    from qa import catalog
     from qa.index import add_to_index, build_index, remove_from_index
 
     started = time.perf_counter()
@@ -121,7 +122,8 @@ def run_ingest(
     if remove:
         encoder = build_encoder(settings, for_ingest=True)
         manifest = remove_from_index(index_dir, list(remove), encoder)
-        print(f"removed {len(remove)} speech(es); index now holds {manifest['counts']}")
+        catalog.forget(index_dir, remove)
+        print(f"removed {len(remove)} speech(es); index now holds {dict(manifest.counts)}")
         return 0
     paths = list(paths) or [builtin_corpus_dir()]
     # Files are read before the model is loaded: bad input fails in a second, not after a model load.
@@ -151,6 +153,7 @@ def run_ingest(
             )
     finally:
         progress.close()
+    catalog.record_ingest(index_dir, report.speeches)
     seconds = time.perf_counter() - started
     n_par = sum(len(s.paragraphs) for s in report.speeches)
     summary = {
@@ -160,8 +163,8 @@ def run_ingest(
         "speeches": len(report.speeches),
         "paragraphs": n_par,
         "sentences": sum(len(p.sentences) for s in report.speeches for p in s.paragraphs),
-        "encoded_now": manifest["encoded_paragraphs"],
-        "index_totals": manifest["counts"],
+        "encoded_now": manifest.encoded_paragraphs,
+        "index_totals": dict(manifest.counts),
         "seconds": round(seconds, 2),
     }
     if as_json:
@@ -174,7 +177,7 @@ def run_ingest(
             f"{summary['seconds']} s -> {index_dir}"
         )
         if add:
-            print(f"index now holds {manifest['counts']}")
+            print(f"index now holds {dict(manifest.counts)}")
     return 0
 
 
@@ -283,6 +286,40 @@ def run_speeches(settings: Settings, as_json: bool) -> int:
     return 0
 
 
+def run_train(settings: Settings, benchmarks: Path | None, out: Path | None, limit: int | None) -> int:
+    """Rebuild the answerability model from public data (CMRC2018 trial, DRCD) for the configured model."""
+    import tempfile
+
+    from qa.answerability import ARTIFACT_DIR
+    from training.answerability import train
+
+    root = benchmarks or _find_benchmarks()
+    if root is None:
+        print("error: ../shared/benchmarks not found; pass --benchmarks DIR", file=sys.stderr)
+        return 2
+    encoder = build_encoder(settings, for_ingest=True)
+    with tempfile.TemporaryDirectory(prefix="speechqa-train-") as work:
+        meta = train(
+            root, encoder, Path(work), cache=open_cache(settings), out_dir=out or ARTIFACT_DIR, limit=limit
+        )
+    print(
+        json.dumps(
+            {"model_key": meta["model_key"], "seconds": meta["seconds"], **meta["report"]},
+            ensure_ascii=False,
+            indent=1,
+        )
+    )
+    return 0
+
+
+def _find_benchmarks() -> Path | None:
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (Path.cwd() / ".." / "shared" / "benchmarks", here.parent / "shared" / "benchmarks"):
+        if (candidate / "drcd").is_dir():
+            return candidate.resolve()
+    return None
+
+
 def run_model(settings: Settings) -> int:
     encoder = build_encoder(settings)
     print(f"model ready: {encoder.model_id} (dim {encoder.dim})")
@@ -332,7 +369,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--add", action="store_true", help="add PATHs to the existing index instead of rebuilding")
     p.add_argument("--remove", nargs="+", metavar="SPEECH_ID", default=(), help="remove speeches by id")
-    p.add_argument("--faiss", choices=["flat", "hnsw", "ivf"], default="flat", help="dense index kind")
+    p.add_argument(
+        "--faiss",
+        choices=["auto", "flat", "hnsw", "ivf"],
+        default="auto",
+        help="dense index kind (auto: exact up to 50k paragraphs per segment, IVF above)",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument(
@@ -373,6 +415,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
 
     sub.add_parser("model", help="convert/load the embedding model now (done by `make install`)")
+
+    p = sub.add_parser(
+        "train", help="rebuild the answerability model from public data for the configured embedding model"
+    )
+    p.add_argument(
+        "--benchmarks", type=Path, help="the shared benchmarks folder (default: ../shared/benchmarks)"
+    )
+    p.add_argument("--out", type=Path, help="artifact folder (default: the shipped qa/models/answerability)")
+    p.add_argument("--limit", type=int, help="questions per data set (quick runs)")
 
     try:
         from cli.eval import add_eval_parser
@@ -417,6 +468,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_speeches(settings, args.json)
         if args.command == "model":
             return run_model(settings)
+        if args.command == "train":
+            return run_train(settings, args.benchmarks, args.out, args.limit)
         if args.command == "eval":
             from cli.eval import run_eval
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -146,6 +145,8 @@ class ExtractiveComposer:
     citation after each. Refuses when the evidence is weak, when a quantity or time question finds no
     sentence stating one, or when the question names a person or place the speeches never mention."""
 
+    promotes_opening = True  # expects the speech's opening paragraph first for questions about a speech
+
     def __init__(
         self,
         index: LoadedIndex,
@@ -165,23 +166,13 @@ class ExtractiveComposer:
         self.keep_ratio = 0.7  # further sentences must score at least this share of the best one
         self.max_passages = 2
         self.overshoot = 1.15  # "about" max_chars: a further sentence may run past it by this factor
-        df: Counter[str] = Counter()
-        texts = []
-        for p in index.paragraphs:
-            sp = index.speeches[p.speech_id]
-            meta = " ".join([p.text, sp.title, sp.speaker, sp.role, p.section])
-            df.update(set(tokenize(meta)))
-            texts.append(meta)
-        for sp in index.speeches.values():
-            texts.append(" ".join([sp.title, sp.speaker, sp.role]))
-        self._corpus_text = "\n".join(texts)
-        n = len(index.paragraphs)
+        # Document frequencies come from the index's BM25 store (same tokens: text, title, speaker, role, section).
+        n = index.lexical.n_docs
         self._n = n
-        self._df = df
         self._idf_unknown = math.log((n + 1) / 0.5)
 
     def idf(self, term: str) -> float:
-        d = self._df.get(term, 0)
+        d = self.index.lexical.df(term)
         return math.log((self._n + 1) / (d + 0.5)) if d else self._idf_unknown
 
     # -- scoring --------------------------------------------------------------------------------------
@@ -208,8 +199,9 @@ class ExtractiveComposer:
         cands: list[_Cand] = []
         top_score = max((h.score for h in retrieval.hits[: self.passages]), default=0.0) or 1.0
         for rank, hit in enumerate(retrieval.hits[: self.passages]):
-            row = self.index.row_of[hit.passage_id]
-            para = self.index.paragraphs[row]
+            row = self.index.row_of(hit.passage_id)
+            assert row is not None, hit.passage_id
+            para = self.index.paragraph(row)
             svecs = self.index.sentence_vectors_of(row)
             sims = svecs @ retrieval.query_vector if len(svecs) else np.zeros(0)
             passage_weight = max(0.0, hit.score / top_score)
@@ -233,7 +225,7 @@ class ExtractiveComposer:
 
         found = []
         for word, flag in pseg.lcut(question):
-            if len(word) < 2 or word in self._corpus_text:
+            if len(word) < 2 or self.index.contains_text(word):
                 continue
             is_person = flag.startswith("nr") and 2 <= len(word) <= 4 and word[0] in _SURNAMES
             is_place = flag.startswith("ns") and word.endswith(_PLACE_SUFFIX)
@@ -256,7 +248,7 @@ class ExtractiveComposer:
         best = max(cands, key=lambda c: c.score)
         best_sim = max(c.sim for c in cands)
         # Terms the corpus never uses weaken the case; the score stays soft because paraphrases use them too.
-        unknown = [t for t in terms if self._df.get(t, 0) == 0 and len(t) >= 2]
+        unknown = [t for t in terms if self.index.lexical.df(t) == 0 and len(t) >= 2]
         unknown_share = sum(terms[t] for t in unknown) / max(1e-9, sum(terms.values()))
         evidence = 0.4 * self._norm_sim(best_sim) + 0.4 * coverage + 0.2 * best.lex - 0.25 * unknown_share
         return {
@@ -323,28 +315,49 @@ class ExtractiveComposer:
     def _compose_meta(
         self, kind: str, retrieval: Retrieval, cands: Sequence[_Cand], feats: dict
     ) -> Composition:
-        """Answer from the speech's metadata, cited to the opening sentence of that speech."""
-        hit = retrieval.hits[0]
-        sp = self.index.speeches[hit.speech_id]
-        role = f"（{sp.role}）" if sp.role else ""
-        # One sentence with the quote that follows, so the marker after the quote covers the lead as well.
-        if kind == "role" and sp.role:
-            lead = f"{sp.speaker}的职务是{sp.role}，讲话《{sp.title}》开头谈到："
-        elif sp.speaker:
-            lead = f"讲话《{sp.title}》的讲话人是{sp.speaker}{role}，讲话开头谈到："
-        else:
-            lead = f"相关内容出自讲话《{sp.title}》（讲话人未注明），讲话开头谈到："
-        # The service put the speech's opening paragraph first; its first sentence is the citation.
-        first = min((c for c in cands if c.hit.passage_id == hit.passage_id), key=lambda c: c.start)
-        return self._write(lead, [first], {**feats, "meta": kind})
+        return meta_composition(self.index, kind, retrieval, feats)
 
     @staticmethod
     def _write(lead: str, chosen: Sequence[_Cand], feats: dict) -> Composition:
-        parts, citations = [lead] if lead else [], []
-        for n, c in enumerate(chosen, 1):
-            parts.append(f"{display_text(c.text)}[{n}]")
-            citations.append(_citation(n, c))
-        return Composition("".join(parts), True, tuple(citations), feats.get("evidence", 0.0), feats)
+        return _write(lead, chosen, feats)
+
+
+def _write(
+    lead: str, chosen: Sequence[_Cand], feats: dict, labels: Sequence[str] | None = None
+) -> Composition:
+    """The answer text: each chosen sentence (after its label, if any) followed by its marker."""
+    parts, citations = [lead] if lead else [], []
+    for n, c in enumerate(chosen, 1):
+        label = labels[n - 1] if labels else ""
+        parts.append(f"{label}{display_text(c.text)}[{n}]")
+        citations.append(_citation(n, c))
+    return Composition("".join(parts), True, tuple(citations), feats.get("evidence", 0.0), feats)
+
+
+def meta_composition(
+    index: LoadedIndex, kind: str, retrieval: Retrieval, feats: dict | None = None
+) -> Composition:
+    """Answer a question about a speech itself from its metadata, cited to the speech's opening sentence.
+
+    The service put the speech's opening paragraph first; its first sentence is the citation.
+    """
+    hit = retrieval.hits[0]
+    sp = index.speeches[hit.speech_id]
+    role = f"（{sp.role}）" if sp.role else ""
+    # One sentence with the quote that follows, so the marker after the quote covers the lead as well.
+    if kind == "role" and sp.role:
+        lead = f"{sp.speaker}的职务是{sp.role}，讲话《{sp.title}》开头谈到："
+    elif sp.speaker:
+        lead = f"讲话《{sp.title}》的讲话人是{sp.speaker}{role}，讲话开头谈到："
+    else:
+        lead = f"相关内容出自讲话《{sp.title}》（讲话人未注明），讲话开头谈到："
+    row = index.row_of(hit.passage_id)
+    if row is None:
+        return Composition(REFUSAL, False, (), 0.0, {**(feats or {}), "refused": "passage gone"})
+    para = index.paragraph(row)
+    first = para.sentences[0]
+    cand = _Cand(0, hit, first.start, first.end, first.text, 1.0, 0.0, 0.0)
+    return _write(lead, [cand], {**(feats or {}), "meta": kind})
 
 
 def _citation(n: int, c: _Cand) -> Citation:
@@ -376,11 +389,11 @@ def check_citations(answer: str, citations: Sequence[Citation], index: LoadedInd
     if set(first_use) != {c.n for c in citations}:
         problems.append("a marker without a citation or a citation without a marker")
     for c in citations:
-        row = index.row_of.get(c.passage_id)
+        row = index.row_of(c.passage_id)
         if row is None:
             problems.append(f"[{c.n}] cites unknown passage {c.passage_id}")
             continue
-        text = index.paragraphs[row].text
+        text = index.paragraph(row).text
         if c.passage_text != text or text[c.start : c.end] != c.quote or not c.quote:
             problems.append(f"[{c.n}] quote is not verbatim at {c.start}:{c.end} of {c.passage_id}")
     return problems

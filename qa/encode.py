@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
 
 import numpy as np
 
 from data.records import Paragraph, Speech
 from embeddings.encoder import Encoder
 
-if TYPE_CHECKING:
-    from qa.index import LoadedIndex
-
 log = logging.getLogger(__name__)
 
 # Cache entries hold a paragraph vector followed by its sentence vectors; the kind names that layout.
 SPAN_KIND = "passage+sentences:v1"
 BATCH = 16
+
+
+class VectorSource(Protocol):
+    """Where known vectors can be read: a loaded index or one of its segments (the PassageStore read side)."""
+
+    speeches: Mapping[str, Speech]
+
+    def paragraph(self, row: int) -> Paragraph: ...
+
+    def passage_vectors_of(self, rows: np.ndarray) -> np.ndarray: ...
+
+    def sentence_vectors_of(self, row: int) -> np.ndarray: ...
 
 
 def dense_prefix(speech: Speech, paragraph: Paragraph) -> str:
@@ -45,14 +54,15 @@ def encode_paragraphs(
     items: Sequence[tuple[str, Paragraph]],
     *,
     cache=None,
-    reuse: LoadedIndex | None = None,
+    reuse: Sequence[tuple[VectorSource, np.ndarray]] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Return (paragraph vectors, sentence vectors in paragraph order, number of paragraphs encoded now).
 
     ``items`` are (prefix, paragraph): the encoder sees ``prefix + paragraph.text``. Sentence vectors come
     from the same forward pass when the encoder can pool token spans (no second pass over the text);
-    otherwise each sentence is encoded on its own.
+    otherwise each sentence is encoded on its own. ``reuse`` lists (store, rows) whose vectors may be taken
+    for identical encoder inputs (same model: the caller checks); only those rows are read.
     """
     dim = encoder.dim
     n = len(items)
@@ -61,15 +71,19 @@ def encode_paragraphs(
     keys = [paragraph_key(prefix, p) for prefix, p in items]
     results: list[np.ndarray | None] = [None] * n
 
-    if reuse is not None and reuse.manifest.get("model_id") == encoder.model_id:
-        previous = {
-            paragraph_key(dense_prefix(reuse.speeches[p.speech_id], p), p): row
-            for row, p in enumerate(reuse.paragraphs)
-        }
+    if reuse:
+        previous: dict[str, tuple[VectorSource, int]] = {}
+        for store, rows in reuse:
+            for row in np.asarray(rows, dtype=np.int64).tolist():
+                p = store.paragraph(row)
+                previous[paragraph_key(dense_prefix(store.speeches[p.speech_id], p), p)] = (store, row)
         for i, k in enumerate(keys):
-            row = previous.get(k)
-            if row is not None:
-                results[i] = np.vstack([reuse.passage_vectors[row : row + 1], reuse.sentence_vectors_of(row)])
+            found = previous.get(k)
+            if found is not None:
+                store, row = found
+                results[i] = np.vstack(
+                    [store.passage_vectors_of(np.asarray([row])), store.sentence_vectors_of(row)]
+                )
 
     missing = [i for i in range(n) if results[i] is None]
     if cache is not None and missing:

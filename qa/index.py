@@ -1,44 +1,77 @@
-"""The index directory: FAISS + BM25 + paragraph store + sentence vectors + manifest, written atomically."""
+"""The index directory: immutable segments plus a manifest per version, changed by one writer at a time.
+
+Layout (LSM style)::
+
+    INDEX/manifest.json            the current version (replaced atomically: temp + fsync + os.replace)
+    INDEX/manifests/00000042.json  every committed version; the current and the previous one are kept
+    INDEX/segments/seg-*/          immutable segments: passages, vectors, BM25 postings, FAISS index
+    INDEX/.writer.lock             flock that serialises writers (a second one waits and says so)
+
+``build_index`` writes one segment with everything; ``add_to_index`` writes one segment with the new
+speeches and tombstones the speeches they replace; ``remove_from_index`` only tombstones. When there are
+more than ``MAX_SEGMENTS`` segments (or one is mostly tombstones) they are merged without re-encoding or
+re-tokenizing. Segments no longer named by the current or the previous manifest are deleted, so a reader
+that loaded the previous version keeps working. A writer killed at any point leaves the last committed
+version loadable: nothing it references is touched before the new manifest replaces it.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import json
 import logging
 import os
 import shutil
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
-import faiss
 import numpy as np
 
-from data.errors import IndexCorruptedError, IndexMismatchError, IndexNotFoundError, SpeechQAError
-from data.records import Paragraph, Sentence, Speech
+from data.errors import (
+    IndexCorruptedError,
+    IndexMismatchError,
+    IndexNotFoundError,
+    NotFoundError,
+    SpeechQAError,
+)
+from data.records import Paragraph, Speech
 from embeddings.encoder import Encoder
 from qa.encode import dense_prefix, encode_paragraphs
-from qa.lexical import LexicalIndex
+from qa.lexical import tokenize
+from qa.snapshot import LoadedSegment, Snapshot
+from qa.stores import factory
+from qa.stores.base import FORMAT_VERSION, FileDigest, Manifest, SegmentEntry
+from qa.stores.bm25 import InvertedBM25
+from qa.stores.faiss_dense import KINDS as FAISS_KINDS
+from qa.stores.passages import write_passages
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-_DATA_FILES = (
+MANIFESTS = "manifests"
+SEGMENTS = "segments"
+LOCK = ".writer.lock"
+MAX_SEGMENTS = 8
+# Files up to this size are checked against their sha256 at load; larger ones by size only (a million
+# paragraphs must open in seconds). verify="full" checks every file.
+SHA_VERIFY_MAX_BYTES = 64 << 20
+_LEGACY_FILES = (
     "speeches.json",
     "paragraphs.jsonl",
     "passage_vectors.npy",
     "sentence_vectors.npy",
     "dense.faiss",
 )
-FAISS_KINDS = ("flat", "hnsw", "ivf")
 
 ProgressFn = Callable[[int, int], None]
+Tokenizer = Callable[[str], list[str]]
+LoadedIndex = Snapshot  # the name the retriever, composer and service were written against
 
 
 def lexical_text(speech: Speech, paragraph: Paragraph) -> str:
@@ -46,34 +79,427 @@ def lexical_text(speech: Speech, paragraph: Paragraph) -> str:
     return " ".join([paragraph.text, speech.title, speech.speaker, speech.role, paragraph.section])
 
 
-@dataclass
-class LoadedIndex:
-    """An index in memory. Rows of ``passage_vectors`` and ``paragraphs`` line up."""
-
-    path: Path
-    manifest: dict
-    speeches: dict[str, Speech]
-    paragraphs: list[Paragraph]
-    row_of: dict[str, int]
-    passage_vectors: np.ndarray
-    sentence_vectors: np.ndarray
-    sentence_offsets: np.ndarray  # (n_paragraphs + 1,) rows of sentence_vectors per paragraph
-    dense: faiss.Index
-    lexical: LexicalIndex
-
-    @property
-    def version(self) -> str:
-        return str(self.manifest["index_version"])
-
-    def speech_of(self, paragraph: Paragraph) -> Speech:
-        return self.speeches[paragraph.speech_id]
-
-    def sentence_vectors_of(self, row: int) -> np.ndarray:
-        return self.sentence_vectors[self.sentence_offsets[row] : self.sentence_offsets[row + 1]]
+def _rebuild_fix(index_dir: Path) -> str:
+    return f"rebuild it with `speechqa ingest --index {index_dir}`"
 
 
 # ----------------------------------------------------------------------------------------------------
-# Build
+# Files: atomic writes, digests, the writer lock
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_write_json(path: Path, obj: object) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(obj, fh, ensure_ascii=False, indent=1)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_path(path.parent)
+
+
+def _digest(path: Path) -> FileDigest:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+        os.fsync(fh.fileno())
+    return FileDigest(bytes=path.stat().st_size, sha256=h.hexdigest())
+
+
+@contextlib.contextmanager
+def writer_lock(index_dir: Path) -> Iterator[None]:
+    """One writer per index directory. A second one waits (and says so) rather than fail or lose a change."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / LOCK, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning("waiting for another writer on %s", index_dir)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Manifest
+
+
+def read_manifest(index_dir: Path) -> Manifest:
+    index_dir = Path(index_dir)
+    path = index_dir / MANIFEST
+    if not path.exists():
+        raise IndexNotFoundError(
+            f"no index at {index_dir}",
+            fix="build one with `speechqa ingest` (or point SPEECHQA_INDEX_DIR / --index at an existing index)",
+        )
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise ValueError("manifest is not an object")
+    except (OSError, ValueError) as exc:
+        raise IndexCorruptedError(
+            f"index at {index_dir} has an unreadable manifest.json ({exc})", fix=_rebuild_fix(index_dir)
+        ) from exc
+    if raw.get("format_version") != FORMAT_VERSION:
+        raise IndexMismatchError(
+            f"index at {index_dir} has format version {raw.get('format_version')!r}; "
+            f"this speechqa reads version {FORMAT_VERSION}",
+            fix=_rebuild_fix(index_dir),
+        )
+    try:
+        return Manifest.from_json(raw)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise IndexCorruptedError(
+            f"index at {index_dir} has an invalid manifest.json (missing {exc})", fix=_rebuild_fix(index_dir)
+        ) from exc
+
+
+def _read_manifest_or_none(index_dir: Path) -> Manifest | None:
+    try:
+        return read_manifest(index_dir)
+    except IndexNotFoundError:
+        return None
+    except (IndexCorruptedError, IndexMismatchError) as exc:
+        log.warning("replacing the unusable index at %s (%s)", index_dir, exc.message)
+        return None
+
+
+def _corpus_fingerprint(segments: Sequence[SegmentEntry]) -> str:
+    h = hashlib.sha256()
+    for s in segments:
+        h.update(s.fingerprint.encode())
+        h.update("\x00".join(sorted(s.deleted)).encode())
+    return h.hexdigest()
+
+
+def _commit(index_dir: Path, manifest: Manifest) -> Manifest:
+    """Make ``manifest`` the current version (the one atomic step), then collect what no version needs."""
+    (index_dir / MANIFESTS).mkdir(exist_ok=True)
+    data = manifest.to_json()
+    _atomic_write_json(index_dir / MANIFESTS / f"{manifest.seq:08d}.json", data)
+    _atomic_write_json(index_dir / MANIFEST, data)
+    _collect_garbage(index_dir, manifest)
+    return manifest
+
+
+def _collect_garbage(index_dir: Path, manifest: Manifest) -> None:
+    """Delete segments and manifests that neither the current nor the previous version names (and temp files
+    of killed writers). Runs under the writer lock."""
+    keep = {s.name for s in manifest.segments}
+    keep_seqs = {manifest.seq}
+    if manifest.previous_seq is not None:
+        keep_seqs.add(manifest.previous_seq)
+        try:
+            prev = Manifest.from_json(
+                json.loads((index_dir / MANIFESTS / f"{manifest.previous_seq:08d}.json").read_text("utf-8"))
+            )
+            keep |= {s.name for s in prev.segments}
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    for p in (index_dir / SEGMENTS).iterdir() if (index_dir / SEGMENTS).exists() else ():
+        if p.name not in keep:
+            shutil.rmtree(p, ignore_errors=True)
+    for p in (index_dir / MANIFESTS).iterdir():
+        stem = p.name.split(".")[0]
+        if p.name.startswith(".") or not stem.isdigit() or int(stem) not in keep_seqs:
+            p.unlink(missing_ok=True)
+    for p in index_dir.glob(f".{MANIFEST}.tmp-*"):
+        p.unlink(missing_ok=True)
+    for name in _LEGACY_FILES:  # a version-1 index that this build replaced
+        (index_dir / name).unlink(missing_ok=True)
+    if (index_dir / "bm25").is_dir():
+        shutil.rmtree(index_dir / "bm25", ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Segments
+
+
+def _write_segment(
+    index_dir: Path,
+    speeches: Sequence[Speech],
+    passage_vecs: np.ndarray,
+    sentence_vecs: np.ndarray,
+    lexical: InvertedBM25 | Sequence[Sequence[str]],
+    *,
+    dim: int,
+    faiss_kind: str,
+    backends: Mapping[str, str],
+) -> SegmentEntry:
+    """Write a complete segment under a temporary name, fsync it and rename it into ``segments/``."""
+    segments = index_dir / SEGMENTS
+    segments.mkdir(parents=True, exist_ok=True)
+    name = f"seg-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:10]}"
+    tmp = segments / f".tmp-{name}"
+    tmp.mkdir()
+    try:
+        paragraphs = [p for sp in speeches for p in sp.paragraphs]
+        n = len(paragraphs)
+        write_passages(tmp, speeches, passage_vecs, sentence_vecs)
+        if isinstance(lexical, InvertedBM25):
+            lexical.save(tmp)
+        else:
+            lex = factory.new_lexical(dict(backends))
+            lex.add(np.arange(n), lexical)
+            lex.save(tmp)
+        dense = factory.new_dense(dict(backends), dim, faiss_kind)
+        dense.add(np.arange(n), passage_vecs)
+        if len(sentence_vecs):
+            pick = np.random.default_rng(0).choice(
+                len(sentence_vecs), min(200, len(sentence_vecs)), replace=False
+            )
+            dense.calibration_vectors = np.asarray(sentence_vecs[np.sort(pick)], dtype=np.float32)
+        dense_params = dense.save(tmp)
+        files = {f: _digest(tmp / f) for f in sorted(os.listdir(tmp))}
+        fingerprint = hashlib.sha256()
+        for p in paragraphs:
+            fingerprint.update(p.paragraph_id.encode())
+            fingerprint.update(p.text.encode())
+        _fsync_path(tmp)
+        os.rename(tmp, segments / name)
+        _fsync_path(segments)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return SegmentEntry(
+        name=name,
+        rows=n,
+        sentences=int(sum(len(p.sentences) for p in paragraphs)),
+        speeches=len(speeches),
+        fingerprint=fingerprint.hexdigest(),
+        dense=dense_params,
+        files=files,
+    )
+
+
+def _check_segment(index_dir: Path, entry: SegmentEntry, verify: bool | str) -> None:
+    """Sizes always; sha256 for files up to SHA_VERIFY_MAX_BYTES (all with verify="full"). Names the file."""
+    fix = _rebuild_fix(index_dir)
+    directory = index_dir / SEGMENTS / entry.name
+    for name in factory.segment_files(factory.DEFAULT_BACKENDS, dict(entry.dense)):
+        if name not in entry.files:
+            raise IndexCorruptedError(
+                f"index at {index_dir}: manifest lists no {SEGMENTS}/{entry.name}/{name}", fix=fix
+            )
+    for name, digest in entry.files.items():
+        rel = f"{SEGMENTS}/{entry.name}/{name}"
+        path = directory / name
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            raise IndexCorruptedError(f"index file {rel} is missing", fix=fix) from None
+        if size != digest.bytes:
+            raise IndexCorruptedError(
+                f"index file {rel} has {size} bytes, the manifest says {digest.bytes} (truncated or overwritten)",
+                fix=fix,
+            )
+        if (verify == "full" or (verify and size <= SHA_VERIFY_MAX_BYTES)) and _digest(
+            path
+        ).sha256 != digest.sha256:
+            raise IndexCorruptedError(f"index file {rel} does not match its checksum", fix=fix)
+
+
+def _open_segment(
+    index_dir: Path, manifest: Manifest, entry: SegmentEntry, verify: bool | str, full: bool
+) -> LoadedSegment:
+    _check_segment(index_dir, entry, verify)
+    fix = _rebuild_fix(index_dir)
+    try:
+        seg = LoadedSegment(index_dir / SEGMENTS / entry.name, entry, manifest.backends)
+        if full:
+            seg.lexical, seg.dense  # noqa: B018 - open every file now: a later GC cannot pull them away
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
+        raise IndexCorruptedError(
+            f"index segment {SEGMENTS}/{entry.name} cannot be read ({exc})", fix=fix
+        ) from exc
+    bad = seg.passages.check(manifest.dim)
+    if bad is None and (seg.passages.n_rows != entry.rows or len(seg.passages.speech_list) != entry.speeches):
+        bad = "speeches.jsonl"
+    if bad is not None:
+        raise IndexCorruptedError(
+            f"index file {SEGMENTS}/{entry.name}/{bad} does not match the rest of its segment", fix=fix
+        )
+    return seg
+
+
+def _open_segments(
+    index_dir: Path,
+    manifest: Manifest,
+    verify: bool | str,
+    cache: dict[str, LoadedSegment] | None,
+    full: bool = True,
+) -> list[LoadedSegment]:
+    out = []
+    for entry in manifest.segments:
+        seg = cache.get(entry.name) if cache is not None else None
+        if seg is None:
+            seg = _open_segment(index_dir, manifest, entry, verify, full)
+            if cache is not None:
+                cache[entry.name] = seg
+        elif full:
+            seg.lexical, seg.dense  # noqa: B018
+        out.append(seg)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# Load
+
+
+def _check_model(index_dir: Path, manifest: Manifest, encoder: Encoder) -> None:
+    if manifest.model_id != encoder.model_id or manifest.dim != encoder.dim:
+        raise IndexMismatchError(
+            f"index at {index_dir} was built with model {manifest.model_id!r} (dim {manifest.dim}), "
+            f"but the service is configured with {encoder.model_id!r} (dim {encoder.dim})",
+            fix=f"{_rebuild_fix(index_dir)}, or set SPEECHQA_MODEL to the model the index was built with",
+        )
+
+
+def load_index(
+    index_dir: Path,
+    encoder: Encoder,
+    *,
+    verify: bool | str = True,
+    segments: dict[str, LoadedSegment] | None = None,
+) -> Snapshot:
+    """Load the current version. ``segments`` caches opened segments across loads (IndexHandle's reuse)."""
+    index_dir = Path(index_dir)
+    for attempt in range(3):
+        manifest = read_manifest(index_dir)
+        _check_model(index_dir, manifest, encoder)
+        try:
+            return Snapshot(index_dir, manifest, _open_segments(index_dir, manifest, verify, segments))
+        except IndexCorruptedError:
+            # Two commits while we read can collect the segments we were opening: read the new version.
+            if attempt == 2 or read_manifest(index_dir).seq == manifest.seq:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _stamp(index_dir: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(index_dir / MANIFEST)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+class IndexHandle:
+    """Holds the snapshot requests use; ``refresh`` swaps to a newer committed version.
+
+    Each request takes ``current()`` once and uses that snapshot throughout; a swap never changes a
+    snapshot someone holds. Segments already open are reused. A version that fails to load is logged and
+    skipped (the old one keeps serving) until the manifest changes again.
+    """
+
+    def __init__(self, index_dir: Path, encoder: Encoder, *, verify: bool | str = True) -> None:
+        self.index_dir = Path(index_dir)
+        self.encoder = encoder
+        self.verify = verify
+        self._lock = threading.Lock()
+        self._segments: dict[str, LoadedSegment] = {}
+        self._stamp = _stamp(self.index_dir)
+        self._snapshot = load_index(self.index_dir, encoder, verify=verify, segments=self._segments)
+
+    def current(self) -> Snapshot:
+        return self._snapshot
+
+    def refresh(self) -> bool:
+        """Load a newer version if the manifest changed (a stat call when it did not). True if swapped."""
+        stamp = _stamp(self.index_dir)
+        if stamp == self._stamp:
+            return False
+        with self._lock:
+            if stamp == self._stamp:
+                return False
+            cache = dict(self._segments)
+            try:
+                snapshot = load_index(self.index_dir, self.encoder, verify=self.verify, segments=cache)
+            except (SpeechQAError, OSError) as exc:
+                log.error(
+                    "keeping index version %s: the new one failed to load: %s", self._snapshot.version, exc
+                )
+                self._stamp = stamp
+                return False
+            self._segments = {name: cache[name] for name in snapshot.segment_names}
+            self._snapshot = snapshot
+            self._stamp = stamp
+            log.info("index version %s loaded", snapshot.version)
+            return True
+
+
+# ----------------------------------------------------------------------------------------------------
+# Write
+
+
+def _dedupe(speeches: Sequence[Speech]) -> list[Speech]:
+    by_id: dict[str, Speech] = {}
+    for sp in speeches:
+        if sp.speech_id in by_id:
+            log.warning("speech id %s appears twice; the later one is indexed", sp.speech_id)
+        by_id[sp.speech_id] = sp
+    return list(by_id.values())
+
+
+def _tokens(speeches: Sequence[Speech], tokenizer: Tokenizer) -> list[list[str]]:
+    return [tokenizer(lexical_text(sp, p)) for sp in speeches for p in sp.paragraphs]
+
+
+def _counts(segments: Sequence[LoadedSegment], entries: Sequence[SegmentEntry]) -> dict[str, int]:
+    speeches = paragraphs = sentences = 0
+    for seg, entry in zip(segments, entries, strict=True):
+        gone = set(entry.deleted)
+        for sid, (_, n, m) in seg.passages.speech_ranges.items():
+            if sid not in gone:
+                speeches, paragraphs, sentences = speeches + 1, paragraphs + n, sentences + m
+    return {"speeches": speeches, "paragraphs": paragraphs, "sentences": sentences}
+
+
+def _manifest(
+    previous: Manifest | None,
+    encoder: Encoder | _Model,
+    entries: Sequence[SegmentEntry],
+    counts: dict[str, int],
+    *,
+    faiss_kind: str,
+    encoded: int,
+    seconds: float,
+) -> Manifest:
+    return Manifest(
+        seq=(previous.seq + 1) if previous else 1,
+        model_id=encoder.model_id,
+        dim=int(encoder.dim),
+        segments=tuple(entries),
+        counts=counts,
+        corpus_fingerprint=_corpus_fingerprint(entries),
+        backends=dict(factory.DEFAULT_BACKENDS),
+        faiss=faiss_kind,
+        previous_seq=previous.seq if previous else None,
+        encoded_paragraphs=encoded,
+        encode_seconds=round(seconds, 3),
+        built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Model:
+    model_id: str
+    dim: int
+
+
+def _encode(speeches, encoder, cache, reuse, progress):
+    items = [(dense_prefix(sp, p), p) for sp in speeches for p in sp.paragraphs]
+    return encode_paragraphs(encoder, items, cache=cache, reuse=reuse, progress=progress)
 
 
 def build_index(
@@ -82,323 +508,111 @@ def build_index(
     index_dir: Path,
     *,
     cache=None,
-    faiss_kind: str = "flat",
+    faiss_kind: str = "auto",
     progress: ProgressFn | None = None,
-    reuse: LoadedIndex | None = None,
-) -> dict:
-    """Encode ``speeches`` and write a complete index to ``index_dir``, replacing any previous one atomically.
+    reuse: Snapshot | None = None,
+    tokenizer: Tokenizer = tokenize,
+) -> Manifest:
+    """Index ``speeches`` as one new segment and make that the whole index (a new version).
 
-    Vectors are taken from ``reuse`` (a loaded index of the same model) or the embedding cache when the
-    paragraph is unchanged, so rebuilding or adding documents only encodes new text.
+    Vectors come from ``reuse`` (a loaded index of the same model) or the embedding cache when the paragraph
+    is unchanged, so a rebuild only encodes new text.
     """
     if faiss_kind not in FAISS_KINDS:
         raise SpeechQAError(
             f"unknown FAISS index kind {faiss_kind!r}", fix=f"use one of {', '.join(FAISS_KINDS)}"
         )
-    started = time.perf_counter()
-    speeches = list(speeches)
-    pairs = [(sp, p) for sp in speeches for p in sp.paragraphs]
-    if not pairs:
-        raise SpeechQAError("nothing to index: no paragraphs were found", fix="check the input files")
-    passage_vecs, sentence_vecs, n_encoded = encode_paragraphs(
-        encoder,
-        [(dense_prefix(sp, p), p) for sp, p in pairs],
-        cache=cache,
-        reuse=reuse,
-        progress=progress,
-    )
-    encode_seconds = time.perf_counter() - started
-    lexical = LexicalIndex.build([lexical_text(sp, p) for sp, p in pairs])
-    dense = _make_faiss(passage_vecs, faiss_kind)
-    offsets = np.zeros(len(pairs) + 1, dtype=np.int64)
-    offsets[1:] = np.cumsum([len(p.sentences) for _, p in pairs])
-
-    fingerprint = hashlib.sha256()
-    for _, p in pairs:
-        fingerprint.update(p.paragraph_id.encode())
-        fingerprint.update(p.text.encode())
-    manifest: dict[str, Any] = {
-        "format_version": FORMAT_VERSION,
-        "model_id": encoder.model_id,
-        "dim": int(encoder.dim),
-        "faiss": faiss_kind,
-        "corpus_fingerprint": fingerprint.hexdigest(),
-        "counts": {
-            "speeches": len(speeches),
-            "paragraphs": len(pairs),
-            "sentences": int(offsets[-1]),
-        },
-        "encoded_paragraphs": n_encoded,
-        "encode_seconds": round(encode_seconds, 3),
-        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    manifest["index_version"] = f"{manifest['corpus_fingerprint'][:12]}-{manifest['built_at']}"
-
-    index_dir.parent.mkdir(parents=True, exist_ok=True)
-    with _build_lock(index_dir):
-        _write_index(index_dir, speeches, pairs, passage_vecs, sentence_vecs, dense, lexical, manifest)
-    log.info("index written to %s: %s", index_dir, manifest["counts"])
-    return manifest
-
-
-@contextlib.contextmanager
-def _build_lock(index_dir: Path) -> Iterator[None]:
-    """One writer per index directory; whoever holds the lock may clear what killed builds left behind."""
-    lock_path = index_dir.parent / f".{index_dir.name}.lock"
-    with open(lock_path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        for stale in index_dir.parent.glob(f".{index_dir.name}.tmp-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _write_index(index_dir, speeches, pairs, passage_vecs, sentence_vecs, dense, lexical, manifest) -> None:
-    tmp = index_dir.parent / f".{index_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
-        _write_json(tmp / "speeches.json", [_speech_row(sp) for sp in speeches])
-        with open(tmp / "paragraphs.jsonl", "w", encoding="utf-8") as fh:
-            for sp, p in pairs:
-                fh.write(json.dumps(_paragraph_row(sp, p), ensure_ascii=False) + "\n")
-        np.save(tmp / "passage_vectors.npy", passage_vecs)
-        np.save(tmp / "sentence_vectors.npy", sentence_vecs)
-        faiss.write_index(dense, str(tmp / "dense.faiss"))
-        lexical.save(tmp / "bm25")
-        manifest["files"] = {name: _file_digest(tmp / name) for name in _all_files(tmp)}
-        _write_json(tmp / MANIFEST, manifest)
-        _fsync_dir(tmp)
-        _swap_into_place(tmp, index_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _make_faiss(vectors: np.ndarray, kind: str) -> faiss.Index:
-    dim = vectors.shape[1]
-    n = vectors.shape[0]
-    index: faiss.Index
-    # Inner product equals cosine on the L2-normalized vectors every encoder returns.
-    if kind == "hnsw":
-        hnsw = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-        hnsw.hnsw.efConstruction = 80
-        hnsw.hnsw.efSearch = 128
-        index = hnsw
-    elif kind == "ivf" and n >= 64:
-        nlist = max(1, min(int(4 * np.sqrt(n)), n // 39))
-        quantizer = faiss.IndexFlatIP(dim)
-        ivf = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        ivf.train(vectors)
-        ivf.nprobe = max(1, nlist // 4)
-        index = ivf
-    else:
-        if kind == "ivf":
-            log.info("IVF needs at least 64 paragraphs; using an exact index for %d", n)
-        index = faiss.IndexFlatIP(dim)
-    index.add(vectors)
-    return index
-
-
-def _speech_row(sp: Speech) -> dict:
-    return {
-        "speech_id": sp.speech_id,
-        "title": sp.title,
-        "speaker": sp.speaker,
-        "role": sp.role,
-        "date": sp.date,
-        "source": sp.source,
-    }
-
-
-def _paragraph_row(sp: Speech, p: Paragraph) -> dict:
-    return {
-        "paragraph_id": p.paragraph_id,
-        "speech_id": sp.speech_id,
-        "ordinal": p.ordinal,
-        "section": p.section,
-        "text": p.text,
-        "sentences": [[s.start, s.end] for s in p.sentences],
-    }
-
-
-def _write_json(path: Path, obj: object) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, ensure_ascii=False, indent=1)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _all_files(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and p.name != MANIFEST)
-
-
-def _file_digest(path: Path) -> dict:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return {"bytes": path.stat().st_size, "sha256": h.hexdigest()}
-
-
-def _fsync_dir(path: Path) -> None:
-    for p in path.rglob("*"):
-        if p.is_file():
-            with open(p, "rb") as fh:
-                os.fsync(fh.fileno())
-
-
-def _swap_into_place(tmp: Path, target: Path) -> None:
-    """Rename the finished build over the old index; at every instant a complete index exists on disk."""
-    old = target.parent / f".{target.name}.old"
-    if old.exists():
-        shutil.rmtree(old)
-    if target.exists():
-        os.rename(target, old)
-    os.rename(tmp, target)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _recover(index_dir: Path) -> None:
-    """A crash between the two renames of a swap leaves the previous index under .NAME.old: put it back."""
-    old = index_dir.parent / f".{index_dir.name}.old"
-    if not index_dir.exists() and (old / MANIFEST).exists():
-        log.warning("restoring the previous index from %s after an interrupted swap", old)
-        os.rename(old, index_dir)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Load
-
-
-def read_manifest(index_dir: Path) -> dict:
-    _recover(index_dir)
-    path = index_dir / MANIFEST
-    if not index_dir.exists() or not path.exists():
-        raise IndexNotFoundError(
-            f"no index at {index_dir}",
-            fix="build one with `speechqa ingest` (or point SPEECHQA_INDEX_DIR / --index at an existing index)",
-        )
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(manifest, dict):
-            raise ValueError("manifest is not an object")
-    except (OSError, ValueError) as exc:
-        raise IndexCorruptedError(
-            f"index at {index_dir} has an unreadable manifest.json ({exc})",
-            fix="rebuild it with `speechqa ingest --index " + str(index_dir) + "`",
-        ) from exc
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise IndexMismatchError(
-            f"index at {index_dir} has format version {manifest.get('format_version')!r}; "
-            f"this speechqa reads version {FORMAT_VERSION}",
-            fix="rebuild it with `speechqa ingest --index " + str(index_dir) + "`",
-        )
-    return manifest
-
-
-def load_index(index_dir: Path, encoder: Encoder, *, verify: bool = True) -> LoadedIndex:
-    """Load and check an index. Every failure names its cause and the fix."""
     index_dir = Path(index_dir)
-    manifest = read_manifest(index_dir)
-    rebuild = f"rebuild it with `speechqa ingest --index {index_dir}`"
-    if manifest.get("model_id") != encoder.model_id or manifest.get("dim") != encoder.dim:
-        raise IndexMismatchError(
-            f"index at {index_dir} was built with model {manifest.get('model_id')!r} (dim {manifest.get('dim')}), "
-            f"but the service is configured with {encoder.model_id!r} (dim {encoder.dim})",
-            fix=f"{rebuild}, or set SPEECHQA_MODEL to the model the index was built with",
-        )
-    files = manifest.get("files") or {}
-    missing = [name for name in _DATA_FILES if name not in files or not (index_dir / name).exists()]
-    if missing:
-        raise IndexCorruptedError(f"index at {index_dir} is missing {', '.join(missing)}", fix=rebuild)
-    for name, meta in files.items():
-        path = index_dir / name
-        if not path.exists():
-            raise IndexCorruptedError(f"index at {index_dir} is missing {name}", fix=rebuild)
-        if path.stat().st_size != meta.get("bytes"):
-            raise IndexCorruptedError(
-                f"index file {name} has {path.stat().st_size} bytes, the manifest says {meta.get('bytes')} "
-                "(truncated or overwritten)",
-                fix=rebuild,
-            )
-        if verify and _file_digest(path)["sha256"] != meta.get("sha256"):
-            raise IndexCorruptedError(f"index file {name} does not match its checksum", fix=rebuild)
-    try:
-        speeches_rows = json.loads((index_dir / "speeches.json").read_text(encoding="utf-8"))
-        para_rows = [
-            json.loads(line)
-            for line in (index_dir / "paragraphs.jsonl").read_text(encoding="utf-8").splitlines()
-            if line
-        ]
-        passage_vectors = np.load(index_dir / "passage_vectors.npy", allow_pickle=False)
-        sentence_vectors = np.load(index_dir / "sentence_vectors.npy", allow_pickle=False)
-        dense = faiss.read_index(str(index_dir / "dense.faiss"))
-        lexical = LexicalIndex.load(index_dir / "bm25", len(para_rows))
-    except (OSError, ValueError, RuntimeError, KeyError) as exc:
-        raise IndexCorruptedError(f"index at {index_dir} cannot be read ({exc})", fix=rebuild) from exc
-
-    by_speech: dict[str, list[Paragraph]] = {}
-    paragraphs: list[Paragraph] = []
-    offsets = [0]
-    for row in para_rows:
-        text = row["text"]
-        sentences = tuple(
-            Sentence(sentence_id=f"{row['paragraph_id']}-{i}", start=a, end=b, text=text[a:b])
-            for i, (a, b) in enumerate(row["sentences"])
-        )
-        p = Paragraph(
-            paragraph_id=row["paragraph_id"],
-            speech_id=row["speech_id"],
-            ordinal=row["ordinal"],
-            section=row["section"],
-            text=text,
-            sentences=sentences,
-        )
-        paragraphs.append(p)
-        by_speech.setdefault(p.speech_id, []).append(p)
-        offsets.append(offsets[-1] + len(sentences))
-    speeches = {
-        row["speech_id"]: Speech(
-            speech_id=row["speech_id"],
-            title=row["title"],
-            speaker=row["speaker"],
-            role=row["role"],
-            date=row["date"],
-            source=row["source"],
-            paragraphs=tuple(by_speech.get(row["speech_id"], [])),
-        )
-        for row in speeches_rows
-    }
-    n = len(paragraphs)
-    consistent = (
-        passage_vectors.shape == (n, encoder.dim)
-        and sentence_vectors.shape == (offsets[-1], encoder.dim)
-        and dense.ntotal == n
-        and dense.d == encoder.dim
-        and all(p.speech_id in speeches for p in paragraphs)
-    )
-    if not consistent:
-        raise IndexCorruptedError(
-            f"index at {index_dir} has inconsistent parts (row counts differ)", fix=rebuild
-        )
-    return LoadedIndex(
-        path=index_dir,
-        manifest=manifest,
-        speeches=speeches,
-        paragraphs=paragraphs,
-        row_of={p.paragraph_id: i for i, p in enumerate(paragraphs)},
-        passage_vectors=passage_vectors,
-        sentence_vectors=sentence_vectors,
-        sentence_offsets=np.asarray(offsets, dtype=np.int64),
-        dense=dense,
-        lexical=lexical,
+    speeches = _dedupe(speeches)
+    if not any(sp.paragraphs for sp in speeches):
+        raise SpeechQAError("nothing to index: no paragraphs were found", fix="check the input files")
+    started = time.perf_counter()
+    sources = None
+    if reuse is not None and reuse.manifest.model_id == encoder.model_id:
+        sources = [(reuse, reuse.live_rows())]
+    pvecs, svecs, n_encoded = _encode(speeches, encoder, cache, sources, progress)
+    seconds = time.perf_counter() - started
+    return build_index_from_vectors(
+        speeches,
+        pvecs,
+        svecs,
+        _tokens(speeches, tokenizer),
+        index_dir,
+        model_id=encoder.model_id,
+        dim=encoder.dim,
+        faiss_kind=faiss_kind,
+        encoded=n_encoded,
+        encode_seconds=seconds,
     )
 
 
-# ----------------------------------------------------------------------------------------------------
-# Incremental changes
+def build_index_from_vectors(
+    speeches: Sequence[Speech],
+    passage_vecs: np.ndarray,
+    sentence_vecs: np.ndarray,
+    token_lists: Sequence[Sequence[str]],
+    index_dir: Path,
+    *,
+    model_id: str,
+    dim: int,
+    faiss_kind: str = "auto",
+    encoded: int = 0,
+    encode_seconds: float = 0.0,
+) -> Manifest:
+    """Write already encoded and tokenized speeches as the whole index (one segment, a new version).
+
+    Rows are the speeches' paragraphs in order; ``sentence_vecs`` follow the paragraphs' sentences.
+    """
+    index_dir = Path(index_dir)
+    with writer_lock(index_dir):
+        previous = _read_manifest_or_none(index_dir)
+        entry = _write_segment(
+            index_dir,
+            speeches,
+            passage_vecs,
+            sentence_vecs,
+            token_lists,
+            dim=dim,
+            faiss_kind=faiss_kind,
+            backends=factory.DEFAULT_BACKENDS,
+        )
+        counts = {"speeches": len(speeches), "paragraphs": entry.rows, "sentences": entry.sentences}
+        manifest = _manifest(
+            previous,
+            _Model(model_id, dim),
+            [entry],
+            counts,
+            faiss_kind=faiss_kind,
+            encoded=encoded,
+            seconds=encode_seconds,
+        )
+        _commit(index_dir, manifest)
+    log.info("index written to %s: %s", index_dir, manifest.counts)
+    return manifest
+
+
+def _live_location(segments: Sequence[LoadedSegment], entries: Sequence[SegmentEntry]) -> dict[str, int]:
+    """speech id -> index of the segment holding its live copy."""
+    where: dict[str, int] = {}
+    for i, (seg, entry) in enumerate(zip(segments, entries, strict=True)):
+        gone = set(entry.deleted)
+        for sid in seg.passages.speech_ranges:
+            if sid not in gone:
+                where[sid] = i
+    return where
+
+
+def _tombstone(
+    entries: list[SegmentEntry], where: Mapping[str, int], speech_ids: Sequence[str]
+) -> list[SegmentEntry]:
+    extra: dict[int, list[str]] = {}
+    for sid in speech_ids:
+        if sid in where:
+            extra.setdefault(where[sid], []).append(sid)
+    return [
+        SegmentEntry(**{**e.__dict__, "deleted": e.deleted + tuple(extra[i])}) if i in extra else e
+        for i, e in enumerate(entries)
+    ]
 
 
 def add_to_index(
@@ -408,34 +622,207 @@ def add_to_index(
     *,
     cache=None,
     progress: ProgressFn | None = None,
-) -> dict:
-    """Add (or replace, by speech id) speeches in an existing index without re-encoding the others."""
-    current = load_index(index_dir, encoder)
-    replaced = {sp.speech_id for sp in new_speeches}
-    kept = [sp for sid, sp in current.speeches.items() if sid not in replaced]
-    return build_index(
-        kept + list(new_speeches),
-        encoder,
-        index_dir,
-        cache=cache,
-        faiss_kind=current.manifest.get("faiss", "flat"),
-        progress=progress,
-        reuse=current,
-    )
+    tokenizer: Tokenizer = tokenize,
+    max_segments: int = MAX_SEGMENTS,
+) -> Manifest:
+    """Add (or replace, by speech id) speeches: one new segment, tombstones for the replaced copies.
 
-
-def remove_from_index(index_dir: Path, speech_ids: Sequence[str], encoder: Encoder) -> dict:
-    """Remove speeches by id; the remaining vectors are reused as they are."""
-    current = load_index(index_dir, encoder)
-    unknown = [sid for sid in speech_ids if sid not in current.speeches]
-    if unknown:
-        from data.errors import NotFoundError
-
-        raise NotFoundError(
-            f"no speech with id {', '.join(unknown)} in {index_dir}",
-            fix="list speeches with `speechqa speeches`",
+    Costs O(new paragraphs): nothing else is re-encoded, re-tokenized or rewritten (until compaction).
+    The latest manifest is read after taking the writer lock, so concurrent additions all land.
+    """
+    index_dir = Path(index_dir)
+    new_speeches = _dedupe(new_speeches)
+    if not any(sp.paragraphs for sp in new_speeches):
+        raise SpeechQAError("nothing to add: no paragraphs were found", fix="check the input files")
+    with writer_lock(index_dir):
+        previous = read_manifest(index_dir) if (index_dir / MANIFEST).exists() else None
+        if previous is None:
+            return _build_locked(index_dir, new_speeches, encoder, cache, progress, tokenizer)
+        _check_model(index_dir, previous, encoder)
+        segments = _open_segments(index_dir, previous, False, None, full=False)
+        where = _live_location(segments, previous.segments)
+        sources = [
+            (
+                segments[where[sp.speech_id]].passages,
+                segments[where[sp.speech_id]].passages.rows_of_speech(sp.speech_id),
+            )
+            for sp in new_speeches
+            if sp.speech_id in where
+        ]
+        started = time.perf_counter()
+        pvecs, svecs, n_encoded = _encode(new_speeches, encoder, cache, sources, progress)
+        seconds = time.perf_counter() - started
+        entries = _tombstone(list(previous.segments), where, [sp.speech_id for sp in new_speeches])
+        new = _write_segment(
+            index_dir,
+            new_speeches,
+            pvecs,
+            svecs,
+            _tokens(new_speeches, tokenizer),
+            dim=encoder.dim,
+            faiss_kind=previous.faiss,
+            backends=previous.backends,
         )
-    kept = [sp for sid, sp in current.speeches.items() if sid not in set(speech_ids)]
-    return build_index(
-        kept, encoder, index_dir, faiss_kind=current.manifest.get("faiss", "flat"), reuse=current
+        segments.append(_open_segment(index_dir, previous, new, True, full=False))
+        entries.append(new)
+        segments, entries = _compact(index_dir, previous, segments, entries, max_segments)
+        manifest = _manifest(
+            previous,
+            encoder,
+            entries,
+            _counts(segments, entries),
+            faiss_kind=previous.faiss,
+            encoded=n_encoded,
+            seconds=seconds,
+        )
+        return _commit(index_dir, manifest)
+
+
+def _build_locked(index_dir, speeches, encoder, cache, progress, tokenizer) -> Manifest:
+    started = time.perf_counter()
+    pvecs, svecs, n_encoded = _encode(speeches, encoder, cache, None, progress)
+    entry = _write_segment(
+        index_dir,
+        speeches,
+        pvecs,
+        svecs,
+        _tokens(speeches, tokenizer),
+        dim=encoder.dim,
+        faiss_kind="auto",
+        backends=factory.DEFAULT_BACKENDS,
     )
+    counts = {"speeches": len(speeches), "paragraphs": entry.rows, "sentences": entry.sentences}
+    return _commit(
+        index_dir,
+        _manifest(
+            None,
+            encoder,
+            [entry],
+            counts,
+            faiss_kind="auto",
+            encoded=n_encoded,
+            seconds=time.perf_counter() - started,
+        ),
+    )
+
+
+def remove_from_index(index_dir: Path, speech_ids: Sequence[str], encoder: Encoder) -> Manifest:
+    """Remove speeches by id: a new version whose manifest tombstones them (no data file is rewritten)."""
+    index_dir = Path(index_dir)
+    with writer_lock(index_dir):
+        previous = read_manifest(index_dir)
+        _check_model(index_dir, previous, encoder)
+        segments = _open_segments(index_dir, previous, False, None, full=False)
+        where = _live_location(segments, previous.segments)
+        unknown = [sid for sid in speech_ids if sid not in where]
+        if unknown:
+            raise NotFoundError(
+                f"no speech with id {', '.join(unknown)} in {index_dir}",
+                fix="list speeches with `speechqa speeches`",
+            )
+        entries = _tombstone(list(previous.segments), where, list(dict.fromkeys(speech_ids)))
+        segments, entries = _compact(index_dir, previous, segments, entries, MAX_SEGMENTS)
+        manifest = _manifest(
+            previous,
+            encoder,
+            entries,
+            _counts(segments, entries),
+            faiss_kind=previous.faiss,
+            encoded=0,
+            seconds=0.0,
+        )
+        return _commit(index_dir, manifest)
+
+
+def compact_index(index_dir: Path, encoder: Encoder) -> Manifest:
+    """Merge every segment into one (tombstoned rows dropped), as a new version."""
+    index_dir = Path(index_dir)
+    with writer_lock(index_dir):
+        previous = read_manifest(index_dir)
+        _check_model(index_dir, previous, encoder)
+        segments = _open_segments(index_dir, previous, False, None, full=False)
+        segments, entries = _compact(index_dir, previous, segments, list(previous.segments), 1, force=True)
+        manifest = _manifest(
+            previous,
+            encoder,
+            entries,
+            _counts(segments, entries),
+            faiss_kind=previous.faiss,
+            encoded=0,
+            seconds=0.0,
+        )
+        return _commit(index_dir, manifest)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Compaction
+
+
+def _plan(
+    segments: Sequence[LoadedSegment], entries: Sequence[SegmentEntry], max_segments: int, force: bool
+) -> list[int]:
+    """Which segments to merge: all the small ones when there are too many, or the mostly-deleted ones."""
+    live = [int(seg.live_mask(e.deleted).sum()) for seg, e in zip(segments, entries, strict=True)]
+    mostly_dead = [i for i, e in enumerate(entries) if e.rows and live[i] * 2 < e.rows]
+    if force:
+        return (
+            list(range(len(entries)))
+            if len(entries) > 1 or mostly_dead or any(e.deleted for e in entries)
+            else []
+        )
+    if len(entries) <= max_segments:
+        return mostly_dead if mostly_dead else []
+    order = sorted(range(len(entries)), key=lambda i: live[i])
+    largest = order[-1]
+    rest = sum(live[i] for i in order[:-1])
+    # Rewriting a large segment for a few small ones costs more than it saves: leave it until it is not.
+    chosen = order[:-1] if live[largest] > 2 * rest else order
+    return sorted(set(chosen) | set(mostly_dead))
+
+
+def _compact(
+    index_dir: Path,
+    manifest: Manifest,
+    segments: list[LoadedSegment],
+    entries: list[SegmentEntry],
+    max_segments: int,
+    *,
+    force: bool = False,
+) -> tuple[list[LoadedSegment], list[SegmentEntry]]:
+    chosen = _plan(segments, entries, max_segments, force)
+    if not chosen:
+        return segments, entries
+    started = time.perf_counter()
+    speeches: list[Speech] = []
+    pvecs, svecs, lexical_parts = [], [], []
+    for i in chosen:
+        seg, entry = segments[i], entries[i]
+        live = seg.live_mask(entry.deleted)
+        gone = set(entry.deleted)
+        store = seg.passages
+        for sp in store.speech_list:
+            if sp.speech_id in gone:
+                continue
+            rows = store.rows_of_speech(sp.speech_id)
+            speeches.append(dataclasses.replace(sp, paragraphs=tuple(store.paragraph(int(r)) for r in rows)))
+        pvecs.append(np.asarray(store.passage_vectors[live], dtype=np.float32))
+        sent_live = np.repeat(live, np.diff(np.asarray(store._sent_off)))
+        svecs.append(np.asarray(store.sentence_vectors[sent_live]))
+        lexical_parts.append((seg.lexical, live))
+    keep_segments = [s for i, s in enumerate(segments) if i not in chosen]
+    keep_entries = [e for i, e in enumerate(entries) if i not in chosen]
+    if speeches:
+        merged = _write_segment(
+            index_dir,
+            speeches,
+            np.vstack(pvecs),
+            np.vstack(svecs),
+            InvertedBM25.merged(lexical_parts),
+            dim=manifest.dim,
+            faiss_kind=manifest.faiss,
+            backends=manifest.backends,
+        )
+        keep_segments.append(_open_segment(index_dir, manifest, merged, True, full=False))
+        keep_entries.append(merged)
+    log.info("compacted %d segments into one in %.1f s", len(chosen), time.perf_counter() - started)
+    return keep_segments, keep_entries

@@ -1,4 +1,4 @@
-"""Hybrid retrieval: dense (FAISS) and BM25 rankings fused by reciprocal rank, with speaker/speech filters."""
+"""Hybrid retrieval: dense and BM25 candidates fused by a convex combination of normalized scores (RRF on request)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-import faiss
 import numpy as np
 
 from data.errors import UnknownFilterError
+from data.records import Speech
 from embeddings.encoder import Encoder
-from qa.index import LoadedIndex
+from qa.lexical import tokenize
+from qa.mentions import mentioned_speeches, speech_region
+from qa.snapshot import Snapshot
 from qa.types import Filters, Hit
 
 log = logging.getLogger(__name__)
@@ -28,12 +30,49 @@ class Retrieval:
     mentioned: tuple[str, ...]  # speech ids the question names (by speaker or title)
 
 
+class _Sparse:
+    """BM25 scores of the documents that contain a query term; every other document scores 0."""
+
+    def __init__(self, rows: np.ndarray, scores: np.ndarray) -> None:
+        order = np.argsort(rows, kind="stable")
+        self.rows, self.scores = rows[order], scores[order]
+
+    def at(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64)
+        if not len(self.rows):
+            return np.zeros(len(rows), dtype=np.float32)
+        pos = np.clip(np.searchsorted(self.rows, rows), 0, len(self.rows) - 1)
+        return np.where(self.rows[pos] == rows, self.scores[pos], 0.0).astype(np.float32)
+
+
+def speech_year(sp: Speech) -> int | None:
+    """The year of a speech: from its ISO date, else from ``extra["year"]``."""
+    if len(sp.date) >= 4 and sp.date[:4].isdigit():
+        return int(sp.date[:4])
+    year = str((getattr(sp, "extra", None) or {}).get("year", ""))
+    return int(year) if year[:4].isdigit() and len(year) == 4 else None
+
+
+def _date_range(sp: Speech) -> tuple[str, str] | None:
+    """The first and last ISO day a (possibly partial) speech date stands for."""
+    d = sp.date
+    if len(d) >= 4 and d[:4].isdigit():
+        lo = (d + "-01-01"[len(d) - 4 :]) if len(d) < 10 else d[:10]
+        hi = (d + "-12-31"[len(d) - 4 :]) if len(d) < 10 else d[:10]
+        return lo, hi
+    year = speech_year(sp)
+    return (f"{year}-01-01", f"{year}-12-31") if year else None
+
+
 class HybridRetriever:
-    """Ranks paragraphs for a question. Read-only after construction, so safe to share between threads."""
+    """Ranks paragraphs for a question. Read-only after construction, so safe to share between threads.
+
+    Uses the snapshot's stores only through their protocols (dense ``search``, lexical ``top``).
+    """
 
     def __init__(
         self,
-        index: LoadedIndex,
+        index: Snapshot,
         encoder: Encoder,
         *,
         rrf_k: int = 60,
@@ -51,56 +90,87 @@ class HybridRetriever:
         self.weights = {"dense": dense_weight, "bm25": bm25_weight, "mention": mention_weight}
         self.fusion = fusion
         self.alpha = alpha
-        # One pass over the paragraphs, not one per speech: a corpus of thousands of speeches loads in time.
-        rows_of: dict[str, list[int]] = {sid: [] for sid in index.speeches}
-        for i, p in enumerate(index.paragraphs):
-            rows_of[p.speech_id].append(i)
-        self._speech_rows = {sid: np.asarray(rows, dtype=np.int64) for sid, rows in rows_of.items()}
         self._titles = {sid: _PUNCT.sub("", sp.title) for sid, sp in index.speeches.items()}
+
+    def _speech_rows(self, speech_id: str) -> np.ndarray:
+        return self.index.speech_rows(speech_id)
 
     # -- filters and mentions -------------------------------------------------------------------------
 
     def allowed_rows(self, filters: Filters | None) -> np.ndarray | None:
-        """Row ids a filter allows, or None for all. Unknown speaker/speech ids are an error, not silence."""
-        if filters is None or (not filters.speaker and not filters.speech_id):
+        """Row ids a filter allows, or None for all. Unknown speaker/speech/region is an error, not silence."""
+        if filters is None:
             return None
-        sids = set(self.index.speeches)
-        if filters.speech_id:
-            if filters.speech_id not in self.index.speeches:
+        speeches = self.index.speeches
+        sids: set[str] | None = None
+
+        def narrow(keep: set[str]) -> None:
+            nonlocal sids
+            sids = keep if sids is None else sids & keep
+
+        wanted_ids = [
+            s for s in ((filters.speech_id,) if filters.speech_id else ()) + tuple(filters.speech_ids or ())
+        ]
+        for sid in wanted_ids:
+            if sid not in speeches:
                 raise UnknownFilterError(
-                    f"unknown speech_id {filters.speech_id!r}", fix="list speeches with GET /v1/speeches"
+                    f"unknown speech_id {sid!r}", fix="list speeches with GET /v1/speeches"
                 )
-            sids &= {filters.speech_id}
+        if filters.speech_id:
+            narrow({filters.speech_id})
+        if filters.speech_ids is not None:
+            narrow(set(filters.speech_ids))
         if filters.speaker:
             wanted = filters.speaker.strip()
             by_speaker = {
                 sid
-                for sid, sp in self.index.speeches.items()
+                for sid, sp in speeches.items()
                 if sp.speaker and (sp.speaker == wanted or wanted in sp.speaker)
             }
             if not by_speaker:
                 raise UnknownFilterError(
                     f"no speech by speaker {wanted!r}", fix="list speakers with GET /v1/speeches"
                 )
-            sids &= by_speaker
-        if not sids:
-            return np.zeros(0, dtype=np.int64)
-        return np.sort(np.concatenate([self._speech_rows[s] for s in sids]))
+            narrow(by_speaker)
+        if filters.region:
+            region = filters.region.strip()
+            by_region = {
+                sid
+                for sid, sp in speeches.items()
+                if (r := speech_region(sp)) and (r == region or region in r)
+            }
+            if not by_region:
+                raise UnknownFilterError(
+                    f"no speech from region {region!r}", fix="list speeches with GET /v1/speeches"
+                )
+            narrow(by_region)
+        if filters.year_from is not None or filters.year_to is not None:
+            lo, hi = filters.year_from or -(10**9), filters.year_to or 10**9
+            narrow(
+                {sid for sid, sp in speeches.items() if (y := speech_year(sp)) is not None and lo <= y <= hi}
+            )
+        if filters.date_from or filters.date_to:
+            lo_d, hi_d = filters.date_from or "0000", filters.date_to or "9999"
+            narrow(
+                {
+                    sid
+                    for sid, sp in speeches.items()
+                    if (span := _date_range(sp)) is not None and span[1] >= lo_d and span[0] <= hi_d
+                }
+            )
+        rows: np.ndarray | None = None
+        if sids is not None:
+            parts = [self._speech_rows(s) for s in sids]
+            rows = np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+        if filters.exclude_passages:
+            excluded = [x for pid in filters.exclude_passages if (x := self.index.row_of(pid)) is not None]
+            if excluded:
+                rows = np.setdiff1d(rows if rows is not None else self.index.live_rows(), excluded)
+        return rows
 
     def mentioned_speeches(self, question: str) -> tuple[str, ...]:
-        """Speeches the question names by speaker name or by (part of) its title."""
-        q = _PUNCT.sub("", question)
-        quoted = [_PUNCT.sub("", m) for m in re.findall(r"《([^》]+)》", question)]
-        found = []
-        for sid, sp in self.index.speeches.items():
-            title = self._titles[sid]
-            if (
-                (sp.speaker and sp.speaker in q)
-                or (len(title) >= 4 and title in q)
-                or any(len(t) >= 4 and (t in title or title in t) for t in quoted)
-            ):
-                found.append(sid)
-        return tuple(found)
+        """Speeches the question names by speaker, (part of) title or region (qa/mentions.py)."""
+        return mentioned_speeches(question, self.index.speeches)
 
     # -- retrieval ------------------------------------------------------------------------------------
 
@@ -115,28 +185,36 @@ class HybridRetriever:
         *,
         mode: Mode = "hybrid",
         query_vector: np.ndarray | None = None,
+        exclude_rows: np.ndarray | None = None,
     ) -> Retrieval:
+        """Top ``k`` paragraphs; ``exclude_rows`` retrieves as if those paragraphs were not indexed (used to
+        build leave-the-paragraph-out training data)."""
         allowed = self.allowed_rows(filters)
+        if exclude_rows is not None and len(exclude_rows):
+            base = allowed if allowed is not None else self.index.live_rows()
+            allowed = np.setdiff1d(base, exclude_rows)
         qv = query_vector if query_vector is not None else self.encode_query(question)
-        n = len(self.index.paragraphs)
-        if allowed is not None and len(allowed) == 0:
+        n = self.index.n_paragraphs
+        if n == 0 or (allowed is not None and len(allowed) == 0):
             return Retrieval([], qv, ())
         depth = min(n, max(self.candidates, 4 * k))
 
         rankings: list[tuple[str, np.ndarray]] = []
         if mode in ("hybrid", "dense"):
-            rankings.append(("dense", self._dense_rank(qv, depth, allowed)))
+            rankings.append(("dense", self.index.dense.search(qv, depth, allowed)[0]))
         bm25 = None
         if mode in ("hybrid", "bm25"):
-            bm25 = self.index.lexical.scores(question)
-            rankings.append(("bm25", self._lexical_rank(bm25, depth, allowed)))
+            # Every document with a query term (BM25 > 0): fusion reads the scores of dense candidates too.
+            bm25 = _Sparse(*self.index.lexical.top(tokenize(question), None, allowed))
+            ranked = bm25.rows[np.lexsort((bm25.rows, -bm25.scores))]
+            rankings.append(("bm25", ranked[:depth]))
         mentioned = self.mentioned_speeches(question) if mode == "hybrid" else ()
         rows = np.zeros(0, dtype=np.int64)
         if mentioned:
-            rows = np.concatenate([self._speech_rows[s] for s in mentioned])
+            rows = np.concatenate([self._speech_rows(s) for s in mentioned])
             if allowed is not None:
                 rows = np.intersect1d(rows, allowed)
-            sims = self.index.passage_vectors[rows] @ qv
+            sims = self.index.passage_vectors_of(rows) @ qv
             rankings.append(("mention", rows[np.argsort(-sims)][:depth]))
 
         if self.fusion == "rrf" or mode != "hybrid":
@@ -145,18 +223,16 @@ class HybridRetriever:
             fused = self._linear(rankings, qv, bm25, set(rows.tolist()) if mentioned else set())
         if mode == "bm25" and bm25 is not None:
             # A BM25-only ranking has no place for documents without any query term.
-            fused = {r: s for r, s in fused.items() if bm25[r] > 0}
+            fused = {r: s for r, s in fused.items() if bm25.at(np.asarray([r]))[0] > 0}
         order = sorted(fused, key=lambda r: (-fused[r], r))[:k]
         rows_arr = np.asarray(order, dtype=np.int64)
-        cos = self.index.passage_vectors[rows_arr] @ qv if len(order) else np.zeros(0)
-        hits = [
-            self._hit(row, fused[row], float(cos[j]), float(bm25[row]) if bm25 is not None else 0.0)
-            for j, row in enumerate(order)
-        ]
+        cos = self.index.passage_vectors_of(rows_arr) @ qv if len(order) else np.zeros(0)
+        lex = bm25.at(rows_arr) if bm25 is not None else np.zeros(len(order))
+        hits = [self._hit(row, fused[row], float(cos[j]), float(lex[j])) for j, row in enumerate(order)]
         return Retrieval(hits, qv, mentioned)
 
     def _hit(self, row: int, score: float, dense: float, lexical: float) -> Hit:
-        p = self.index.paragraphs[row]
+        p = self.index.paragraph(row)
         sp = self.index.speeches[p.speech_id]
         return Hit(
             passage_id=p.paragraph_id,
@@ -176,12 +252,12 @@ class HybridRetriever:
     ) -> Retrieval:
         """Put the speech's opening paragraph first: the citation for a question about the speech itself."""
         allowed = self.allowed_rows(filters)
-        rows = self._speech_rows.get(speech_id)
-        if rows is None or len(rows) == 0 or (allowed is not None and rows[0] not in set(allowed.tolist())):
+        rows = self._speech_rows(speech_id)
+        if len(rows) == 0 or (allowed is not None and rows[0] not in set(allowed.tolist())):
             return retrieval
         row = int(rows[0])
         top = retrieval.hits[0].score if retrieval.hits else 1.0
-        dense = float(self.index.passage_vectors[row] @ retrieval.query_vector)
+        dense = float(self.index.passage_vectors_of(np.asarray([row]))[0] @ retrieval.query_vector)
         opening = self._hit(row, top, dense, 0.0)
         rest = [h for h in retrieval.hits if h.passage_id != opening.passage_id]
         k = max(1, len(retrieval.hits))
@@ -199,7 +275,7 @@ class HybridRetriever:
         self,
         rankings: list[tuple[str, np.ndarray]],
         qv: np.ndarray,
-        bm25: np.ndarray | None,
+        bm25: _Sparse | None,
         mentioned: set[int],
     ) -> dict[int, float]:
         """Convex combination of min-max normalized cosine and max-normalized BM25 over the candidate union.
@@ -210,35 +286,12 @@ class HybridRetriever:
         cand = np.unique(np.concatenate([r for name, r in rankings if name in ("dense", "bm25")]))
         if len(cand) == 0:
             return {}
-        dense = self.index.passage_vectors[cand] @ qv
+        dense = self.index.passage_vectors_of(cand) @ qv
         span = float(dense.max() - dense.min())
         d = (dense - dense.min()) / span if span > 1e-9 else np.ones_like(dense)
-        b = bm25[cand] if bm25 is not None else np.zeros_like(dense)
+        b = bm25.at(cand) if bm25 is not None else np.zeros_like(dense)
         b = b / b.max() if b.max() > 0 else b
         fused = self.alpha * d + (1 - self.alpha) * b
         if mentioned:
             fused = fused + self.weights["mention"] * np.isin(cand, list(mentioned))
         return {int(r): float(f) for r, f in zip(cand, fused, strict=True)}
-
-    def _dense_rank(self, qv: np.ndarray, depth: int, allowed: np.ndarray | None) -> np.ndarray:
-        params = None
-        if allowed is not None:
-            params = faiss.SearchParameters()
-            params.sel = faiss.IDSelectorBatch(allowed)
-            depth = min(depth, len(allowed))
-        _, ids = self.index.dense.search(qv.reshape(1, -1), depth, params=params)
-        ids = ids[0]
-        return ids[ids >= 0]
-
-    @staticmethod
-    def _lexical_rank(scores: np.ndarray, depth: int, allowed: np.ndarray | None) -> np.ndarray:
-        if allowed is not None:
-            masked = np.full_like(scores, -1.0)
-            masked[allowed] = scores[allowed]
-            scores = masked
-        positive = int((scores > 0).sum())
-        depth = min(depth, positive)
-        if depth <= 0:
-            return np.zeros(0, dtype=np.int64)
-        top = np.argpartition(-scores, depth - 1)[:depth]
-        return top[np.argsort(-scores[top], kind="stable")]

@@ -7,8 +7,18 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True, slots=True)
 class Filters:
+    """Which paragraphs a retrieval may return; every field given must hold (None: no constraint)."""
+
     speaker: str | None = None  # matches the speaker's name (exact) or a substring of it
     speech_id: str | None = None
+    speech_ids: tuple[str, ...] | None = None  # any of these speeches
+    region: str | None = None  # Speech.region (or extra["region"]), exact or a substring of it
+    year_from: int | None = None  # inclusive; the year comes from Speech.date or extra["year"]
+    year_to: int | None = None
+    date_from: str | None = None  # ISO dates, inclusive; compared on the speech's (possibly partial) date
+    date_to: str | None = None
+    # Retrieve as if these paragraphs were not indexed (leave-the-paragraph-out training data).
+    exclude_passages: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,20 +1,39 @@
-"""The index directory: atomic builds, corruption and mismatch errors, incremental add/remove, filters."""
+"""The index directory: segments + manifests, corruption and mismatch errors, O(changed) add/remove,
+concurrent writers, killed writers, live refresh, a real ANN index, BM25 parity and filters."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-import signal
+import shutil
 import subprocess
 import sys
 import textwrap
-import time
 
 import numpy as np
 import pytest
 
-from data.errors import IndexCorruptedError, IndexMismatchError, IndexNotFoundError, UnknownFilterError
-from qa.index import add_to_index, build_index, load_index, remove_from_index
+from data.errors import (
+    IndexCorruptedError,
+    IndexMismatchError,
+    IndexNotFoundError,
+    NotFoundError,
+    UnknownFilterError,
+)
+from data.records import Speech
+from qa.index import (
+    MAX_SEGMENTS,
+    IndexHandle,
+    add_to_index,
+    build_index,
+    compact_index,
+    lexical_text,
+    load_index,
+    read_manifest,
+    remove_from_index,
+)
+from qa.lexical import tokenize
 from qa.retrieve import HybridRetriever
 from qa.types import Filters
 
@@ -38,30 +57,73 @@ class CountingEncoder:
         return self.inner.encode_passages(texts)
 
 
+def renamed(sp: Speech, suffix: str, **changes) -> Speech:
+    """A copy of a speech under new speech and paragraph ids."""
+    sid = f"{sp.speech_id}{suffix}"
+    paragraphs = tuple(
+        dataclasses.replace(p, paragraph_id=f"{p.paragraph_id}{suffix}", speech_id=sid) for p in sp.paragraphs
+    )
+    return dataclasses.replace(sp, speech_id=sid, paragraphs=paragraphs, **changes)
+
+
+def segment_dirs(d) -> set[str]:
+    return {p.name for p in (d / "segments").iterdir()}
+
+
+def _copy(src, dst):
+    shutil.copytree(src, dst)
+    return dst
+
+
+# -- build and load -----------------------------------------------------------------------------------
+
+
 def test_built_index_loads_with_manifest_counts(fake_index_dir, fake_encoder, corpus_speeches):
     index = load_index(fake_index_dir, fake_encoder)
     m = index.manifest
-    assert m["counts"] == {
+    assert dict(m.counts) == {
         "speeches": 3,
         "paragraphs": sum(len(s.paragraphs) for s in corpus_speeches),
         "sentences": sum(len(p.sentences) for s in corpus_speeches for p in s.paragraphs),
     }
-    assert m["model_id"] == fake_encoder.model_id and m["dim"] == fake_encoder.dim
-    assert len(m["corpus_fingerprint"]) == 64 and m["built_at"]
-    assert set(m["files"]) >= {
-        "dense.faiss",
-        "paragraphs.jsonl",
-        "passage_vectors.npy",
-        "sentence_vectors.npy",
-    }
+    assert m.model_id == fake_encoder.model_id and m.dim == fake_encoder.dim
+    assert len(m.corpus_fingerprint) == 64 and m.built_at
+    assert index.version == m.version and index.n_paragraphs == m.counts["paragraphs"]
+    (segment,) = m.segments
+    assert segment.dense["kind"] == "flat"  # a small corpus is searched exactly
+    assert {"passage_vecs.npy", "sentence_vecs.npy", "text.bin", "lex_indptr.npy"} <= set(segment.files)
+    # Sentence vectors are stored as float16 and handed out as float32.
+    assert index.sentence_vectors_of(0).dtype == np.float32
+
+
+def test_snapshot_reads_paragraphs_and_speeches_lazily(fake_index_dir, fake_encoder, corpus_speeches):
+    index = load_index(fake_index_dir, fake_encoder)
+    for sp in corpus_speeches:
+        rows = index.speech_rows(sp.speech_id)
+        assert [index.paragraph(int(r)) for r in rows] == list(sp.paragraphs)
+        assert index.speeches[sp.speech_id] == dataclasses.replace(sp, paragraphs=())
+        for p in sp.paragraphs:
+            assert index.row_of(p.paragraph_id) is not None
+    assert index.row_of("no-such-id") is None
+
+
+def test_every_speech_field_survives_the_index(tmp_path, corpus_speeches, fake_encoder):
+    sp = dataclasses.replace(corpus_speeches[0], date="2024-03-05", source="somewhere/else.txt")
+    build_index([sp], fake_encoder, tmp_path / "idx")
+    loaded = load_index(tmp_path / "idx", fake_encoder).speeches[sp.speech_id]
+    for f in dataclasses.fields(Speech):
+        if f.name != "paragraphs":
+            assert getattr(loaded, f.name) == getattr(sp, f.name), f.name
 
 
 def test_rebuild_gives_same_ids_and_fingerprint(tmp_path, corpus_speeches, fake_encoder, fake_index_dir):
     build_index(corpus_speeches, fake_encoder, tmp_path / "again")
     a = load_index(fake_index_dir, fake_encoder)
     b = load_index(tmp_path / "again", fake_encoder)
-    assert [p.paragraph_id for p in a.paragraphs] == [p.paragraph_id for p in b.paragraphs]
-    assert a.manifest["corpus_fingerprint"] == b.manifest["corpus_fingerprint"]
+    assert [a.paragraph(r).paragraph_id for r in a.live_rows()] == [
+        b.paragraph(r).paragraph_id for r in b.live_rows()
+    ]
+    assert a.manifest.corpus_fingerprint == b.manifest.corpus_fingerprint
 
 
 def test_missing_index_names_the_fix(tmp_path, fake_encoder):
@@ -69,33 +131,34 @@ def test_missing_index_names_the_fix(tmp_path, fake_encoder):
         load_index(tmp_path / "nowhere", fake_encoder)
 
 
-def _copy(src, dst):
-    import shutil
-
-    shutil.copytree(src, dst)
-    return dst
-
-
-@pytest.mark.parametrize("damage", ["truncate_faiss", "flip_byte", "drop_vectors", "garbage_manifest"])
-def test_corrupted_index_fails_with_cause_and_fix(tmp_path, fake_index_dir, fake_encoder, damage):
+@pytest.mark.parametrize(
+    "damage, file, match",
+    [
+        ("truncate", "passage_vecs.npy", "truncated"),
+        ("flip_byte", "text.bin", "checksum"),
+        ("remove", "sentence_vecs.npy", "missing"),
+        ("remove", "lex_docs.npy", "missing"),
+        ("garbage_manifest", "manifest.json", "manifest"),
+    ],
+)
+def test_corrupted_index_fails_naming_the_file(tmp_path, fake_index_dir, fake_encoder, damage, file, match):
     d = _copy(fake_index_dir, tmp_path / "idx")
-    if damage == "truncate_faiss":
-        data = (d / "dense.faiss").read_bytes()
-        (d / "dense.faiss").write_bytes(data[: len(data) // 2])
-        match = "truncated"
+    (seg,) = read_manifest(d).segments
+    path = d / "segments" / seg.name / file
+    if damage == "truncate":
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
     elif damage == "flip_byte":
-        data = bytearray((d / "paragraphs.jsonl").read_bytes())
+        data = bytearray(path.read_bytes())
         data[100] ^= 1
-        (d / "paragraphs.jsonl").write_bytes(bytes(data))
-        match = "checksum"
-    elif damage == "drop_vectors":
-        os.remove(d / "sentence_vectors.npy")
-        match = "missing"
+        path.write_bytes(bytes(data))
+    elif damage == "remove":
+        os.remove(path)
     else:
         (d / "manifest.json").write_text("{not json", encoding="utf-8")
-        match = "manifest"
     with pytest.raises(IndexCorruptedError, match=match) as info:
         load_index(d, fake_encoder)
+    assert file in str(info.value)
     assert "speechqa ingest" in str(info.value)
 
 
@@ -107,84 +170,281 @@ def test_index_of_another_model_is_refused(fake_index_dir):
     assert "SPEECHQA_MODEL" in str(info.value)
 
 
-def test_interrupted_swap_is_recovered(tmp_path, fake_index_dir, fake_encoder):
-    d = _copy(fake_index_dir, tmp_path / "idx")
-    os.rename(d, tmp_path / ".idx.old")  # the instant between the two renames of a swap
-    index = load_index(d, fake_encoder)
-    assert index.manifest["counts"]["speeches"] == 3
+# -- add / remove / compaction ------------------------------------------------------------------------
 
 
-def test_killed_build_leaves_previous_index_intact(tmp_path, fake_index_dir, fake_encoder):
-    d = _copy(fake_index_dir, tmp_path / "idx")
-    before = json.loads((d / "manifest.json").read_text())
-    started = tmp_path / "started"
-    script = textwrap.dedent(
-        f"""
-        import sys, time, pathlib
-        sys.path.insert(0, {str(REPO)!r})
-        from data.parse import builtin_corpus_dir, load_paths
-        from embeddings.testing import HashEncoder
-        from qa.index import build_index
-
-        class Slow(HashEncoder):
-            def encode_passages(self, texts):
-                pathlib.Path({str(started)!r}).write_text("x")
-                time.sleep(0.2)
-                return super().encode_passages(texts)
-
-        speeches = load_paths([builtin_corpus_dir()]).speeches * 1
-        build_index(speeches, Slow(dim=256), pathlib.Path({str(d)!r}))
-        """
-    )
-    proc = subprocess.Popen([sys.executable, "-c", script])
-    deadline = time.monotonic() + 60
-    while not started.exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.02)
-    assert started.exists(), "the build never started encoding"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    index = load_index(d, fake_encoder)
-    assert index.manifest == before
-    # The next build cleans up what the killed one left behind.
-    build_index(index.speeches.values(), fake_encoder, d)
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".idx.tmp")]
-
-
-def test_add_and_remove_encode_only_new_text(tmp_path, corpus_speeches, fake_encoder):
+def test_add_and_remove_touch_only_their_rows(tmp_path, corpus_speeches, fake_encoder):
     enc = CountingEncoder(fake_encoder)
     d = tmp_path / "idx"
     build_index(corpus_speeches[:2], enc, d)
-    first = enc.passages
-    assert first > 0
+    first_segments = segment_dirs(d)
+    (first,) = first_segments
+    stat_before = {p.name: p.stat().st_ino for p in (d / "segments" / first).iterdir()}
     enc.passages = 0
     m = add_to_index(d, corpus_speeches[2:], enc)
     third = corpus_speeches[2]
     # Paragraph texts plus their sentences (the fake encoder cannot pool spans) of the new speech only.
     assert enc.passages == len(third.paragraphs) + sum(len(p.sentences) for p in third.paragraphs)
-    assert m["counts"]["speeches"] == 3
+    assert m.counts["speeches"] == 3 and len(m.segments) == 2
+    assert m.segments[-1].rows == len(third.paragraphs)  # the new segment holds just the new rows
+    assert {p.name: p.stat().st_ino for p in (d / "segments" / first).iterdir()} == stat_before
     enc.passages = 0
-    m = remove_from_index(d, [corpus_speeches[0].speech_id], enc)
+    # (the first segment stays more than half live, so this removal does not compact it)
+    m = remove_from_index(d, [corpus_speeches[1].speech_id], enc)
     assert enc.passages == 0
-    assert m["counts"]["speeches"] == 2
+    assert m.counts["speeches"] == 2 and m.segments[0].deleted == (corpus_speeches[1].speech_id,)
+    # A removal writes a manifest, no data file: the segments stay those of the previous version.
+    assert segment_dirs(d) == first_segments | {m.segments[-1].name}
     index = load_index(d, fake_encoder)
-    assert corpus_speeches[0].speech_id not in index.speeches
-    # Vectors still line up with paragraphs after the change.
-    fresh = fake_encoder.encode_passages([index.paragraphs[0].text])
-    assert index.passage_vectors.shape[0] == len(index.paragraphs)
-    assert fresh.shape[1] == index.passage_vectors.shape[1]
+    assert corpus_speeches[1].speech_id not in index.speeches
+    assert index.row_of(corpus_speeches[1].paragraphs[0].paragraph_id) is None
+    assert index.n_paragraphs == sum(len(s.paragraphs) for s in corpus_speeches) - len(
+        corpus_speeches[1].paragraphs
+    )
+    hits = HybridRetriever(index, fake_encoder).retrieve(corpus_speeches[1].paragraphs[1].text, 10).hits
+    assert hits and all(h.speech_id != corpus_speeches[1].speech_id for h in hits)
+    with pytest.raises(NotFoundError):
+        remove_from_index(d, ["nope"], enc)
 
 
-@pytest.mark.parametrize("kind", ["hnsw", "ivf"])
-def test_approximate_faiss_kinds_find_the_same_top_passage(tmp_path, corpus_speeches, fake_encoder, kind):
-    d = tmp_path / kind
-    build_index(corpus_speeches, fake_encoder, d, faiss_kind=kind)
+def test_adding_a_speech_again_replaces_it_and_reuses_its_vectors(tmp_path, corpus_speeches, fake_encoder):
+    enc = CountingEncoder(fake_encoder)
+    d = tmp_path / "idx"
+    build_index(corpus_speeches, enc, d)
+    enc.passages = 0
+    changed = dataclasses.replace(corpus_speeches[1], title="新标题")
+    m = add_to_index(d, [corpus_speeches[0], changed], enc)
+    assert m.counts["speeches"] == 3
+    # The unchanged speech is not encoded again; the retitled one is (its title is part of the encoder input).
+    assert enc.passages == len(changed.paragraphs) + sum(len(p.sentences) for p in changed.paragraphs)
     index = load_index(d, fake_encoder)
-    assert index.manifest["faiss"] == kind
-    exact = load_index(d, fake_encoder)
-    q = fake_encoder.encode_queries(["地铁16号线通车"])[0]
-    top = int(np.argmax(exact.passage_vectors @ q))
-    hits = HybridRetriever(index, fake_encoder).retrieve("地铁16号线通车", 3, mode="dense").hits
-    assert hits[0].passage_id == index.paragraphs[top].paragraph_id
+    assert index.speeches[changed.speech_id].title == "新标题"
+    assert len(index.speech_rows(changed.speech_id)) == len(changed.paragraphs)
+
+
+def test_many_additions_are_compacted_and_search_the_same(tmp_path, corpus_speeches, fake_encoder):
+    d = tmp_path / "idx"
+    build_index(corpus_speeches, fake_encoder, d)
+    extra = [renamed(corpus_speeches[i % 3], f"-x{i}") for i in range(MAX_SEGMENTS + 3)]
+    for sp in extra:
+        add_to_index(d, [sp], fake_encoder)
+    m = read_manifest(d)
+    assert len(m.segments) <= MAX_SEGMENTS
+    assert m.counts["speeches"] == 3 + len(extra)
+    # Only the current and the previous version's segments are on disk.
+    assert len(segment_dirs(d)) <= 2 * MAX_SEGMENTS
+    build_index(list(corpus_speeches) + extra, fake_encoder, tmp_path / "full")
+    a = HybridRetriever(load_index(d, fake_encoder), fake_encoder)
+    b = HybridRetriever(load_index(tmp_path / "full", fake_encoder), fake_encoder)
+    for q in ("地铁16号线通车", "网络意识形态安全", "金融新区"):
+        assert [(h.passage_id, round(h.score, 4)) for h in a.retrieve(q, 8).hits] == [
+            (h.passage_id, round(h.score, 4)) for h in b.retrieve(q, 8).hits
+        ]
+    compact_index(d, fake_encoder)
+    assert len(read_manifest(d).segments) == 1
+    assert load_index(d, fake_encoder).n_paragraphs == sum(
+        len(s.paragraphs) for s in list(corpus_speeches) + extra
+    )
+
+
+_WRITER = textwrap.dedent(
+    """
+    import dataclasses, os, signal, sys, time, pathlib
+    sys.path.insert(0, {repo!r})
+    import qa.index as qi
+    from data.parse import builtin_corpus_dir, load_paths
+    from embeddings.testing import HashEncoder
+
+    def renamed(sp, suffix):
+        sid = sp.speech_id + suffix
+        ps = tuple(dataclasses.replace(p, paragraph_id=p.paragraph_id + suffix, speech_id=sid) for p in sp.paragraphs)
+        return dataclasses.replace(sp, speech_id=sid, paragraphs=ps)
+
+    speeches = load_paths([builtin_corpus_dir()]).speeches
+    """
+)
+
+
+def _run(script: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+
+
+def test_concurrent_additions_all_land(tmp_path, fake_index_dir):
+    trials = 10
+    dirs = [_copy(fake_index_dir, tmp_path / f"idx{i}") for i in range(trials)]
+    sync = tmp_path / "sync"
+    sync.mkdir()
+    script = _WRITER.format(repo=str(REPO)) + textwrap.dedent(
+        f"""
+        me, other = sys.argv[1], sys.argv[2]
+        import logging; logging.basicConfig(level=logging.WARNING)
+        for i in range({trials}):
+            pathlib.Path({str(sync)!r}, f"{{me}}{{i}}").touch()
+            while not pathlib.Path({str(sync)!r}, f"{{other}}{{i}}").exists():
+                time.sleep(0.001)
+            qi.add_to_index(pathlib.Path({str(tmp_path)!r}, f"idx{{i}}"), [renamed(speeches[i % 3], "-" + me)], HashEncoder(dim=256))
+        """
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, a, b], stderr=subprocess.PIPE, text=True)
+        for a, b in (("A", "B"), ("B", "A"))
+    ]
+    errs = [p.communicate(timeout=600)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errs
+    from embeddings.testing import HashEncoder
+
+    for i, d in enumerate(dirs):
+        index = load_index(d, HashEncoder(dim=256))
+        base = [sp.speech_id for sp in load_index(fake_index_dir, HashEncoder(dim=256)).speeches.values()][
+            i % 3
+        ]
+        assert {f"{base}-A", f"{base}-B"} <= set(index.speeches), f"trial {i} lost an addition"
+        assert index.manifest.counts["speeches"] == 5
+    print("waits logged:", sum(e.count("waiting for another writer") for e in errs))
+
+
+@pytest.mark.parametrize("point", ["encoding", "segment_renamed", "before_manifest", "during_gc"])
+def test_killed_writer_leaves_a_loadable_index(
+    tmp_path, fake_index_dir, fake_encoder, corpus_speeches, point
+):
+    d = _copy(fake_index_dir, tmp_path / "idx")
+    before = read_manifest(d)
+    hooks = {
+        "encoding": "qi.encode_paragraphs = lambda *a, **k: die()",
+        "segment_renamed": "orig = qi._fsync_path\n"
+        "def hook(p):\n    orig(p)\n    if p.name == 'segments': die()\nqi._fsync_path = hook",
+        "before_manifest": "orig = qi._atomic_write_json\n"
+        "def hook(p, obj):\n    if p.name == 'manifest.json': die()\n    orig(p, obj)\nqi._atomic_write_json = hook",
+        "during_gc": "orig = pathlib.Path.unlink\n"
+        "def hook(self, *a, **k):\n    if self.parent.name == 'manifests' and self.name[0].isdigit(): die()\n"
+        "    orig(self, *a, **k)\npathlib.Path.unlink = hook",
+    }
+    script = (
+        _WRITER.format(repo=str(REPO))
+        + textwrap.dedent(
+            """
+        def die():
+            os.kill(os.getpid(), signal.SIGKILL)
+        """
+        )
+        + hooks[point]
+        + textwrap.dedent(
+            f"""
+        d = pathlib.Path({str(d)!r})
+        qi.add_to_index(d, [renamed(speeches[0], "-new")], HashEncoder(dim=256))
+        qi.add_to_index(d, [renamed(speeches[1], "-new")], HashEncoder(dim=256))  # GC runs from the second commit
+        """
+        )
+    )
+    proc = _run(script)
+    assert proc.returncode == -9, proc.stderr
+    index = load_index(d, fake_encoder)
+    if point == "during_gc":
+        assert index.manifest.seq == before.seq + 2  # killed after the commit: the new version stands
+    else:
+        assert index.manifest.seq == before.seq and index.manifest.segments == before.segments
+    assert HybridRetriever(index, fake_encoder).retrieve("网络意识形态安全", 3).hits
+    # The next writer goes on from there and clears what the killed one left behind.
+    m = add_to_index(d, [renamed(corpus_speeches[2], "-after")], fake_encoder)
+    previous = read_manifest(d)
+    assert previous.seq == m.seq
+    assert not [p for p in (d / "segments").iterdir() if p.name.startswith(".tmp")]
+    assert len(segment_dirs(d)) <= len(m.segments) + 2
+
+
+# -- live refresh -------------------------------------------------------------------------------------
+
+
+def test_handle_refresh_swaps_versions_while_an_old_snapshot_keeps_working(
+    tmp_path, fake_index_dir, fake_encoder, corpus_speeches
+):
+    d = _copy(fake_index_dir, tmp_path / "idx")
+    handle = IndexHandle(d, fake_encoder)
+    old = handle.current()
+    assert handle.refresh() is False  # nothing changed
+    new_speech = renamed(corpus_speeches[0], "-v2")
+    add_to_index(d, [new_speech], fake_encoder)
+    remove_from_index(d, [corpus_speeches[1].speech_id], fake_encoder)
+    add_to_index(d, [renamed(corpus_speeches[2], "-v3")], fake_encoder)  # old's segments may now be collected
+    assert handle.refresh() is True
+    new = handle.current()
+    assert new.version != old.version and new_speech.speech_id in new.speeches
+    assert corpus_speeches[1].speech_id not in new.speeches
+    # The snapshot a request took before the swap still answers from its own version.
+    assert corpus_speeches[1].speech_id in old.speeches
+    hits = HybridRetriever(old, fake_encoder).retrieve("中关村丰台园", 3).hits
+    assert hits and old.paragraph(0).text
+    # A broken new version is not swapped in: the handle keeps serving the last good one.
+    m = json.loads((d / "manifest.json").read_text())
+    m["seq"] += 1
+    m["segments"].append({**m["segments"][0], "name": "seg-never-written"})
+    (d / "manifest.json").write_text(json.dumps(m))
+    assert handle.refresh() is False
+    assert handle.current() is new
+
+
+# -- dense: a real approximate index ------------------------------------------------------------------
+
+
+def test_ivf_recall_at_10_against_exact_search(tmp_path):
+    import faiss
+
+    from qa.stores.faiss_dense import FaissDenseStore, recall_at_k
+
+    rng = np.random.default_rng(7)
+    n, dim = 20_000, 64
+    vectors = rng.standard_normal((n, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    store = FaissDenseStore(dim, "ivf")
+    store.add(np.arange(n), vectors)
+    params = store.save(tmp_path)
+    assert params["kind"] == "ivf" and (tmp_path / "dense.faiss").exists()
+    loaded = FaissDenseStore.load(tmp_path, params, vectors)
+    exact = faiss.IndexFlatIP(dim)
+    exact.add(vectors)
+    queries = rng.standard_normal((200, dim)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    exact_s, _ = exact.search(queries, 10)
+    found = np.stack([loaded.search(q, 10)[1] for q in queries])
+    recall = recall_at_k(found, exact_s)
+    print(f"IVF nlist={params['nlist']} nprobe={params['nprobe']} recall@10={recall:.3f}")
+    assert recall >= 0.95
+    # Deleted rows never come back; an allowed set is respected.
+    top = loaded.search(queries[0], 10)[0]
+    view = loaded.view()
+    view.delete(top[:5])
+    assert not set(view.search(queries[0], 10)[0]) & set(top[:5].tolist())
+    allowed = np.arange(0, n, 7)
+    assert set(loaded.search(queries[0], 10, allowed)[0]) <= set(allowed.tolist())
+
+
+# -- lexical ------------------------------------------------------------------------------------------
+
+
+def test_bm25_matches_bm25s_lucene_scores(fake_index_dir, fake_encoder, corpus_speeches):
+    import bm25s
+
+    docs = [tokenize(lexical_text(sp, p)) or ["<empty>"] for sp in corpus_speeches for p in sp.paragraphs]
+    ref = bm25s.BM25(k1=1.2, b=0.75, method="lucene")
+    ref.index(docs, show_progress=False)
+    index = load_index(fake_index_dir, fake_encoder)
+    for q in ("地铁16号线通车", "网络意识形态安全 网络", "金融新区的发展", "不存在的词汇"):
+        tokens = [t for t in tokenize(q) if t in ref.vocab_dict]
+        expected = (
+            np.asarray(ref.get_scores(tokens), dtype=np.float32)
+            if tokens
+            else np.zeros(len(docs), np.float32)
+        )
+        rows, scores = index.lexical.top(tokenize(q), None)
+        got = np.zeros(len(docs), dtype=np.float32)
+        got[rows] = scores
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+        assert (scores > 0).all()
+    assert index.lexical.n_docs == len(docs)
+    assert index.lexical.df("网络") == sum("网络" in d for d in docs)
+
+
+# -- retrieval filters --------------------------------------------------------------------------------
 
 
 def test_filters_restrict_and_unknown_filters_are_errors(fake_index_dir, fake_encoder):
@@ -198,6 +458,46 @@ def test_filters_restrict_and_unknown_filters_are_errors(fake_index_dir, fake_en
         r.retrieve("发展", 5, Filters(speaker="不存在的人"))
     with pytest.raises(UnknownFilterError):
         r.retrieve("发展", 5, Filters(speech_id="nope"))
+    with pytest.raises(UnknownFilterError):
+        r.retrieve("发展", 5, Filters(region="火星"))
+
+
+def test_date_and_year_filters(tmp_path, corpus_speeches, fake_encoder):
+    dated = [
+        dataclasses.replace(corpus_speeches[0], date="2021-06-01"),
+        dataclasses.replace(corpus_speeches[1], date="2022-03"),
+        dataclasses.replace(corpus_speeches[2], date="2023"),
+    ]
+    build_index(dated, fake_encoder, tmp_path / "idx")
+    r = HybridRetriever(load_index(tmp_path / "idx", fake_encoder), fake_encoder)
+
+    def speeches_of(f):
+        return {h.speech_id for h in r.retrieve("发展 网络 金融", 30, f).hits}
+
+    ids = [sp.speech_id for sp in dated]
+    assert speeches_of(Filters(year_from=2022)) == set(ids[1:])
+    assert speeches_of(Filters(year_to=2021)) == {ids[0]}
+    assert speeches_of(Filters(date_from="2022-03-15", date_to="2022-12-31")) == {ids[1]}
+    assert speeches_of(Filters(date_from="2023-07-01")) == {ids[2]}
+    assert speeches_of(Filters(speech_ids=(ids[0], ids[2]))) == {ids[0], ids[2]}
+
+
+def test_excluded_passages_are_retrieved_as_if_absent(
+    tmp_path, fake_index_dir, corpus_speeches, fake_encoder
+):
+    index = load_index(fake_index_dir, fake_encoder)
+    r = HybridRetriever(index, fake_encoder)
+    target = corpus_speeches[2].paragraphs[3]
+    assert r.retrieve(target.text, 1).hits[0].passage_id == target.paragraph_id
+    left_out = r.retrieve(target.text, 5, Filters(exclude_passages=frozenset({target.paragraph_id}))).hits
+    assert target.paragraph_id not in {h.passage_id for h in left_out}
+    # Same ranking as an index built without that paragraph (BM25 statistics aside).
+    without = dataclasses.replace(
+        corpus_speeches[2], paragraphs=tuple(p for p in corpus_speeches[2].paragraphs if p != target)
+    )
+    build_index([*corpus_speeches[:2], without], fake_encoder, tmp_path / "without")
+    r2 = HybridRetriever(load_index(tmp_path / "without", fake_encoder), fake_encoder)
+    assert left_out[0].passage_id == r2.retrieve(target.text, 5, mode="hybrid").hits[0].passage_id
 
 
 def test_naming_the_speaker_finds_their_speech(fake_index_dir, fake_encoder):

@@ -1,0 +1,223 @@
+"""BM25 over an inverted index of CSR postings (term -> documents, term frequencies) in numpy arrays.
+
+Only documents that contain a query term are scored. Scores use Lucene's idf, log(1 + (N - df + 0.5) /
+(df + 0.5)), and k1=1.2, b=0.75, computed at query time from the live documents' df and average length,
+so adding a segment or deleting rows needs no rebuild (bm25s "lucene" gives the same numbers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+K1 = 1.2
+B = 0.75
+FILES = ("lex_vocab.txt", "lex_indptr.npy", "lex_docs.npy", "lex_tf.npy", "lex_doclen.npy")
+
+
+def idf(df: int | np.ndarray, n_docs: int) -> Any:
+    return np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+
+
+class InvertedBM25:
+    """One segment's postings. Build with ``add`` + ``save``; ``load`` memory-maps the arrays.
+
+    ``delete`` hides rows of this object only: a snapshot takes a ``view()`` so segments loaded once are
+    shared between index versions with different tombstones.
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[Sequence[str]] = []
+        self.vocab: dict[str, int] = {}
+        self.indptr = np.zeros(1, dtype=np.int64)
+        self.docs = np.zeros(0, dtype=np.int32)
+        self.tf = np.zeros(0, dtype=np.float32)
+        self.doclen = np.zeros(0, dtype=np.float32)
+        self.live: np.ndarray | None = None  # None: every row is live
+
+    # -- writing --------------------------------------------------------------------------------------
+
+    def add(self, rows: np.ndarray, token_lists: Sequence[Sequence[str]]) -> None:
+        if len(rows) and int(rows[0]) != len(self.doclen):
+            raise ValueError("rows of a segment are added in order")
+        self._pending.extend(token_lists)
+        self._freeze()
+
+    def _freeze(self) -> None:
+        docs_tokens = self._pending
+        if not docs_tokens:
+            return
+        base = len(self.doclen)
+        vocab = self.vocab
+        ids: list[int] = []
+        for toks in docs_tokens:
+            ids.extend([vocab.setdefault(t, len(vocab)) for t in toks])
+        lengths = np.asarray([len(t) for t in docs_tokens], dtype=np.int64)
+        term = np.asarray(ids, dtype=np.int64)
+        doc = np.repeat(np.arange(base, base + len(docs_tokens), dtype=np.int64), lengths)
+        # Existing postings join the new ones; rebuilding CSR is linear in postings.
+        old_term = np.repeat(np.arange(len(self.indptr) - 1, dtype=np.int64), np.diff(self.indptr))
+        n_total = base + len(docs_tokens)
+        key = np.concatenate([old_term * n_total + self.docs, term * n_total + doc])
+        weight = np.concatenate([self.tf.astype(np.int64), np.ones(len(term), dtype=np.int64)])
+        uniq, inverse = np.unique(key, return_inverse=True)
+        counts = np.bincount(inverse, weights=weight).astype(np.float32)
+        t, d = uniq // n_total, uniq % n_total
+        indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
+        indptr[1:] = np.cumsum(np.bincount(t, minlength=len(vocab)))
+        self.indptr, self.docs, self.tf = indptr, d.astype(np.int32), counts
+        # bm25s indexes an empty document as one "<empty>" token; its length is 1 there too.
+        self.doclen = np.concatenate([self.doclen, np.maximum(lengths, 1).astype(np.float32)])
+        self._pending = []
+
+    def save(self, directory: Path) -> dict[str, Any]:
+        self._freeze()
+        terms = sorted(self.vocab, key=self.vocab.__getitem__)
+        if any("\n" in t for t in terms):
+            raise ValueError("a token contains a newline")
+        (directory / "lex_vocab.txt").write_text("\n".join(terms), encoding="utf-8")
+        np.save(directory / "lex_indptr.npy", self.indptr)
+        np.save(directory / "lex_docs.npy", self.docs)
+        np.save(directory / "lex_tf.npy", self.tf)
+        np.save(directory / "lex_doclen.npy", self.doclen)
+        return {"terms": len(terms), "postings": int(len(self.docs))}
+
+    @classmethod
+    def merged(cls, parts: Sequence[tuple[InvertedBM25, np.ndarray]]) -> InvertedBM25:
+        """The live rows of ``parts`` (store, live mask) in order, as one store; no re-tokenizing."""
+        out = cls()
+        terms_all, docs_all, tf_all = [], [], []
+        base = 0
+        for store, live in parts:
+            new_row = np.cumsum(live) - 1 + base
+            local_terms = sorted(store.vocab, key=store.vocab.__getitem__)
+            remap = np.fromiter(
+                (out.vocab.setdefault(t, len(out.vocab)) for t in local_terms), np.int64, len(local_terms)
+            )
+            term = np.repeat(remap, np.diff(store.indptr))
+            keep = live[store.docs]
+            terms_all.append(term[keep])
+            docs_all.append(new_row[store.docs[keep]])
+            tf_all.append(np.asarray(store.tf)[keep])
+            out.doclen = np.concatenate([out.doclen, np.asarray(store.doclen)[live]])
+            base += int(live.sum())
+        if base:
+            term = np.concatenate(terms_all)
+            doc = np.concatenate(docs_all)
+            order = np.lexsort((doc, term))
+            out.docs = doc[order].astype(np.int32)
+            out.tf = np.concatenate(tf_all)[order].astype(np.float32)
+            out.indptr = np.zeros(len(out.vocab) + 1, dtype=np.int64)
+            out.indptr[1:] = np.cumsum(np.bincount(term, minlength=len(out.vocab)))
+        return out
+
+    # -- reading --------------------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, directory: Path) -> InvertedBM25:
+        store = cls()
+        text = (directory / "lex_vocab.txt").read_text(encoding="utf-8")
+        terms = text.split("\n") if text else []
+        store.vocab = dict(zip(terms, range(len(terms)), strict=True))
+        load = lambda name: np.load(directory / name, mmap_mode="r", allow_pickle=False)  # noqa: E731
+        store.indptr, store.docs = load("lex_indptr.npy"), load("lex_docs.npy")
+        store.tf, store.doclen = load("lex_tf.npy"), load("lex_doclen.npy")
+        if len(store.indptr) != len(terms) + 1 or store.indptr[-1] != len(store.docs) != len(store.tf):
+            raise ValueError("lexical postings do not match the vocabulary")
+        return store
+
+    def view(self) -> InvertedBM25:
+        """A copy sharing the arrays, with its own deletions."""
+        other = InvertedBM25.__new__(InvertedBM25)
+        other.__dict__.update(self.__dict__)
+        other.live = None if self.live is None else self.live.copy()
+        return other
+
+    def delete(self, rows: np.ndarray) -> None:
+        if self.live is None:
+            self.live = np.ones(len(self.doclen), dtype=bool)
+        self.live[np.asarray(rows, dtype=np.int64)] = False
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.doclen)
+
+    @property
+    def n_docs(self) -> int:
+        return self.n_rows if self.live is None else int(self.live.sum())
+
+    def length_sum(self) -> float:
+        dl = np.asarray(self.doclen, dtype=np.float64)
+        return float(dl.sum() if self.live is None else dl[self.live].sum())
+
+    def postings(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """(rows, term frequencies) of live documents containing ``term``."""
+        col = self.vocab.get(term)
+        if col is None:
+            return None
+        a, b = int(self.indptr[col]), int(self.indptr[col + 1])
+        docs, tf = np.asarray(self.docs[a:b]), np.asarray(self.tf[a:b])
+        if self.live is not None:
+            keep = self.live[docs]
+            docs, tf = docs[keep], tf[keep]
+        return docs, tf
+
+    def df(self, term: str) -> int:
+        post = self.postings(term)
+        return 0 if post is None else len(post[0])
+
+    def scores_for(
+        self,
+        query_tokens: Sequence[str],
+        idfs: dict[str, float],
+        avgdl: float,
+        allowed: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, scores) of the documents containing a query term, with corpus-wide ``idfs`` and ``avgdl``.
+
+        A repeated query token counts again, as in bm25s. ``allowed`` is a boolean mask over rows.
+        """
+        rows, scores = [], []
+        for t in query_tokens:
+            post = self.postings(t)
+            if post is None or not len(post[0]):
+                continue
+            docs, tf = post
+            if allowed is not None:
+                keep = allowed[docs]
+                docs, tf = docs[keep], tf[keep]
+            dl = np.asarray(self.doclen[docs], dtype=np.float32)
+            s = idfs[t] * tf / (tf + K1 * ((1 - B) + B * dl / np.float32(avgdl)))
+            rows.append(docs)
+            scores.append(s.astype(np.float32))
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        uniq, inverse = np.unique(np.concatenate(rows), return_inverse=True)
+        summed = np.bincount(inverse, weights=np.concatenate(scores)).astype(np.float32)
+        return uniq.astype(np.int64), summed
+
+    def top(
+        self, query_tokens: Sequence[str], k: int | None, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """This segment alone as a corpus (``allowed``: row ids)."""
+        n = self.n_docs
+        avgdl = self.length_sum() / n if n else 1.0
+        idfs = {t: float(idf(self.df(t), n)) for t in set(query_tokens)}
+        mask = None
+        if allowed is not None:
+            mask = np.zeros(self.n_rows, dtype=bool)
+            mask[np.asarray(allowed, dtype=np.int64)] = True
+        rows, scores = self.scores_for(query_tokens, idfs, avgdl, mask)
+        return top_k(rows, scores, k)
+
+
+def top_k(rows: np.ndarray, scores: np.ndarray, k: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Best ``k`` by score, ties by row; all of them sorted when k is None."""
+    if k is not None and len(rows) > k:
+        keep = np.argpartition(-scores, k - 1)[:k]
+        rows, scores = rows[keep], scores[keep]
+    order = np.lexsort((rows, -scores))
+    return rows[order], scores[order]

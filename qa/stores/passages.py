@@ -1,0 +1,217 @@
+"""Columnar passage store: paragraph text, ids and sentence spans in flat UTF-8 blobs plus numpy offsets.
+
+Everything is memory-mapped and decoded per row on demand, so opening a million paragraphs creates no
+Python object per paragraph. ``row_of`` finds an id through a sorted array of 64-bit id hashes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import mmap
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from data.records import Paragraph, Sentence, Speech
+
+FILES = (
+    "speeches.jsonl",
+    "pid.bin",
+    "pid_off.npy",
+    "pid_hash.npy",
+    "pid_order.npy",
+    "text.bin",
+    "text_off.npy",
+    "section.bin",
+    "section_off.npy",
+    "para_speech.npy",
+    "ordinal.npy",
+    "sent_off.npy",
+    "sent_spans.npy",
+    "passage_vecs.npy",
+    "sentence_vecs.npy",
+)
+
+
+def id_hash(ids: Sequence[str]) -> np.ndarray:
+    """Stable 64-bit hashes of ids (never Python's salted ``hash()``)."""
+    return np.fromiter(
+        (int.from_bytes(hashlib.blake2b(i.encode(), digest_size=8).digest(), "little") for i in ids),
+        dtype=np.uint64,
+        count=len(ids),
+    )
+
+
+def speech_to_json(sp: Speech) -> dict[str, Any]:
+    """Every dataclass field but the paragraphs, so fields added to Speech later survive a round trip."""
+    out = {}
+    for f in dataclasses.fields(sp):
+        if f.name == "paragraphs":
+            continue
+        value = getattr(sp, f.name)
+        out[f.name] = dict(value) if isinstance(value, Mapping) else value
+    return out
+
+
+def speech_from_json(d: Mapping[str, Any]) -> Speech:
+    known = {f.name for f in dataclasses.fields(Speech)}
+    kwargs: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in known}
+    kwargs["paragraphs"] = ()
+    return Speech(**kwargs)
+
+
+def _blob(parts: Sequence[str]) -> tuple[bytes, np.ndarray]:
+    encoded = [p.encode("utf-8") for p in parts]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(e) for e in encoded])
+    return b"".join(encoded), offsets
+
+
+def write_passages(
+    directory: Path, speeches: Sequence[Speech], passage_vecs: np.ndarray, sentence_vecs: np.ndarray
+) -> None:
+    """Write the paragraphs of ``speeches`` (rows in speech order) and their vectors."""
+    paragraphs = [p for sp in speeches for p in sp.paragraphs]
+    with open(directory / "speeches.jsonl", "w", encoding="utf-8") as fh:
+        first = 0
+        for sp in speeches:
+            row = {"speech": speech_to_json(sp), "first_row": first, "n_rows": len(sp.paragraphs)}
+            row["n_sentences"] = sum(len(p.sentences) for p in sp.paragraphs)
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            first += len(sp.paragraphs)
+    ids = [p.paragraph_id for p in paragraphs]
+    for name, parts in (
+        ("pid", ids),
+        ("text", [p.text for p in paragraphs]),
+        ("section", [p.section for p in paragraphs]),
+    ):
+        blob, off = _blob(parts)
+        (directory / f"{name}.bin").write_bytes(blob)
+        np.save(directory / f"{name}_off.npy", off)
+    hashes = id_hash(ids)
+    order = np.argsort(hashes, kind="stable")
+    np.save(directory / "pid_hash.npy", hashes[order])
+    np.save(directory / "pid_order.npy", order.astype(np.int64))
+    speech_idx = np.repeat(np.arange(len(speeches), dtype=np.int32), [len(sp.paragraphs) for sp in speeches])
+    np.save(directory / "para_speech.npy", speech_idx)
+    np.save(directory / "ordinal.npy", np.asarray([p.ordinal for p in paragraphs], dtype=np.int32))
+    sent_off = np.zeros(len(paragraphs) + 1, dtype=np.int64)
+    sent_off[1:] = np.cumsum([len(p.sentences) for p in paragraphs])
+    np.save(directory / "sent_off.npy", sent_off)
+    spans = np.asarray([(s.start, s.end) for p in paragraphs for s in p.sentences], dtype=np.int32)
+    np.save(directory / "sent_spans.npy", spans.reshape(-1, 2))
+    np.save(directory / "passage_vecs.npy", np.ascontiguousarray(passage_vecs, dtype=np.float32))
+    np.save(directory / "sentence_vecs.npy", np.ascontiguousarray(sentence_vecs, dtype=np.float16))
+
+
+def _map_bytes(path: Path) -> Any:
+    if path.stat().st_size == 0:
+        return b""
+    with open(path, "rb") as fh:
+        return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+class ColumnarPassages:
+    """One segment's paragraphs, by local row. Read-only; shared by every snapshot that uses the segment."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        load = lambda name: np.load(directory / name, mmap_mode="r", allow_pickle=False)  # noqa: E731
+        self._pid, self._pid_off = _map_bytes(directory / "pid.bin"), load("pid_off.npy")
+        self._text, self._text_off = _map_bytes(directory / "text.bin"), load("text_off.npy")
+        self._section, self._section_off = _map_bytes(directory / "section.bin"), load("section_off.npy")
+        self._pid_hash, self._pid_order = load("pid_hash.npy"), load("pid_order.npy")
+        self._para_speech, self._ordinal = load("para_speech.npy"), load("ordinal.npy")
+        self._sent_off, self._sent_spans = load("sent_off.npy"), load("sent_spans.npy")
+        self.passage_vectors = load("passage_vecs.npy")
+        self.sentence_vectors = load("sentence_vecs.npy")
+        self.speech_list: list[Speech] = []
+        self.speech_ranges: dict[str, tuple[int, int, int]] = {}  # id -> (first row, rows, sentences)
+        with open(directory / "speeches.jsonl", encoding="utf-8") as fh:
+            for line in fh:
+                row = json.loads(line)
+                sp = speech_from_json(row["speech"])
+                self.speech_list.append(sp)
+                self.speech_ranges[sp.speech_id] = (
+                    row["first_row"],
+                    row["n_rows"],
+                    row.get("n_sentences", 0),
+                )
+        self.speeches: Mapping[str, Speech] = {sp.speech_id: sp for sp in self.speech_list}
+        self.n_rows = len(self._pid_off) - 1
+
+    def check(self, dim: int) -> str | None:
+        """A description of the first inconsistency between the files, or None."""
+        n = self.n_rows
+        m = int(self._sent_off[-1]) if n >= 0 and len(self._sent_off) else -1
+        problems = [
+            (self.passage_vectors.shape != (n, dim), "passage_vecs.npy"),
+            (self.sentence_vectors.shape != (m, dim), "sentence_vecs.npy"),
+            (len(self._text_off) != n + 1 or self._text_off[-1] != len(self._text), "text.bin"),
+            (len(self._section_off) != n + 1, "section_off.npy"),
+            (len(self._sent_off) != n + 1 or len(self._sent_spans) != m, "sent_spans.npy"),
+            (len(self._pid_hash) != n or len(self._pid_order) != n, "pid_hash.npy"),
+            (len(self._para_speech) != n, "para_speech.npy"),
+            (sum(r[1] for r in self.speech_ranges.values()) != n, "speeches.jsonl"),
+        ]
+        return next((name for bad, name in problems if bad), None)
+
+    def _str(self, blob: Any, off: np.ndarray, row: int) -> str:
+        return bytes(blob[int(off[row]) : int(off[row + 1])]).decode("utf-8")
+
+    def paragraph_id(self, row: int) -> str:
+        return self._str(self._pid, self._pid_off, row)
+
+    def text(self, row: int) -> str:
+        return self._str(self._text, self._text_off, row)
+
+    def speech_id_of(self, row: int) -> str:
+        return self.speech_list[int(self._para_speech[row])].speech_id
+
+    def paragraph(self, row: int) -> Paragraph:
+        pid = self.paragraph_id(row)
+        text = self.text(row)
+        a, b = int(self._sent_off[row]), int(self._sent_off[row + 1])
+        sentences = tuple(
+            Sentence(sentence_id=f"{pid}-{i}", start=int(s), end=int(e), text=text[int(s) : int(e)])
+            for i, (s, e) in enumerate(self._sent_spans[a:b])
+        )
+        return Paragraph(
+            paragraph_id=pid,
+            speech_id=self.speech_id_of(row),
+            ordinal=int(self._ordinal[row]),
+            section=self._str(self._section, self._section_off, row),
+            text=text,
+            sentences=sentences,
+        )
+
+    def row_of(self, passage_id: str) -> int | None:
+        h = id_hash([passage_id])[0]
+        lo = int(np.searchsorted(self._pid_hash, h, side="left"))
+        hi = int(np.searchsorted(self._pid_hash, h, side="right"))
+        for i in range(lo, hi):  # more than one only on a 64-bit collision
+            row = int(self._pid_order[i])
+            if self.paragraph_id(row) == passage_id:
+                return row
+        return None
+
+    def rows_of_speech(self, speech_id: str) -> np.ndarray:
+        first, n, _ = self.speech_ranges.get(speech_id, (0, 0, 0))
+        return np.arange(first, first + n, dtype=np.int64)
+
+    def sentence_vectors_of(self, row: int) -> np.ndarray:
+        return np.asarray(
+            self.sentence_vectors[int(self._sent_off[row]) : int(self._sent_off[row + 1])], np.float32
+        )
+
+    def passage_vectors_of(self, rows: np.ndarray) -> np.ndarray:
+        return np.asarray(self.passage_vectors[np.asarray(rows, dtype=np.int64)], dtype=np.float32)
+
+    def contains_text(self, needle: str) -> bool:
+        """Whether any paragraph text or section of the segment contains ``needle`` (a byte scan of the blobs)."""
+        b = needle.encode("utf-8")
+        return any(len(blob) and blob.find(b) >= 0 for blob in (self._text, self._section))
