@@ -13,6 +13,7 @@ from typing import Any
 
 from api.assemble import build_encoder, build_service, open_cache
 from api.settings import Settings
+from data.convert import Metadata
 from data.errors import IndexNotFoundError, SpeechQAError
 from qa.types import Filters
 
@@ -27,23 +28,72 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 class _Progress:
-    """A tqdm bar on stderr, created on the first report so tiny ingests print nothing extra."""
+    """Encoding progress on stderr: a tqdm bar (paragraphs/s, ETA) on a terminal, a plain line every
+    ``every`` seconds when stderr is a file or pipe (CI logs, `nohup`), nothing when ``quiet``.
 
-    def __init__(self, desc: str) -> None:
+    Called as ``progress(done, total)``, the callback qa.index takes."""
+
+    def __init__(
+        self, desc: str, *, quiet: bool = False, stream: Any = None, every: float = 5.0, clock: Any = None
+    ) -> None:
         self.desc = desc
+        self.quiet = quiet
+        self.stream = stream if stream is not None else sys.stderr
+        self.every = every
+        self.clock = clock or time.monotonic
         self.bar: Any = None
+        self.started: float | None = None
+        self.last_line = 0.0
+        self.finished = False
 
     def __call__(self, done: int, total: int) -> None:
-        from tqdm import tqdm
+        if self.quiet:
+            return
+        if _isatty(self.stream):
+            from tqdm import tqdm
 
-        if self.bar is None:
-            self.bar = tqdm(total=total, desc=self.desc, unit="para", file=sys.stderr, disable=None)
-        self.bar.n = done
-        self.bar.refresh()
+            if self.bar is None:
+                self.bar = tqdm(
+                    total=total, desc=self.desc, unit="para", file=self.stream, dynamic_ncols=True
+                )
+            self.bar.total = total
+            self.bar.n = done
+            self.bar.refresh()
+            return
+        now = self.clock()
+        if self.started is None:
+            self.started = self.last_line = now
+        final = done >= total and not self.finished
+        if now - self.last_line >= self.every or final:
+            elapsed = max(now - self.started, 1e-9)
+            rate = done / elapsed
+            eta = (total - done) / rate if rate > 0 else float("inf")
+            print(
+                f"{self.desc}: {done}/{total} paragraphs, {rate:.1f}/s, "
+                f"ETA {_duration(eta)}, elapsed {_duration(elapsed)}",
+                file=self.stream,
+                flush=True,
+            )
+            self.last_line, self.finished = now, self.finished or final
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _duration(seconds: float) -> str:
+    if seconds == float("inf"):
+        return "?"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -58,6 +108,10 @@ def run_ingest(
     remove: Sequence[str] = (),
     faiss_kind: str = "auto",
     as_json: bool = False,
+    follow_symlinks: bool = False,
+    skip_bad: bool = False,
+    overrides: Metadata | None = None,
+    quiet: bool = False,
 ) -> int:
     from data.parse import builtin_corpus_dir, load_paths
     from qa import catalog
@@ -65,21 +119,31 @@ def run_ingest(
 
     started = time.perf_counter()
     index_dir = settings.resolved_index_dir
-    encoder = build_encoder(settings, for_ingest=True)
     if remove:
+        encoder = build_encoder(settings, for_ingest=True)
         manifest = remove_from_index(index_dir, list(remove), encoder)
         catalog.forget(index_dir, remove)
         print(f"removed {len(remove)} speech(es); index now holds {dict(manifest.counts)}")
         return 0
     paths = list(paths) or [builtin_corpus_dir()]
-    report = load_paths(paths)
+    # Files are read before the model is loaded: bad input fails in a second, not after a model load.
+    report = load_paths(paths, follow_symlinks=follow_symlinks, skip_bad=skip_bad, overrides=overrides)
     for path, reason in report.skipped:
         print(f"skipped {path}: {reason}", file=sys.stderr)
+    if report.errors:
+        for where, reason in report.errors:
+            print(f"error: {where}: {reason}", file=sys.stderr)
+        print(
+            f"error: {len(report.errors)} bad record(s); fix them or pass --skip-bad to skip them",
+            file=sys.stderr,
+        )
+        return 1
     if not report.speeches:
         print("error: no speeches found in " + ", ".join(map(str, paths)), file=sys.stderr)
         return 1
+    encoder = build_encoder(settings, for_ingest=True)
     cache = open_cache(settings)
-    progress = _Progress("encoding")
+    progress = _Progress("encoding", quiet=quiet)
     try:
         if add:
             manifest = add_to_index(index_dir, report.speeches, encoder, cache=cache, progress=progress)
@@ -278,6 +342,19 @@ def _add_filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--speech", dest="speech_id", help="only this speech id")
 
 
+def _iso_date(value: str) -> str:
+    import re
+
+    if not re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date like 2025-01-14, 2025-01 or 2025")
+    return value
+
+
+def _overrides(args: argparse.Namespace) -> Metadata:
+    values = {k.removeprefix("meta_"): v for k, v in vars(args).items() if k.startswith("meta_") and v}
+    return Metadata(**values)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="speechqa", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
@@ -285,7 +362,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ingest", help="build (or change) the index from speech files")
     p.add_argument(
-        "paths", nargs="*", type=Path, help="files or folders (.txt/.md/.jsonl); default: built-in corpus"
+        "paths",
+        nargs="*",
+        type=Path,
+        help="files or folders (.txt .md .jsonl .docx .pdf .html .zip); default: built-in corpus",
     )
     p.add_argument("--add", action="store_true", help="add PATHs to the existing index instead of rebuilding")
     p.add_argument("--remove", nargs="+", metavar="SPEECH_ID", default=(), help="remove speeches by id")
@@ -296,6 +376,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="dense index kind (auto: exact up to 50k paragraphs per segment, IVF above)",
     )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument(
+        "--skip-bad", action="store_true", help="report bad JSONL records and go on (default: fail)"
+    )
+    p.add_argument(
+        "--follow-symlinks", action="store_true", help="read symlinks, also those pointing outside PATHs"
+    )
+    meta = p.add_argument_group(
+        "metadata", "override what the documents state (applies to every speech read)"
+    )
+    for name in ("title", "speaker", "role", "region", "place"):
+        meta.add_argument(f"--{name}", dest=f"meta_{name}", metavar=name.upper())
+    meta.add_argument("--date", dest="meta_date", metavar="YYYY[-MM[-DD]]", type=_iso_date)
     _add_common(p)
 
     p = sub.add_parser("search", help="retrieve passages for a question ('-' reads one per line from stdin)")
@@ -360,6 +453,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 remove=args.remove,
                 faiss_kind=args.faiss,
                 as_json=args.json,
+                follow_symlinks=args.follow_symlinks,
+                skip_bad=args.skip_bad,
+                overrides=_overrides(args),
+                quiet=args.quiet,
             )
         if args.command == "search":
             return run_search(settings, args.question, args.k, args.json, filters)

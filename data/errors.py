@@ -1,7 +1,8 @@
 """The speechqa exception tree; every layer raises these, the API maps them to HTTP in one table.
 
 SpeechQAError                 base; carries a machine-readable ``code``
-├── InputFileError            one input file could not be used (ingest reports it and goes on)
+├── InputFileError            one input file (or archive entry) could not be used: empty, undecodable,
+│                             corrupt, encrypted, scanned, over a limit, a symlink (ingest reports it, goes on)
 ├── EmbeddingModelError       the embedding model cannot be found, converted or loaded
 ├── IndexError_               the index directory cannot be used
 │   ├── IndexNotFoundError    no index at the path
@@ -34,7 +35,8 @@ class SpeechQAError(Exception):
 
 
 class InputFileError(SpeechQAError):
-    """An input file is empty, binary, undecodable or unreadable."""
+    """An input file is empty, binary, undecodable, corrupt, encrypted, without a text layer, over a size
+    limit or refused (symlink, unsafe archive path); the message names the file and the reason."""
 
     code = "input_file"
 

@@ -1,24 +1,25 @@
-"""Speech documents (markdown-like text, folders, JSONL) -> Speech records with stable ids."""
+"""Speech documents (files, folders, archives) -> Speech records with stable ids; the text speech format."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
+import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from data.errors import InputFileError
 from data.records import Paragraph, Sentence, Speech
 from data.text import split_sentences
-from data.textio import read_text
+
+if TYPE_CHECKING:
+    from data.convert.base import Metadata
 
 log = logging.getLogger(__name__)
 
-TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".text"}
-JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 
 _CN_NUM = "一二三四五六七八九十百零〇"
 # Level 1: "一、学习体会"; level 2: "(一) 强化…" / "（一）…"; level 3: "1. …" / "1、…"
@@ -45,6 +46,8 @@ class LoadReport:
     speeches: list[Speech] = field(default_factory=list)
     files_read: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    # (path:line, reason): records with wrong types; the ingest fails on them unless --skip-bad.
+    errors: list[tuple[str, str]] = field(default_factory=list)
 
 
 def section_level(line: str) -> int | None:
@@ -83,6 +86,9 @@ def make_speech(
     date: str = "",
     source: str = "",
     speech_key: str | None = None,
+    region: str = "",
+    place: str = "",
+    extra: Mapping[str, str] | None = None,
 ) -> Speech:
     """Build a Speech from (section, text) pairs, assigning stable ids and splitting sentences.
 
@@ -121,6 +127,9 @@ def make_speech(
         date=date.strip(),
         source=source,
         paragraphs=tuple(built),
+        region=region.strip(),
+        place=place.strip(),
+        extra=dict(extra or {}),
     )
 
 
@@ -280,84 +289,112 @@ def _repair_page_breaks(blocks: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 # ----------------------------------------------------------------------------------------------------
-# JSONL and folders
+# Folders and files: each file goes to its converter (data/convert/)
 
 
-def parse_jsonl(text: str, source: str, report: LoadReport) -> list[Speech]:
-    """One speech per line: {"title", "speaker", "role", "date", "source", "text"} (all but text optional)."""
-    speeches = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
+def iter_input_files(paths: Iterable[Path], *, follow_symlinks: bool = False) -> Iterator[tuple[Path, str]]:
+    """(file, refusal) for every file under ``paths``; refusal is "" for a file to read.
+
+    Without ``follow_symlinks`` a symlink (file or folder) is refused, and so is anything whose real path
+    lies outside the roots given: reading a folder must not read what a link inside it points at."""
+    for root in paths:
+        if not root.exists() and not root.is_symlink():
+            yield root, "no such file or directory"
             continue
-        where = f"{source}:{lineno}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            report.skipped.append((where, f"invalid JSON ({exc.msg})"))
+        if root.is_symlink() and not follow_symlinks:
+            yield root, "refused: a symlink (pass --follow-symlinks to read it)"
             continue
-        if not isinstance(obj, dict) or not isinstance(obj.get("text"), str) or not obj["text"].strip():
-            report.skipped.append((where, 'a speech needs a non-empty string "text"'))
+        if not root.is_dir():
+            yield root, ""
             continue
-        bad = [
-            k for k in ("title", "speaker", "role", "date", "source") if not isinstance(obj.get(k, ""), str)
-        ]
-        if bad:
-            report.skipped.append((where, f"fields must be strings: {', '.join(bad)}"))
+        real_root = root.resolve()
+        seen: set[Path] = set()
+        for folder, dirs, files in os.walk(root, followlinks=follow_symlinks):
+            dirs.sort()
+            here = Path(folder)
+            if follow_symlinks:  # a link back up the tree must not loop forever
+                real = here.resolve()
+                if real in seen:
+                    dirs.clear()
+                    continue
+                seen.add(real)
+            for d in [d for d in dirs if not follow_symlinks and (here / d).is_symlink()]:
+                dirs.remove(d)
+                yield here / d, "refused: a symlinked folder (pass --follow-symlinks to read it)"
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for name in sorted(files):
+                if name.startswith("."):
+                    continue
+                path = here / name
+                if follow_symlinks:
+                    yield path, ""
+                elif path.is_symlink():
+                    yield path, "refused: a symlink (pass --follow-symlinks to read it)"
+                elif not path.resolve().is_relative_to(real_root):
+                    yield path, f"refused: resolves outside {root}"
+                else:
+                    yield path, ""
+
+
+def load_paths(
+    paths: Sequence[Path],
+    *,
+    follow_symlinks: bool = False,
+    skip_bad: bool = False,
+    overrides: Metadata | None = None,
+) -> LoadReport:
+    """Load every speech under ``paths`` (files, folders recursively, archives).
+
+    A bad file is reported in ``skipped`` and the others are read. A bad record inside a file (a JSONL line
+    with wrong types) goes to ``errors``, which should fail the command, or to ``skipped`` with
+    ``skip_bad``. ``overrides`` (title, speaker, role, date, region, place) replace what the files say."""
+    from data.convert import Context, convert, converter_for, suffixes
+    from data.convert.base import read_input
+
+    report = LoadReport()
+    ctx = Context(route=convert, skip_bad=skip_bad, skipped=report.skipped, errors=report.errors)
+    for path, refusal in iter_input_files(paths, follow_symlinks=follow_symlinks):
+        where = str(path)
+        if refusal:
+            report.skipped.append((where, refusal))
             continue
-        title = obj.get("title") or f"{Path(source).stem} #{lineno}"
-        parsed = parse_speech_text(obj["text"], source=obj.get("source") or where, default_title=title)
-        for sp in parsed:
-            speeches.append(
-                make_speech(
-                    title=obj.get("title") or sp.title,
-                    speaker=obj.get("speaker") or sp.speaker,
-                    role=obj.get("role") or sp.role,
-                    date=obj.get("date") or sp.date,
-                    source=obj.get("source") or where,
-                    paragraphs=[(p.section, p.text) for p in sp.paragraphs],
+        if converter_for(path.name) is None:
+            report.skipped.append(
+                (
+                    where,
+                    f"unsupported file type {path.suffix.lower() or '(none)'}; use {', '.join(suffixes())}",
                 )
             )
-    return speeches
-
-
-def iter_input_files(paths: Iterable[Path]) -> Iterable[Path]:
-    for path in paths:
-        if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-        else:
-            yield path
-
-
-def load_paths(paths: Sequence[Path]) -> LoadReport:
-    """Load every speech under ``paths`` (files or folders, recursively). Bad files are reported, not fatal."""
-    report = LoadReport()
-    for path in iter_input_files(paths):
-        suffix = path.suffix.lower()
-        if not path.exists():
-            report.skipped.append((str(path), "no such file or directory"))
-            continue
-        if suffix not in TEXT_SUFFIXES | JSONL_SUFFIXES:
-            report.skipped.append(
-                (str(path), f"unsupported file type {suffix or '(none)'}; use .txt, .md or .jsonl")
-            )
             continue
         try:
-            text, encoding = read_text(path)
+            speeches = convert(read_input(path), where, ctx)
         except InputFileError as exc:
-            report.skipped.append((str(path), exc.message.removeprefix(f"{path}: ")))
+            report.skipped.append((where, exc.message.removeprefix(f"{where}: ")))
             continue
-        if suffix in JSONL_SUFFIXES:
-            speeches = parse_jsonl(text, str(path), report)
-        else:
-            speeches = parse_speech_text(text, source=str(path), default_title=path.stem)
         if not speeches:
-            report.skipped.append((str(path), "no speech text found"))
+            report.skipped.append((where, "no speech text found"))
             continue
-        log.debug("%s: %d speeches (%s)", path, len(speeches), encoding)
-        report.files_read.append(str(path))
+        log.debug("%s: %d speeches", path, len(speeches))
+        report.files_read.append(where)
         report.speeches.extend(speeches)
+    if overrides is not None and not overrides.is_empty():
+        report.speeches = [_override(sp, overrides) for sp in report.speeches]
     report.speeches = _dedupe_ids(report.speeches)
     return report
+
+
+def _override(sp: Speech, meta: Metadata) -> Speech:
+    return make_speech(
+        title=meta.title or sp.title,
+        speaker=meta.speaker or sp.speaker,
+        role=meta.role or sp.role,
+        date=meta.date or sp.date,
+        region=meta.region or sp.region,
+        place=meta.place or sp.place,
+        extra={**sp.extra, **meta.extra},
+        source=sp.source,
+        paragraphs=[(p.section, p.text) for p in sp.paragraphs],
+    )
 
 
 def _dedupe_ids(speeches: list[Speech]) -> list[Speech]:
@@ -373,6 +410,9 @@ def _dedupe_ids(speeches: list[Speech]) -> list[Speech]:
                 role=sp.role,
                 date=sp.date,
                 source=sp.source,
+                region=sp.region,
+                place=sp.place,
+                extra=sp.extra,
                 paragraphs=[(p.section, p.text) for p in sp.paragraphs],
                 speech_key=f"{sp.title}\x1e{sp.speaker}\x1e{sp.source}\x1e{by_id[sp.speech_id]}",
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
@@ -34,3 +35,8 @@ class Speech:
     date: str  # ISO date (YYYY-MM-DD, YYYY-MM or YYYY) or ""
     source: str  # file path or URL it came from
     paragraphs: tuple[Paragraph, ...]
+    region: str = ""  # province/city the speech is about ("浙江省"), "" when unknown
+    place: str = ""  # where it was given ("浙江省第十四届人民代表大会第三次会议"), "" when unknown
+    # Any other string metadata (year, doc_type, url, credit, the front-matter lines read as metadata…).
+    # A plain dict so that dataclasses.asdict and json round-trip it; left out of the hash (dicts have none).
+    extra: Mapping[str, str] = field(default_factory=dict, hash=False)

@@ -1,14 +1,11 @@
-"""Read a text file whatever its encoding (UTF-8, UTF-8 with BOM, UTF-16 with BOM, GB18030/GBK)."""
+"""Decode a text file's bytes whatever the encoding (UTF-8, UTF-8 with BOM, UTF-16 with BOM, GB18030/GBK)."""
 
 from __future__ import annotations
 
 import codecs
 import unicodedata
-from pathlib import Path
 
 from data.errors import InputFileError
-
-MAX_FILE_BYTES = 200 * 1024 * 1024
 
 
 def decode_bytes(raw: bytes, name: str = "<bytes>") -> tuple[str, str]:
@@ -37,18 +34,6 @@ def decode_bytes(raw: bytes, name: str = "<bytes>") -> tuple[str, str]:
     if _control_ratio(text) > 0.01:
         raise InputFileError(f"{name}: looks binary (control characters in the text), not a text file")
     return text, enc
-
-
-def read_text(path: Path) -> tuple[str, str]:
-    """Read and decode a file; raises InputFileError with the reason."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise InputFileError(f"{path}: {size} bytes is larger than the {MAX_FILE_BYTES} byte limit")
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputFileError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    return decode_bytes(raw, str(path))
 
 
 def _strict(raw: bytes, encoding: str, name: str) -> str:

@@ -144,6 +144,12 @@ def test_jsonl_speeches_with_a_bad_line(tmp_path):
     sp = report.speeches[0]
     assert (sp.title, sp.speaker, sp.role, sp.date) == ("关于教育工作的讲话", "王五", "区长", "2023-03-01")
     assert [p.section for p in sp.paragraphs] == ["一、总体情况", "二、下一步"]
+    # Bad records fail the ingest by default, naming file and line ...
+    assert [where.rsplit(":", 1)[1] for where, _ in report.errors] == ["2", "3"]
+    assert report.skipped == []
+    # ... and are reported and skipped with skip_bad.
+    report = load_paths([tmp_path / "s.jsonl"], skip_bad=True)
+    assert len(report.speeches) == 1 and report.errors == []
     assert [where.rsplit(":", 1)[1] for where, _ in report.skipped] == ["2", "3"]
 
 
