@@ -35,8 +35,8 @@ test-fast:
 	$(BIN)/python -m pytest -q -m "not slow"
 
 check:
-	$(BIN)/ruff check data embeddings qa api cli tests benchmarks
-	$(BIN)/ruff format --check data embeddings qa api cli tests benchmarks
+	$(BIN)/ruff check data embeddings qa api evaluation cli tests benchmarks
+	$(BIN)/ruff format --check data embeddings qa api evaluation cli tests benchmarks
 	$(BIN)/mypy
 
 # The gold set with the answer issue's acceptance thresholds as gates (non-zero exit when one is missed).

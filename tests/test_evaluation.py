@@ -9,6 +9,7 @@ import re
 import socket
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,24 +17,12 @@ import httpx
 import pytest
 
 from data.errors import InputFileError, NotFoundError, SpeechQAError
-from qa.evaluate import (
-    SUMMARY_GROUPS,
-    GoldItem,
-    HttpBackend,
-    ServiceBackend,
-    answer_sentences,
-    char_f1,
-    check_gates,
-    compare_summaries,
-    evaluate,
-    ndcg,
-    normalize,
-    parse_gate,
-    parse_gold_lines,
-    retrieval_metrics,
-    strip_markers,
-    summarize,
-)
+from data.text import answer_sentences, strip_markers
+from evaluation.backends import HttpBackend, ServiceBackend
+from evaluation.gates import check_gates, compare_summaries, parse_gate
+from evaluation.gold import GoldItem, parse_gold_lines
+from evaluation.metrics import char_f1, citation_coverage, ndcg, normalize, retrieval_metrics
+from evaluation.runner import SUMMARY_GROUPS, evaluate, summarize
 from qa.types import Answer, Citation, Hit
 
 REPO = Path(__file__).resolve().parents[1]
@@ -146,8 +135,15 @@ def test_normalize_unifies_width_and_drops_punctuation_space_and_markers():
     assert normalize("6.4%") == normalize("６．４％")
 
 
-def test_strip_markers_removes_half_and_full_width_markers():
-    assert strip_markers("发展[1][12]。推进［３］。") == "发展。推进。"
+def test_strip_markers_removes_markers_but_keeps_a_passages_own_full_width_number():
+    assert strip_markers("发展[1][12]。推进［３］。") == "发展。推进[3]。"
+
+
+def test_a_passages_own_full_width_number_is_not_a_citation_in_coverage():
+    # The composer shows a quoted "[27]" full-width; the old evaluator NFKC-folded it back into a marker.
+    assert citation_coverage("文件［27］规定了甲。乙很重要。[1]") == 0.5
+    assert citation_coverage("依据筑府办发电[2020]5号。") == 0.0
+    assert citation_coverage("依据筑府办发电[2020]5号[1]。") == 1.0
 
 
 def test_char_f1_counts_characters_not_tokens():
@@ -233,7 +229,7 @@ def test_malformed_gold_lines_are_reported_with_line_numbers_and_the_rest_runs()
 
 
 def test_the_shipped_gold_set_parses_cleanly():
-    from qa.evaluate import load_gold
+    from evaluation.gold import load_gold
 
     gold = load_gold(REPO / "data" / "eval" / "gold.jsonl")
     assert gold.skipped == ()
@@ -324,27 +320,34 @@ def test_result_rows_carry_answer_citations_retrieved_ids_and_metrics(fake_run):
 
 
 def _fake_server(request: httpx.Request) -> httpx.Response:
+    """Serves the scripted answers through the API's own wire models, as the real server does."""
+    from api.schemas import AnswerOut, PassageDetailOut
+
     if request.url.path == "/healthz":
         return httpx.Response(200, json={"status": "ok", "index_version": "v-http"})
     if request.url.path == "/v1/ask":
         question = json.loads(request.content)["question"]
-        a = SCRIPT[question]
-        body = {
-            "answer": a.answer,
-            "answerable": a.answerable,
-            "citations": [{f: getattr(c, f) for f in Citation.__slots__} for c in a.citations],
-            "related": [
-                {f: getattr(h, f) for f in Hit.__slots__ if f not in ("dense_score", "bm25_score")}
-                for h in a.related
-            ],
-            "timing_ms": {"total": 1.0},
-            "index_version": "v-http",
-        }
-        return httpx.Response(200, json=body)
+        timed = replace(
+            SCRIPT[question],
+            timing_ms={"retrieve": 0.5, "compose": 0.5, "total": 1.0},
+            index_version="v-http",
+        )
+        return httpx.Response(200, content=AnswerOut.of(timed).model_dump_json())
     if request.url.path.startswith("/v1/passages/"):
         pid = request.url.path.rsplit("/", 1)[1]
         if pid in PASSAGES:
-            return httpx.Response(200, json={"passage_id": pid, "text": PASSAGES[pid]})
+            body = PassageDetailOut(
+                passage_id=pid,
+                text=PASSAGES[pid],
+                speech_id="s1",
+                speech_title="讲话",
+                speaker="李国龙",
+                speaker_role="主任",
+                section="",
+                prev_id=None,
+                next_id=None,
+            )
+            return httpx.Response(200, content=body.model_dump_json())
         return httpx.Response(404, json={"detail": "not found", "code": "not_found"})
     return httpx.Response(404)
 
@@ -357,6 +360,17 @@ def test_http_backend_gives_the_same_metrics_as_in_process(fake_run):
     for group in ("retrieval", "answer", "citations", "abstention"):
         assert summary[group] == in_process[group], group
     assert summary["index_version"] == "v-http"
+
+
+def test_http_backend_rejects_a_body_that_is_not_the_api_schema():
+    def server(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/healthz":
+            return httpx.Response(200, json={"status": "ok"})
+        return httpx.Response(200, json={"answer": "甲", "answerable": True, "citations": [{"n": 1}]})
+
+    backend = HttpBackend.connect("http://speechqa.test", transport=httpx.MockTransport(server))
+    with pytest.raises(SpeechQAError, match="not a valid AnswerOut"):
+        backend.ask("谁？", 5)
 
 
 def _closed_port() -> int:
@@ -404,8 +418,8 @@ def two_summaries(tmp_path, fake_run):
 
 
 def test_compare_prints_metric_a_b_and_delta(two_summaries, capsys):
-    from cli.eval import run_eval
     from api.settings import Settings
+    from cli.eval import run_eval
 
     a, b = two_summaries
     assert run_eval(_eval_args(compare=(a, b)), Settings()) == 0
@@ -425,8 +439,8 @@ def test_compare_deltas_know_which_way_is_better():
 
 
 def test_fail_under_and_fail_over_exit_non_zero_naming_the_metric(two_summaries, capsys):
-    from cli.eval import run_eval
     from api.settings import Settings
+    from cli.eval import run_eval
 
     a, b = two_summaries
     ok = _eval_args(
@@ -444,8 +458,8 @@ def test_fail_under_and_fail_over_exit_non_zero_naming_the_metric(two_summaries,
 
 
 def test_gates_reject_unknown_metrics_and_bad_specs(two_summaries, fake_run, capsys):
-    from cli.eval import run_eval
     from api.settings import Settings
+    from cli.eval import run_eval
 
     _, summary = fake_run
     with pytest.raises(SpeechQAError, match="answer.kp_recall"):
@@ -469,8 +483,8 @@ def test_gates_reject_unknown_metrics_and_bad_specs(two_summaries, fake_run, cap
     ],
 )
 def test_cli_rejects_bad_option_combinations_before_running(tmp_path, capsys, options, message):
-    from cli.eval import run_eval
     from api.settings import Settings
+    from cli.eval import run_eval
 
     args = _eval_args(out=tmp_path / "out", **options)
     assert run_eval(args, Settings(home=tmp_path)) == 2
@@ -479,8 +493,8 @@ def test_cli_rejects_bad_option_combinations_before_running(tmp_path, capsys, op
 
 
 def test_cli_with_unreachable_url_exits_2_fast(tmp_path, capsys):
-    from cli.eval import run_eval
     from api.settings import Settings
+    from cli.eval import run_eval
 
     gold = tmp_path / "gold.jsonl"
     gold.write_text(
@@ -498,7 +512,7 @@ def test_cli_with_unreachable_url_exits_2_fast(tmp_path, capsys):
 
 
 def test_report_escapes_text_and_needs_nothing_from_the_network(fake_run, tmp_path):
-    from qa.report import render_report
+    from evaluation.report import render_report
 
     results, summary = fake_run
     rows = [r.to_json() for r in results]
@@ -516,7 +530,7 @@ def test_report_escapes_text_and_needs_nothing_from_the_network(fake_run, tmp_pa
 
 
 def test_report_shows_benchmark_licence_and_internal_warning(fake_run):
-    from qa.report import render_report, summary_markdown
+    from evaluation.report import render_report, summary_markdown
 
     results, summary = fake_run
     summary = {
@@ -534,7 +548,7 @@ def test_report_shows_benchmark_licence_and_internal_warning(fake_run):
 
 
 def test_chunking_ends_at_full_stops_near_the_target_size():
-    from qa.benchmarks import chunk_text
+    from evaluation.datasets.common import chunk_text
 
     text = "".join(f"第{i}句话说的是一件比较长的事情，需要写得足够长才行。" for i in range(40))
     spans = chunk_text(text, target=100)
@@ -546,7 +560,7 @@ def test_chunking_ends_at_full_stops_near_the_target_size():
 
 
 def test_licence_line_includes_its_continuation(tmp_path):
-    from qa.benchmarks import licence_line
+    from evaluation.datasets.common import licence_line
 
     md = tmp_path / "SOURCE.md"
     md.write_text(
@@ -558,15 +572,18 @@ def test_licence_line_includes_its_continuation(tmp_path):
 
 
 def test_missing_benchmark_data_is_a_clear_error(tmp_path):
-    from qa.benchmarks import find_data_file
+    from evaluation.datasets.common import find_data_file
 
     with pytest.raises(InputFileError, match="no rgb data found") as info:
-        find_data_file("rgb", tmp_path / "nowhere")
+        find_data_file("rgb", "rgb_zh", "zh_refine.json", tmp_path / "nowhere")
     assert "--data" in (info.value.fix or "")
 
 
 def test_converters_map_gold_to_passage_ids():
-    from qa.benchmarks import convert_cmrc2018, convert_ncp, convert_rgb
+    from evaluation.datasets.cmrc2018 import convert as convert_cmrc2018
+    from evaluation.datasets.ncp import convert_ncp
+    from evaluation.datasets.rgb import convert_rgb
+    from evaluation.datasets.squad import parse_squad
 
     cmrc = {
         "data": [
@@ -603,7 +620,7 @@ def test_converters_map_gold_to_passage_ids():
             },
         ]
     }
-    speeches, items = convert_cmrc2018(cmrc)
+    speeches, items = convert_cmrc2018(parse_squad(cmrc))
     assert len(speeches) == 2 and len(items) == 1
     assert items[0].key_points == (("张三",),)
     assert items[0].gold_passage_ids == (speeches[0].paragraphs[0].paragraph_id,)
@@ -656,7 +673,7 @@ def test_converters_map_gold_to_passage_ids():
     ("name", "documents", "questions"), [("cmrc2018", 848, 3219), ("rgb", None, 300), ("ncp", 58, 58)]
 )
 def test_shipped_benchmarks_convert(name, documents, questions):
-    from qa.benchmarks import load_benchmark
+    from evaluation.datasets import load_benchmark
 
     bench = load_benchmark(name)
     assert len(bench.items) == questions
@@ -676,8 +693,8 @@ def test_shipped_benchmarks_convert(name, documents, questions):
 def test_in_process_eval_of_the_gold_set_writes_results_summary_and_report(
     fake_index_dir, fake_encoder, tmp_path, monkeypatch, capsys
 ):
-    from cli import eval as cli_eval
     from api.settings import Settings
+    from cli import eval as cli_eval
 
     monkeypatch.setattr(cli_eval, "build_encoder", lambda settings: fake_encoder)
     out = tmp_path / "out"
@@ -708,8 +725,8 @@ def test_in_process_eval_of_the_gold_set_writes_results_summary_and_report(
 def test_malformed_gold_lines_are_counted_in_the_summary(
     fake_index_dir, fake_encoder, tmp_path, monkeypatch, capsys
 ):
-    from cli import eval as cli_eval
     from api.settings import Settings
+    from cli import eval as cli_eval
 
     monkeypatch.setattr(cli_eval, "build_encoder", lambda settings: fake_encoder)
     gold = tmp_path / "gold.jsonl"
@@ -733,8 +750,8 @@ def test_malformed_gold_lines_are_counted_in_the_summary(
 def test_benchmark_run_builds_a_temporary_index_and_reports_the_licence(
     fake_encoder, tmp_path, monkeypatch, capsys
 ):
-    from cli import eval as cli_eval
     from api.settings import Settings
+    from cli import eval as cli_eval
 
     monkeypatch.setattr(cli_eval, "build_encoder", lambda settings: fake_encoder)
     out = tmp_path / "out"
@@ -758,7 +775,7 @@ def test_benchmark_run_builds_a_temporary_index_and_reports_the_licence(
 
 @pytest.mark.slow
 def test_http_and_in_process_runs_agree_on_every_quality_metric(real_service, live_server):
-    from qa.evaluate import load_gold
+    from evaluation.gold import load_gold
 
     items = load_gold(REPO / "data" / "eval" / "gold.jsonl").items[:20]
     local = summarize(evaluate(items, ServiceBackend(real_service), k=5))
