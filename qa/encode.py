@@ -3,22 +3,38 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
 from data.records import Paragraph, Speech
 from embeddings.encoder import Encoder
 
-if TYPE_CHECKING:
-    from qa.index import LoadedIndex
-
 log = logging.getLogger(__name__)
 
 # Cache entries hold a paragraph vector followed by its sentence vectors; the kind names that layout.
 SPAN_KIND = "passage+sentences:v1"
 BATCH = 16
+
+
+class VectorSource(Protocol):
+    """A loaded index as a source of known vectors (a Protocol, so this module never imports qa.index,
+    which imports it)."""
+
+    @property
+    def manifest(self) -> Mapping[str, Any]: ...
+
+    @property
+    def speeches(self) -> Mapping[str, Speech]: ...
+
+    @property
+    def paragraphs(self) -> Sequence[Paragraph]: ...
+
+    @property
+    def passage_vectors(self) -> np.ndarray: ...
+
+    def sentence_vectors_of(self, row: int) -> np.ndarray: ...
 
 
 def dense_prefix(speech: Speech, paragraph: Paragraph) -> str:
@@ -45,7 +61,7 @@ def encode_paragraphs(
     items: Sequence[tuple[str, Paragraph]],
     *,
     cache=None,
-    reuse: LoadedIndex | None = None,
+    reuse: VectorSource | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Return (paragraph vectors, sentence vectors in paragraph order, number of paragraphs encoded now).
