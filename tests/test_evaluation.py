@@ -196,6 +196,18 @@ def test_a_bracketed_year_in_the_text_is_not_a_citation_marker():
     assert answer_sentences("依据筑府办发电[2020]5号。") == ["依据筑府办发电[2020]5号。"]
 
 
+def test_a_sentence_citing_nothing_but_quoting_a_full_width_number_counts_as_uncited():
+    # The composer shows a passage's own "[27]" as "［27］"; the old evaluator folded it back (NFKC) into a
+    # marker and scored this answer's coverage 1.0.
+    q = "文件规定了什么？"
+    item = GoldItem("fw", q, True, (("甲",),))
+    text = "文件［27］规定了甲。乙很重要。[1]"
+    scripted = answer(q, text, citations=[cite(1, "p1")])
+    (result,) = evaluate([item], ServiceBackend(FakeService({q: scripted})), k=5)
+    assert result.metrics["citation_coverage"] == 0.5
+    assert "uncited sentence" in result.failures
+
+
 # ----------------------------------------------------------------------------------------------------
 # Gold file parsing
 
@@ -529,6 +541,17 @@ def test_report_escapes_text_and_needs_nothing_from_the_network(fake_run, tmp_pa
     assert page.count('class="failure"') == sum(1 for r in rows if r["failures"])
 
 
+def test_report_marks_only_real_citation_markers(fake_run):
+    from evaluation.report import render_report
+
+    results, summary = fake_run
+    rows = [r.to_json() for r in results]
+    rows[1]["answer"] = "依据筑府办发电[2020]5号和文件［27］。甲[1]。"
+    page = render_report(summary, [rows[1]])  # a failing row, so its answer is shown
+    assert page.count('<sup class="m">') == 1
+    assert "[2020]5号" in page and "［27］" in page and '<sup class="m">[1]</sup>' in page
+
+
 def test_report_shows_benchmark_licence_and_internal_warning(fake_run):
     from evaluation.report import render_report, summary_markdown
 
@@ -787,3 +810,66 @@ def test_http_and_in_process_runs_agree_on_every_quality_metric(real_service, li
     for group in ("retrieval", "answer", "citations", "abstention"):
         assert remote[group] == local[group], group
     assert remote["errors"] == 0 and remote["citations"]["valid"] in (1.0, None)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Named benchmarks of our own data, the leave-the-paragraph-out set, and the composer hook
+
+
+def test_gold_test_benchmark_runs_through_the_cli_on_a_temporary_index(
+    fake_encoder, tmp_path, monkeypatch, capsys
+):
+    from api.settings import Settings
+    from cli import eval as cli_eval
+
+    monkeypatch.setattr(cli_eval, "build_encoder", lambda settings: fake_encoder)
+    out = tmp_path / "out"
+    args = _eval_args(benchmark="gold-test", limit=6, out=out, no_progress=True)
+    assert cli_eval.run_eval(args, Settings(home=tmp_path / "home")) == 0
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["n"] == 6 and summary["source"] == "benchmark:gold-test"
+    assert summary["benchmark"]["data"].endswith("gold_test.jsonl")
+
+
+@pytest.mark.skipif(
+    not (REPO.parent / "shared" / "benchmarks").is_dir(), reason="shared benchmarks not present"
+)
+def test_cmrc2018_unanswerable_limit_keeps_half_unanswerable_and_reports_the_construction(
+    fake_encoder, tmp_path, monkeypatch
+):
+    from api.settings import Settings
+    from cli import eval as cli_eval
+
+    monkeypatch.setattr(cli_eval, "build_encoder", lambda settings: fake_encoder)
+    out = tmp_path / "out"
+    args = _eval_args(benchmark="cmrc2018-unanswerable", limit=8, out=out, no_progress=True)
+    assert cli_eval.run_eval(args, Settings(home=tmp_path / "home")) == 0
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["abstention"]["n_answerable"] == summary["abstention"]["n_unanswerable"] == 4
+    assert summary["benchmark"]["paragraphs_held_out"] == 192
+    assert summary["abstention"]["false_answers"] is not None
+
+
+def test_composer_option_reaches_the_service_options_when_settings_know_composers(tmp_path):
+    from api.assemble import service_options
+    from api.settings import Settings
+    from evaluation.backends import with_composer
+
+    class WithComposers(Settings):
+        composer: str = "learned"
+
+    settings = WithComposers(home=tmp_path)
+    assert with_composer(settings, "extractive-v1").composer == "extractive-v1"
+    assert with_composer(settings, None) is settings
+    plain = Settings(home=tmp_path)
+    # A build without a composer registry runs its one composer: the option is a no-op, not a crash.
+    assert service_options(with_composer(plain, "extractive-v1")) == service_options(plain)
+
+
+def test_composer_and_url_together_are_rejected(tmp_path, capsys):
+    from api.settings import Settings
+    from cli.eval import run_eval
+
+    args = _eval_args(url="http://127.0.0.1:1", composer="learned", out=tmp_path / "out")
+    assert run_eval(args, Settings(home=tmp_path)) == 2
+    assert "--composer" in capsys.readouterr().err
