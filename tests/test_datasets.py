@@ -136,9 +136,8 @@ def test_cmrc2018_unanswerable_has_1000_questions_half_of_them_unanswerable():
         for para in article["paragraphs"]
         for qa in para["qas"]
     }
-    for item in bench.items:
-        if not item.answerable:
-            assert not any(normalize(a) in indexed for a in answers[item.id]), item.id
+    for item in (i for i in bench.items if not i.answerable):
+        assert not any(normalize(a) in indexed for a in answers[item.id]), item.id
     pids = {p.paragraph_id for s in bench.speeches for p in s.paragraphs}
     assert all(
         len(i.gold_passage_ids) == 1 and i.gold_passage_ids[0] in pids for i in bench.items if i.answerable
