@@ -177,3 +177,12 @@ def test_provincial_questions_carry_their_region_and_their_evidence_is_in_the_co
 def test_every_registered_benchmark_has_a_loader_and_a_description():
     assert {"cmrc2018-unanswerable", "gold-test", "gold-dev", "provincial", "drcd"} <= set(BENCHMARKS)
     assert all(spec.description and callable(spec.load) for spec in BENCHMARKS.values())
+
+
+def test_squad_corpus_gives_speeches_and_gold_in_one_call():
+    from evaluation.datasets.squad import squad_corpus
+
+    speeches, items = squad_corpus(parse_squad(_squad(3)), "t")
+    pids = {p.paragraph_id for s in speeches for p in s.paragraphs}
+    assert len(speeches) == 3 and len(items) == 8
+    assert all(i.answerable and len(i.gold_passage_ids) == 1 and i.gold_passage_ids[0] in pids for i in items)

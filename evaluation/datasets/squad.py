@@ -2,7 +2,8 @@
 
 One parser for both, used by the benchmarks and by training: ``read_squad`` gives the records as the file has
 them; ``squad_speeches`` turns them into ``Speech`` records (one speech per article, title = article title, one
-paragraph per context, ids stable across runs) and ``squad_gold`` into GoldItems with ``gold_passage_ids``.
+paragraph per context, ids stable across runs) and ``squad_gold`` into GoldItems with ``gold_passage_ids``;
+``squad_corpus`` does both. ``cmrc2018.load_articles`` and ``drcd.load_articles`` (simplified) read the files.
 """
 
 from __future__ import annotations
@@ -158,3 +159,9 @@ def squad_gold(
                     )
                 )
     return [i for i in items if i.key_points[0]]
+
+
+def squad_corpus(articles: Sequence[SquadArticle], key: str) -> tuple[list[Speech], list[GoldItem]]:
+    """Speeches (one per article) and answerable GoldItems with ``gold_passage_ids``, in one call (training)."""
+    speeches, pid_of = squad_speeches(articles, key)
+    return speeches, squad_gold(articles, pid_of, type_=key)
