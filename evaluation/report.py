@@ -605,7 +605,7 @@ def answer_table(runs: Sequence[tuple[str, str, Mapping[str, Any]]]) -> str:
     lines = [head, "|---|---|" + "---:|" * len(ANSWER_TABLE_COLUMNS)]
     for name, composer, summary in runs:
         ab = summary.get("abstention") or {}
-        label = f"{name} ({ab.get('n_answerable', 0)} + {ab.get('n_unanswerable', 0)} unanswerable)"
+        label = f"{name} ({ab.get('n_answerable', 0)} answerable, {ab.get('n_unanswerable', 0)} unanswerable)"
         row = answer_table_row(summary)
         lines.append(
             f"| {label} | {composer} | " + " | ".join(fmt(row[c]) for c in ANSWER_TABLE_COLUMNS) + " |"

@@ -872,3 +872,14 @@ def test_composer_and_url_together_are_rejected(tmp_path, capsys):
     args = _eval_args(url="http://127.0.0.1:1", composer="learned", out=tmp_path / "out")
     assert run_eval(args, Settings(home=tmp_path)) == 2
     assert "--composer" in capsys.readouterr().err
+
+
+def test_answer_table_has_one_row_per_set_and_composer_with_the_five_numbers(fake_run):
+    from evaluation.report import ANSWER_TABLE_COLUMNS, answer_table
+
+    _, summary = fake_run
+    table = answer_table([("gold-test", "extractive-v1", summary), ("gold-test", "learned", summary)])
+    lines = table.splitlines()
+    assert all(c in lines[0] for c in ANSWER_TABLE_COLUMNS) and len(lines) == 4
+    # false_answers 0.5 -> unanswerable refused 0.500; false_refusals 1/3; citations valid 1/3.
+    assert lines[2].startswith("| gold-test (3 answerable, 2 unanswerable) | extractive-v1 | 0.500 | 0.333 |")
