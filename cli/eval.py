@@ -151,6 +151,8 @@ def _check_args(args: argparse.Namespace) -> str | None:
         return "--composer chooses the in-process service's composer; a server at --url uses its own"
     if args.data is not None and not args.benchmark:
         return "--data is the benchmark data; use it with --benchmark"
+    if args.data is not None and not BENCHMARKS[args.benchmark].needs_shared_data:
+        return f"{args.benchmark} ships with speechqa; --data applies to the public data sets only"
     if (
         args.concurrency < 1
         or (args.k is not None and args.k < 1)

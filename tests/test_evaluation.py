@@ -490,6 +490,7 @@ def test_gates_reject_unknown_metrics_and_bad_specs(two_summaries, fake_run, cap
     [
         ({"benchmark": "ncp", "url": "http://127.0.0.1:1"}, "--index and --url do not apply"),
         ({"data": "/tmp"}, "use it with --benchmark"),
+        ({"benchmark": "gold-test", "data": "/tmp"}, "--data applies to the public data sets only"),
         ({"concurrency": 0}, "at least 1"),
         ({"fail_under": "answer.recall=0.5"}, "unknown metric answer.recall"),
     ],
