@@ -36,13 +36,14 @@ test-fast:
 	$(BIN)/python -m pytest -q -m "not slow"
 
 check:
-	$(BIN)/ruff check data embeddings qa api cli tests benchmarks
-	$(BIN)/ruff format --check data embeddings qa api cli tests benchmarks
+	$(BIN)/ruff check data embeddings qa api evaluation training cli tests benchmarks
+	$(BIN)/ruff format --check data embeddings qa api evaluation training cli tests benchmarks
 	$(BIN)/mypy
 
-# The gold set with the answer issue's acceptance thresholds as gates (non-zero exit when one is missed).
+# The held-out gold test set with the answer issue's acceptance thresholds as gates (non-zero exit when one is
+# missed). gold_dev.jsonl is for tuning; CI gates on gold_test.jsonl only.
 eval:
-	$(BIN)/speechqa eval data/eval/gold.jsonl --out eval-out \
+	$(BIN)/speechqa eval data/eval/gold_test.jsonl --out eval-out \
 		--fail-under retrieval.recall@5=0.95 --fail-under retrieval.mrr=0.85 \
 		--fail-under answer.key_point_recall=0.85 --fail-under citations.valid=1.0 \
 		--fail-over abstention.false_answers=0.10 --fail-over abstention.false_refusals=0.05

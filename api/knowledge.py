@@ -20,7 +20,8 @@ from api.jobs import Job, JobFailed, JobQueue
 from api.live import ServiceHolder
 from api.uploads import Upload, UploadLimits
 from data.errors import IndexNotFoundError, NotFoundError, NotReadyError
-from data.parse import load_paths, make_speech
+from data.load import load_paths
+from data.parse import make_speech
 from data.records import Speech
 from embeddings.cache import EmbeddingCache
 from embeddings.encoder import Encoder

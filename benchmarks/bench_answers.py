@@ -2,6 +2,9 @@
 and /v1/ask latency over loopback beside the floor (query encoding + search alone).
 
 Run: .venv/bin/python benchmarks/bench_answers.py [--cmrc-limit N] [--skip-cmrc] [--calibrate]
+Or one table of refusals and answers per data set and composer:
+     .venv/bin/python benchmarks/bench_answers.py --sets gold-test,provincial,cmrc2018-unanswerable \
+         --composers extractive-v1,learned [--limit N]
 """
 
 from __future__ import annotations
@@ -19,9 +22,21 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import REPO, load_cmrc, pct, setup  # noqa: E402
-from data.parse import builtin_corpus_dir, load_paths  # noqa: E402
-from qa.evaluate import HttpBackend, ServiceBackend, evaluate, load_gold, normalize, summarize  # noqa: E402
+from api.assemble import service_options  # noqa: E402
+from benchmarks.common import REPO, SHARED, pct, setup  # noqa: E402
+from data.load import builtin_corpus_dir, load_paths  # noqa: E402
+from evaluation.backends import (  # noqa: E402
+    HttpBackend,
+    ServiceBackend,
+    index_speeches,
+    temporary_index_dir,
+    with_composer,
+)
+from evaluation.datasets import BENCHMARKS, load_benchmark  # noqa: E402
+from evaluation.gold import load_gold  # noqa: E402
+from evaluation.metrics import key_points_found  # noqa: E402
+from evaluation.report import answer_table  # noqa: E402
+from evaluation.runner import evaluate, summarize  # noqa: E402
 from qa.index import build_index  # noqa: E402
 from qa.service import AnswerService  # noqa: E402
 
@@ -63,27 +78,24 @@ def calibrate(service: AnswerService) -> None:
 
 
 def cmrc_answers(encoder, cache, limit: int | None) -> dict:
-    speeches, questions = load_cmrc("dev")
-    if limit:
-        questions = questions[:limit]
+    bench = load_benchmark("cmrc2018", SHARED / "benchmarks", limit=limit)
+    questions = bench.items
     with tempfile.TemporaryDirectory() as tmp:
-        build_index(speeches, encoder, Path(tmp) / "cmrc", cache=cache)
+        build_index(bench.speeches, encoder, Path(tmp) / "cmrc", cache=cache)
         service = AnswerService.open(Path(tmp) / "cmrc", encoder)
         ours = base = refused = 0
         for q in questions:
-            gold = [normalize(a) for a in q["answers"]]
-            a = service.ask(q["question"])
+            # The reference answers are the variants of one key point.
+            a = service.ask(q.question)
             refused += not a.answerable
-            if any(g and g in normalize(a.answer) for g in gold):
-                ours += 1
-            top = service.search(q["question"], 1, mode="bm25")
+            ours += key_points_found(a.answer, q.key_points)[0]
+            top = service.search(q.question, 1, mode="bm25")
             first = (
                 service.index.paragraph(service.index.row_of(top[0].passage_id)).sentences[0].text
                 if top
                 else ""
             )
-            if any(g and g in normalize(first) for g in gold):
-                base += 1
+            base += key_points_found(first, q.key_points)[0]
     n = len(questions)
     return {"n": n, "ours": ours / n, "baseline": base / n, "refused": refused / n}
 
@@ -117,14 +129,53 @@ def http_latency(base: str, service: AnswerService, rounds: int) -> dict:
     }
 
 
+def composer_table(settings, encoder, cache, sets: list[str], composers: list[str], limit: int | None) -> str:
+    """Each set indexed once in a temporary directory, then asked once per composer; one Markdown table."""
+    runs = []
+    for name in sets:
+        bench = load_benchmark(name, SHARED / "benchmarks", limit=limit)
+        with temporary_index_dir() as tmp:
+            index_dir = Path(tmp) / "index"
+            index_speeches(bench.speeches, encoder, index_dir, cache=cache)
+            for composer in composers:
+                options = service_options(with_composer(settings, composer or None))
+                service = AnswerService.open(index_dir, encoder, **options)
+                results = evaluate(bench.items, ServiceBackend(service, source=f"benchmark:{name}"), k=5)
+                summary = summarize(results, k=5, source=f"benchmark:{name}")
+                runs.append((name, composer or "(configured)", summary))
+                print(
+                    f"done: {name} x {composer or '(configured)'} ({len(results)} questions)", file=sys.stderr
+                )
+    return answer_table(runs)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cmrc-limit", type=int, default=None)
     ap.add_argument("--skip-cmrc", action="store_true")
     ap.add_argument("--calibrate", action="store_true", help="print evidence scores and threshold trade-offs")
     ap.add_argument("--rounds", type=int, default=3, help="latency rounds over the gold questions")
+    ap.add_argument(
+        "--sets",
+        help=f"print one table for these comma-separated benchmarks ({', '.join(BENCHMARKS)}) and stop",
+    )
+    ap.add_argument(
+        "--composers",
+        default="",
+        help="comma-separated composer names for --sets (default: the configured one)",
+    )
+    ap.add_argument("--limit", type=int, default=None, help="questions per set for --sets")
     args = ap.parse_args()
+    if args.sets:
+        unknown = [s for s in args.sets.split(",") if s not in BENCHMARKS]
+        if unknown:
+            ap.error(f"unknown set(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
     settings, encoder, cache = setup()
+    if args.sets:
+        composers = [c.strip() for c in args.composers.split(",")] if args.composers else [""]
+        print()
+        print(composer_table(settings, encoder, cache, args.sets.split(","), composers, args.limit))
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         index_dir = Path(tmp) / "idx"

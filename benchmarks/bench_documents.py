@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import SHARED  # noqa: E402
-from data.parse import load_paths  # noqa: E402
+from data.load import load_paths  # noqa: E402
 from tests.docgen import make_html, make_pdf, paragraph_match  # noqa: E402
 
 CORPUS = "gov_work_reports_provincial_2025"

@@ -26,7 +26,7 @@ from api.assemble import open_cache  # noqa: E402
 from api.settings import Settings  # noqa: E402
 from benchmarks.bench_retrieval import rank_of, score  # noqa: E402
 from benchmarks.common import REPO, SHARED, load_cmrc, machine, pct  # noqa: E402
-from data.parse import builtin_corpus_dir, load_paths  # noqa: E402
+from data.load import builtin_corpus_dir, load_paths  # noqa: E402
 from embeddings.encoder import Encoder  # noqa: E402
 from embeddings.factory import create_encoder  # noqa: E402
 from qa.encode import BATCH, _spans, dense_prefix  # noqa: E402

@@ -6,81 +6,74 @@ Run: .venv/bin/python benchmarks/bench_retrieval.py [--cmrc-limit N] [--skip-cmr
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import REPO, ingest_threads, load_cmrc, pct, setup  # noqa: E402
-from data.parse import builtin_corpus_dir, load_paths  # noqa: E402
+from benchmarks.common import REPO, SHARED, ingest_threads, pct, setup  # noqa: E402
+from data.load import builtin_corpus_dir, load_paths  # noqa: E402
 from embeddings.cache import EmbeddingCache  # noqa: E402
+from evaluation.datasets import load_benchmark  # noqa: E402
+from evaluation.gold import GoldItem, load_gold  # noqa: E402
+from evaluation.metrics import PassageJudge, hit_at, mean, reciprocal_rank  # noqa: E402
 from qa.index import build_index, load_index  # noqa: E402
 from qa.retrieve import HybridRetriever  # noqa: E402
 
 
-def rank_of(hits, is_gold) -> int | None:
-    for i, h in enumerate(hits):
-        if is_gold(h):
-            return i + 1
-    return None
-
-
-def score(ranks: list[int | None]) -> dict:
-    n = len(ranks)
+def score(rankings: list[list[bool]]) -> dict:
+    """R@k (a relevant passage in the top k) and MRR over questions, from evaluation.metrics."""
     return {
-        "R@1": sum(1 for r in ranks if r and r <= 1) / n,
-        "R@3": sum(1 for r in ranks if r and r <= 3) / n,
-        "R@5": sum(1 for r in ranks if r and r <= 5) / n,
-        "MRR": sum(1 / r for r in ranks if r) / n,
+        "R@1": mean(hit_at(r, 1) for r in rankings),
+        "R@3": mean(hit_at(r, 3) for r in rankings),
+        "R@5": mean(hit_at(r, 5) for r in rankings),
+        "MRR": mean(reciprocal_rank(r) for r in rankings),
     }
 
 
+def relevance(item: GoldItem, hits) -> list[bool]:
+    judge = PassageJudge(item.evidence, item.gold_passage_ids)
+    return [judge.is_relevant(h.passage_id, h.text) for h in hits]
+
+
 def gold_set(retriever: HybridRetriever) -> dict:
-    gold = [
-        json.loads(x) for x in (REPO / "data/eval/gold.jsonl").read_text(encoding="utf-8").splitlines() if x
-    ]
-    gold = [g for g in gold if g["answerable"] and g["evidence"]]
+    gold = [g for g in load_gold(REPO / "data/eval/gold.jsonl").items if g.answerable and g.evidence]
     out = {}
     for mode in ("hybrid", "dense", "bm25"):
-        ranks = []
-        for g in gold:
-            hits = retriever.retrieve(g["question"], 10, mode=mode).hits
-            ranks.append(rank_of(hits, lambda h, g=g: any(e in h.text for e in g["evidence"])))
-        out[mode] = score(ranks)
+        out[mode] = score([relevance(g, retriever.retrieve(g.question, 10, mode=mode).hits) for g in gold])
     out["n"] = len(gold)
     return out
 
 
 def cmrc(encoder, cache, limit: int | None) -> dict:
-    speeches, questions = load_cmrc("dev")
-    if limit:
-        questions = questions[:limit]
+    bench = load_benchmark("cmrc2018", SHARED / "benchmarks", limit=limit)
+    # Gold is the question's paragraph only (the evidence slice would also accept copies of it elsewhere).
+    questions = [replace(q, evidence=()) for q in bench.items]
     with tempfile.TemporaryDirectory() as tmp, ingest_threads():
         t0 = time.perf_counter()
-        build_index(speeches, encoder, Path(tmp) / "cmrc", cache=cache)
+        build_index(bench.speeches, encoder, Path(tmp) / "cmrc", cache=cache)
         build_s = time.perf_counter() - t0
         retriever = HybridRetriever(load_index(Path(tmp) / "cmrc", encoder), encoder)
         res = {}
-        qvecs = encoder.encode_queries([q["question"] for q in questions])
+        qvecs = encoder.encode_queries([q.question for q in questions])
         for mode in ("hybrid", "bm25", "dense"):
-            ranks = []
-            for q, qv in zip(questions, qvecs, strict=True):
-                hits = retriever.retrieve(q["question"], 5, mode=mode, query_vector=qv).hits
-                ranks.append(rank_of(hits, lambda h, q=q: h.speech_id == q["gold_speech"]))
-            res[mode] = score(ranks)
+            rankings = [
+                relevance(q, retriever.retrieve(q.question, 5, mode=mode, query_vector=qv).hits)
+                for q, qv in zip(questions, qvecs, strict=True)
+            ]
+            res[mode] = score(rankings)
     res["n_questions"] = len(questions)
-    res["n_paragraphs"] = len(speeches)
+    res["n_paragraphs"] = sum(len(s.paragraphs) for s in bench.speeches)
     res["build_seconds"] = round(build_s, 1)
     return res
 
 
 def throughput(encoder, n: int) -> dict:
     """Ingest (parse -> encode -> index -> write, empty cache) vs the bare encoder on the same paragraphs."""
-    speeches, _ = load_cmrc("dev")
-    speeches = speeches[:n]
+    speeches = list(load_benchmark("cmrc2018", SHARED / "benchmarks", limit=1).speeches[:n])
     texts = [p.text for s in speeches for p in s.paragraphs]
     with ingest_threads():
         return _throughput(encoder, speeches, texts)
@@ -107,18 +100,16 @@ def _throughput(encoder, speeches, texts) -> dict:
 
 
 def latency(retriever: HybridRetriever, rounds: int = 3) -> dict:
-    gold = [
-        json.loads(x) for x in (REPO / "data/eval/gold.jsonl").read_text(encoding="utf-8").splitlines() if x
-    ]
-    for g in gold[:5]:
-        retriever.retrieve(g["question"], 5)
+    questions = [g.question for g in load_gold(REPO / "data/eval/gold.jsonl").items]
+    for q in questions[:5]:
+        retriever.retrieve(q, 5)
     times, encode = [], []
     for _ in range(rounds):
-        for g in gold:
+        for q in questions:
             t0 = time.perf_counter()
-            qv = retriever.encode_query(g["question"])
+            qv = retriever.encode_query(q)
             t1 = time.perf_counter()
-            retriever.retrieve(g["question"], 5, query_vector=qv)
+            retriever.retrieve(q, 5, query_vector=qv)
             t2 = time.perf_counter()
             times.append((t2 - t0) * 1000)
             encode.append((t1 - t0) * 1000)

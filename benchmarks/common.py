@@ -1,15 +1,12 @@
-"""Helpers shared by the benchmark scripts: machine description, settings, the CMRC2018 corpus."""
+"""Helpers shared by the benchmark scripts: machine description, settings, percentiles, ingest threads."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import platform
 import statistics
 from pathlib import Path
-
-from data.parse import make_speech
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("SPEECHQA_SHARED", REPO.parent / "shared"))
@@ -39,28 +36,6 @@ def pct(values: list[float], q: float) -> float:
     return (
         statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
     )
-
-
-def load_cmrc(split: str = "dev"):
-    """CMRC2018 as (speeches, questions): one speech per paragraph; questions carry the gold paragraph's speech id."""
-    path = SHARED / "benchmarks" / "cmrc2018" / f"cmrc2018_{split}.json"
-    data = json.loads(path.read_text(encoding="utf-8"))
-    speeches, questions = [], []
-    for article in data["data"]:
-        for para in article["paragraphs"]:
-            sp = make_speech(
-                title=article.get("title", ""),
-                paragraphs=[("", para["context"])],
-                source=f"cmrc2018:{para['id']}",
-                speech_key=f"cmrc2018:{para['id']}",
-            )
-            speeches.append(sp)
-            for qa in para["qas"]:
-                answers = [a["text"] for a in qa["answers"] if a["text"]]
-                questions.append(
-                    {"question": qa["question"], "gold_speech": sp.speech_id, "answers": answers}
-                )
-    return speeches, questions
 
 
 def setup():

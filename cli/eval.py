@@ -10,21 +10,19 @@ from typing import Any
 from api.assemble import build_encoder, build_service, open_cache, service_options
 from api.settings import Settings
 from data.errors import SpeechQAError
-from qa.benchmarks import BENCHMARKS, load_benchmark, open_benchmark_service, temporary_index_dir
-from qa.evaluate import (
+from evaluation.backends import (
     Backend,
-    Gate,
     HttpBackend,
     ServiceBackend,
-    check_gates,
-    compare_summaries,
-    evaluate,
-    load_gold,
-    load_summary,
-    parse_gate,
-    summarize,
+    open_benchmark_service,
+    temporary_index_dir,
+    with_composer,
 )
-from qa.report import compare_markdown, summary_markdown, write_outputs
+from evaluation.datasets import BENCHMARKS, load_benchmark
+from evaluation.gates import Gate, check_gates, compare_summaries, parse_gate
+from evaluation.gold import load_gold
+from evaluation.report import compare_markdown, summary_markdown, write_outputs
+from evaluation.runner import evaluate, load_summary, summarize
 from qa.service import AnswerService
 
 EXIT_OK, EXIT_GATE, EXIT_USAGE = 0, 1, 2
@@ -78,14 +76,29 @@ def add_eval_parser(subparsers: Any) -> None:
         "--concurrency", type=int, default=1, metavar="N", help="questions in flight at once (default 1)"
     )
     p.add_argument("--compare", nargs=2, type=Path, metavar=("A", "B"), help="compare two summary.json files")
-    p.add_argument("--benchmark", choices=sorted(BENCHMARKS), help="evaluate on a public benchmark")
+    p.add_argument(
+        "--benchmark",
+        choices=list(BENCHMARKS),
+        metavar="NAME",
+        help="evaluate on a benchmark with its own temporary index: " + ", ".join(BENCHMARKS),
+    )
+    p.add_argument(
+        "--composer",
+        metavar="NAME",
+        help="answer composer to evaluate (passed to the service as its composer; default: the configured one)",
+    )
     p.add_argument(
         "--data",
         type=Path,
         metavar="PATH",
         help="benchmark data: the benchmarks folder, a dataset folder or its file",
     )
-    p.add_argument("--limit", type=int, metavar="N", help="ask only the first N questions")
+    p.add_argument(
+        "--limit",
+        type=int,
+        metavar="N",
+        help="ask only N questions: the first N, or for cmrc2018-unanswerable a fixed half/half subsample",
+    )
     p.add_argument(
         "--fail-under",
         action="append",
@@ -116,6 +129,7 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
         check_gates(summarize([]), gates)
         if args.compare is not None:
             return _compare(args.compare[0], args.compare[1], gates)
+        settings = with_composer(settings, args.composer)
         summary = _benchmark(args, settings) if args.benchmark else _gold(args, settings)
         return _gate(summary, gates)
     except ValueError as exc:
@@ -133,8 +147,12 @@ def _check_args(args: argparse.Namespace) -> str | None:
         return "give one of FILE, --compare A B or --benchmark NAME"
     if args.benchmark and (args.index or args.url):
         return "--benchmark builds its own temporary index; --index and --url do not apply"
+    if args.composer and args.url:
+        return "--composer chooses the in-process service's composer; a server at --url uses its own"
     if args.data is not None and not args.benchmark:
         return "--data is the benchmark data; use it with --benchmark"
+    if args.data is not None and not BENCHMARKS[args.benchmark].needs_shared_data:
+        return f"{args.benchmark} ships with speechqa; --data applies to the public data sets only"
     if (
         args.concurrency < 1
         or (args.k is not None and args.k < 1)
@@ -188,7 +206,7 @@ def _gold(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         k=k,
         source=backend.source,
         index_version=backend.index_version,
-        extra={"gold_file": str(gold_file)},
+        extra={"gold_file": str(gold_file), "composer": args.composer},
     )
     write_outputs(args.out, results, summary)
     print(summary_markdown(summary))
@@ -206,11 +224,11 @@ def _benchmark(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     encoder, cache = build_encoder(settings), open_cache(settings)
     with temporary_index_dir() as tmp:
         service = open_benchmark_service(
-            bench,
+            bench.speeches,
             encoder,
             Path(tmp),
             cache=cache,
-            progress=not args.no_progress,
+            progress=None if args.no_progress else f"indexing {bench.name}",
             **service_options(settings),
         )
         backend = ServiceBackend(service, source=f"benchmark:{bench.name}")
@@ -219,10 +237,11 @@ def _benchmark(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         )
         summary = summarize(
             results,
+            skipped=bench.skipped,
             k=k,
             source=backend.source,
             index_version=backend.index_version,
-            extra={"benchmark": bench.info()},
+            extra={"benchmark": bench.info(), "composer": args.composer},
         )
     write_outputs(args.out, results, summary)
     print(summary_markdown(summary))

@@ -113,7 +113,7 @@ def run_ingest(
     overrides: Metadata | None = None,
     quiet: bool = False,
 ) -> int:
-    from data.parse import builtin_corpus_dir, load_paths
+    from data.load import builtin_corpus_dir, load_paths
     from qa import catalog
     from qa.index import add_to_index, build_index, remove_from_index
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from data.parse import builtin_corpus_dir, load_paths
+from data.load import builtin_corpus_dir, load_paths
 
 REPO = Path(__file__).resolve().parent.parent
 GOLD = REPO / "data" / "eval" / "gold.jsonl"

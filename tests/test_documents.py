@@ -12,7 +12,7 @@ import pytest
 
 from data.convert import Metadata, base
 from data.convert.structure import read_dateline
-from data.parse import load_paths
+from data.load import load_paths
 from data.records import Speech
 from tests.docgen import (
     cjk_font,

@@ -252,7 +252,7 @@ _WRITER = textwrap.dedent(
     import dataclasses, os, signal, sys, time, pathlib
     sys.path.insert(0, {repo!r})
     import qa.index as qi
-    from data.parse import builtin_corpus_dir, load_paths
+    from data.load import builtin_corpus_dir, load_paths
     from embeddings.testing import HashEncoder
 
     def renamed(sp, suffix):

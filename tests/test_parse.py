@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from data.parse import builtin_corpus_dir, load_paths, parse_speech_text, split_sentences
+from data.load import builtin_corpus_dir, load_paths
+from data.parse import parse_speech_text, split_sentences
 
 
 def test_builtin_corpus_has_three_speeches_with_speakers(corpus_speeches):

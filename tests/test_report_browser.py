@@ -8,12 +8,14 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Route, expect, sync_playwright
 
-from qa.evaluate import GoldItem, ServiceBackend, evaluate, summarize
-from qa.report import write_outputs
+from evaluation.backends import ServiceBackend
+from evaluation.gold import GoldItem
+from evaluation.report import write_outputs
+from evaluation.runner import evaluate, summarize
 from qa.types import Answer, Citation, Hit
 from tests.browser_util import CHROMIUM, CHROMIUM_ARGS
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"

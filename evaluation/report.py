@@ -5,13 +5,14 @@ from __future__ import annotations
 import html
 import json
 import math
-import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from qa.evaluate import SUMMARY_GROUPS, MetricDelta, QuestionResult, metric_direction, write_results
+from data.text import MARKER
+from evaluation.gates import MetricDelta
+from evaluation.runner import SUMMARY_GROUPS, QuestionResult, metric_direction, write_results
 
 Row = Mapping[str, Any]  # one line of results.jsonl (QuestionResult.to_json)
 
@@ -339,15 +340,13 @@ def _highlight(text: str, needles: Sequence[str], css: str = "") -> str:
     return "".join(out)
 
 
-_MARKER_HTML = re.compile(r"\[(\d{1,2})\]")
-
-
 def _answer_html(row: Row) -> str:
     if row.get("error"):
         return f'<div class="error">{_e(row["error"])}</div>'
     text = _e(row.get("answer", ""))
-    # Markers are digits only, so rewriting the escaped text cannot inject markup.
-    text = _MARKER_HTML.sub(r'<sup class="m">[\1]</sup>', text)
+    # Only real markers (data.text.MARKER: ASCII "[n]"), never a passage's own "［27］" or "[2020]"; they are
+    # digits only, so rewriting the escaped text cannot inject markup.
+    text = MARKER.sub(r'<sup class="m">[\1]</sup>', text)
     if row.get("answered") is False:
         return f'<div class="answer refused">{text}</div><span class="badge plain">refused</span>'
     return f'<div class="answer">{text}</div>'
@@ -573,3 +572,42 @@ def write_outputs(out_dir: Path, results: Sequence[QuestionResult], summary: Map
 def read_rows(path: Path) -> list[dict[str, Any]]:
     """The rows of a results.jsonl, to re-render a report from files."""
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+# ----------------------------------------------------------------------------------------------------
+# One table across data sets and composers (benchmarks/bench_answers.py --sets ... --composers ...)
+
+ANSWER_TABLE_COLUMNS = (
+    "unanswerable refused",
+    "answerable refused",
+    "key-point recall",
+    "citations valid",
+    "citation precision",
+)
+
+
+def answer_table_row(summary: Mapping[str, Any]) -> dict[str, float | None]:
+    """The refusal and answer columns of one run; unanswerable refused = 1 - abstention.false_answers."""
+    abstention = summary.get("abstention") or {}
+    false_answers = abstention.get("false_answers")
+    return {
+        "unanswerable refused": None if false_answers is None else round(1 - false_answers, 4),
+        "answerable refused": abstention.get("false_refusals"),
+        "key-point recall": (summary.get("answer") or {}).get("key_point_recall"),
+        "citations valid": (summary.get("citations") or {}).get("valid"),
+        "citation precision": (summary.get("citations") or {}).get("precision"),
+    }
+
+
+def answer_table(runs: Sequence[tuple[str, str, Mapping[str, Any]]]) -> str:
+    """One Markdown table: a row per (data set, composer, summary), the counts beside the set's name."""
+    head = "| set | composer | " + " | ".join(ANSWER_TABLE_COLUMNS) + " |"
+    lines = [head, "|---|---|" + "---:|" * len(ANSWER_TABLE_COLUMNS)]
+    for name, composer, summary in runs:
+        ab = summary.get("abstention") or {}
+        label = f"{name} ({ab.get('n_answerable', 0)} answerable, {ab.get('n_unanswerable', 0)} unanswerable)"
+        row = answer_table_row(summary)
+        lines.append(
+            f"| {label} | {composer} | " + " | ".join(fmt(row[c]) for c in ANSWER_TABLE_COLUMNS) + " |"
+        )
+    return "\n".join(lines)

@@ -9,6 +9,7 @@ import re
 import socket
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,24 +17,12 @@ import httpx
 import pytest
 
 from data.errors import InputFileError, NotFoundError, SpeechQAError
-from qa.evaluate import (
-    SUMMARY_GROUPS,
-    GoldItem,
-    HttpBackend,
-    ServiceBackend,
-    answer_sentences,
-    char_f1,
-    check_gates,
-    compare_summaries,
-    evaluate,
-    ndcg,
-    normalize,
-    parse_gate,
-    parse_gold_lines,
-    retrieval_metrics,
-    strip_markers,
-    summarize,
-)
+from data.text import answer_sentences, strip_markers
+from evaluation.backends import HttpBackend, ServiceBackend
+from evaluation.gates import check_gates, compare_summaries, parse_gate
+from evaluation.gold import GoldItem, parse_gold_lines
+from evaluation.metrics import char_f1, citation_coverage, ndcg, normalize, retrieval_metrics
+from evaluation.runner import SUMMARY_GROUPS, evaluate, summarize
 from qa.types import Answer, Citation, Hit
 
 REPO = Path(__file__).resolve().parents[1]
@@ -146,8 +135,15 @@ def test_normalize_unifies_width_and_drops_punctuation_space_and_markers():
     assert normalize("6.4%") == normalize("６．４％")
 
 
-def test_strip_markers_removes_half_and_full_width_markers():
-    assert strip_markers("发展[1][12]。推进［３］。") == "发展。推进。"
+def test_strip_markers_removes_markers_but_keeps_a_passages_own_full_width_number():
+    assert strip_markers("发展[1][12]。推进［３］。") == "发展。推进[3]。"
+
+
+def test_a_passages_own_full_width_number_is_not_a_citation_in_coverage():
+    # The composer shows a quoted "[27]" full-width; the old evaluator NFKC-folded it back into a marker.
+    assert citation_coverage("文件［27］规定了甲。乙很重要。[1]") == 0.5
+    assert citation_coverage("依据筑府办发电[2020]5号。") == 0.0
+    assert citation_coverage("依据筑府办发电[2020]5号[1]。") == 1.0
 
 
 def test_char_f1_counts_characters_not_tokens():
@@ -200,6 +196,18 @@ def test_a_bracketed_year_in_the_text_is_not_a_citation_marker():
     assert answer_sentences("依据筑府办发电[2020]5号。") == ["依据筑府办发电[2020]5号。"]
 
 
+def test_a_sentence_citing_nothing_but_quoting_a_full_width_number_counts_as_uncited():
+    # The composer shows a passage's own "[27]" as "［27］"; the old evaluator folded it back (NFKC) into a
+    # marker and scored this answer's coverage 1.0.
+    q = "文件规定了什么？"
+    item = GoldItem("fw", q, True, (("甲",),))
+    text = "文件［27］规定了甲。乙很重要。[1]"
+    scripted = answer(q, text, citations=[cite(1, "p1")])
+    (result,) = evaluate([item], ServiceBackend(FakeService({q: scripted})), k=5)
+    assert result.metrics["citation_coverage"] == 0.5
+    assert "uncited sentence" in result.failures
+
+
 # ----------------------------------------------------------------------------------------------------
 # Gold file parsing
 
@@ -233,7 +241,7 @@ def test_malformed_gold_lines_are_reported_with_line_numbers_and_the_rest_runs()
 
 
 def test_the_shipped_gold_set_parses_cleanly():
-    from qa.evaluate import load_gold
+    from evaluation.gold import load_gold
 
     gold = load_gold(REPO / "data" / "eval" / "gold.jsonl")
     assert gold.skipped == ()
@@ -324,27 +332,34 @@ def test_result_rows_carry_answer_citations_retrieved_ids_and_metrics(fake_run):
 
 
 def _fake_server(request: httpx.Request) -> httpx.Response:
+    """Serves the scripted answers through the API's own wire models, as the real server does."""
+    from api.schemas import AnswerOut, PassageDetailOut
+
     if request.url.path == "/healthz":
         return httpx.Response(200, json={"status": "ok", "index_version": "v-http"})
     if request.url.path == "/v1/ask":
         question = json.loads(request.content)["question"]
-        a = SCRIPT[question]
-        body = {
-            "answer": a.answer,
-            "answerable": a.answerable,
-            "citations": [{f: getattr(c, f) for f in Citation.__slots__} for c in a.citations],
-            "related": [
-                {f: getattr(h, f) for f in Hit.__slots__ if f not in ("dense_score", "bm25_score")}
-                for h in a.related
-            ],
-            "timing_ms": {"total": 1.0},
-            "index_version": "v-http",
-        }
-        return httpx.Response(200, json=body)
+        timed = replace(
+            SCRIPT[question],
+            timing_ms={"retrieve": 0.5, "compose": 0.5, "total": 1.0},
+            index_version="v-http",
+        )
+        return httpx.Response(200, content=AnswerOut.of(timed).model_dump_json())
     if request.url.path.startswith("/v1/passages/"):
         pid = request.url.path.rsplit("/", 1)[1]
         if pid in PASSAGES:
-            return httpx.Response(200, json={"passage_id": pid, "text": PASSAGES[pid]})
+            body = PassageDetailOut(
+                passage_id=pid,
+                text=PASSAGES[pid],
+                speech_id="s1",
+                speech_title="讲话",
+                speaker="李国龙",
+                speaker_role="主任",
+                section="",
+                prev_id=None,
+                next_id=None,
+            )
+            return httpx.Response(200, content=body.model_dump_json())
         return httpx.Response(404, json={"detail": "not found", "code": "not_found"})
     return httpx.Response(404)
 
@@ -357,6 +372,17 @@ def test_http_backend_gives_the_same_metrics_as_in_process(fake_run):
     for group in ("retrieval", "answer", "citations", "abstention"):
         assert summary[group] == in_process[group], group
     assert summary["index_version"] == "v-http"
+
+
+def test_http_backend_rejects_a_body_that_is_not_the_api_schema():
+    def server(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/healthz":
+            return httpx.Response(200, json={"status": "ok"})
+        return httpx.Response(200, json={"answer": "甲", "answerable": True, "citations": [{"n": 1}]})
+
+    backend = HttpBackend.connect("http://speechqa.test", transport=httpx.MockTransport(server))
+    with pytest.raises(SpeechQAError, match="not a valid AnswerOut"):
+        backend.ask("谁？", 5)
 
 
 def _closed_port() -> int:
@@ -464,6 +490,7 @@ def test_gates_reject_unknown_metrics_and_bad_specs(two_summaries, fake_run, cap
     [
         ({"benchmark": "ncp", "url": "http://127.0.0.1:1"}, "--index and --url do not apply"),
         ({"data": "/tmp"}, "use it with --benchmark"),
+        ({"benchmark": "gold-test", "data": "/tmp"}, "--data applies to the public data sets only"),
         ({"concurrency": 0}, "at least 1"),
         ({"fail_under": "answer.recall=0.5"}, "unknown metric answer.recall"),
     ],
@@ -498,7 +525,7 @@ def test_cli_with_unreachable_url_exits_2_fast(tmp_path, capsys):
 
 
 def test_report_escapes_text_and_needs_nothing_from_the_network(fake_run, tmp_path):
-    from qa.report import render_report
+    from evaluation.report import render_report
 
     results, summary = fake_run
     rows = [r.to_json() for r in results]
@@ -515,8 +542,19 @@ def test_report_escapes_text_and_needs_nothing_from_the_network(fake_run, tmp_pa
     assert page.count('class="failure"') == sum(1 for r in rows if r["failures"])
 
 
+def test_report_marks_only_real_citation_markers(fake_run):
+    from evaluation.report import render_report
+
+    results, summary = fake_run
+    rows = [r.to_json() for r in results]
+    rows[1]["answer"] = "依据筑府办发电[2020]5号和文件［27］。甲[1]。"
+    page = render_report(summary, [rows[1]])  # a failing row, so its answer is shown
+    assert page.count('<sup class="m">') == 1
+    assert "[2020]5号" in page and "［27］" in page and '<sup class="m">[1]</sup>' in page
+
+
 def test_report_shows_benchmark_licence_and_internal_warning(fake_run):
-    from qa.report import render_report, summary_markdown
+    from evaluation.report import render_report, summary_markdown
 
     results, summary = fake_run
     summary = {
@@ -534,7 +572,7 @@ def test_report_shows_benchmark_licence_and_internal_warning(fake_run):
 
 
 def test_chunking_ends_at_full_stops_near_the_target_size():
-    from qa.benchmarks import chunk_text
+    from evaluation.datasets.common import chunk_text
 
     text = "".join(f"第{i}句话说的是一件比较长的事情，需要写得足够长才行。" for i in range(40))
     spans = chunk_text(text, target=100)
@@ -546,7 +584,7 @@ def test_chunking_ends_at_full_stops_near_the_target_size():
 
 
 def test_licence_line_includes_its_continuation(tmp_path):
-    from qa.benchmarks import licence_line
+    from evaluation.datasets.common import licence_line
 
     md = tmp_path / "SOURCE.md"
     md.write_text(
@@ -558,15 +596,18 @@ def test_licence_line_includes_its_continuation(tmp_path):
 
 
 def test_missing_benchmark_data_is_a_clear_error(tmp_path):
-    from qa.benchmarks import find_data_file
+    from evaluation.datasets.common import find_data_file
 
     with pytest.raises(InputFileError, match="no rgb data found") as info:
-        find_data_file("rgb", tmp_path / "nowhere")
+        find_data_file("rgb", "rgb_zh", "zh_refine.json", tmp_path / "nowhere")
     assert "--data" in (info.value.fix or "")
 
 
 def test_converters_map_gold_to_passage_ids():
-    from qa.benchmarks import convert_cmrc2018, convert_ncp, convert_rgb
+    from evaluation.datasets.cmrc2018 import convert as convert_cmrc2018
+    from evaluation.datasets.ncp import convert_ncp
+    from evaluation.datasets.rgb import convert_rgb
+    from evaluation.datasets.squad import parse_squad
 
     cmrc = {
         "data": [
@@ -603,7 +644,7 @@ def test_converters_map_gold_to_passage_ids():
             },
         ]
     }
-    speeches, items = convert_cmrc2018(cmrc)
+    speeches, items = convert_cmrc2018(parse_squad(cmrc))
     assert len(speeches) == 2 and len(items) == 1
     assert items[0].key_points == (("张三",),)
     assert items[0].gold_passage_ids == (speeches[0].paragraphs[0].paragraph_id,)
@@ -653,15 +694,14 @@ def test_converters_map_gold_to_passage_ids():
     not (REPO.parent / "shared" / "benchmarks").is_dir(), reason="shared benchmarks not present"
 )
 @pytest.mark.parametrize(
-    ("name", "documents", "questions"), [("cmrc2018", 848, 3219), ("rgb", None, 300), ("ncp", 58, 58)]
+    ("name", "documents", "questions"), [("cmrc2018", 848, 3219), ("rgb", 7259, 300), ("ncp", 58, 58)]
 )
 def test_shipped_benchmarks_convert(name, documents, questions):
-    from qa.benchmarks import load_benchmark
+    from evaluation.datasets import load_benchmark
 
     bench = load_benchmark(name)
     assert len(bench.items) == questions
-    if documents:
-        assert len(bench.speeches) == documents
+    assert len(bench.speeches) == documents
     assert bench.licence.startswith("License:")
     ids = {p.paragraph_id for s in bench.speeches for p in s.paragraphs}
     assert all(set(i.gold_passage_ids) <= ids and i.gold_passage_ids for i in bench.items)
@@ -694,8 +734,8 @@ def test_in_process_eval_of_the_gold_set_writes_results_summary_and_report(
     assert summary["retrieval"]["n"] == sum(1 for r in rows if r["answerable"])
     assert 0 < summary["retrieval"]["hit@5"] <= 1
     # The service checks its own citations, so every one must be verbatim and resolvable by id.
-    if summary["citations"]["n_citations"]:
-        assert summary["citations"]["valid"] == 1.0
+    assert summary["citations"]["n_citations"] > 0
+    assert summary["citations"]["valid"] == 1.0
     assert summary["index_version"] and summary["source"].startswith("in-process:")
     assert all(len(r["retrieved_ids"]) == 5 for r in rows)
     assert all({"hit@1", "rr", "key_point_recall", "abstention_correct"} <= set(r["metrics"]) for r in rows)
@@ -758,7 +798,7 @@ def test_benchmark_run_builds_a_temporary_index_and_reports_the_licence(
 
 @pytest.mark.slow
 def test_http_and_in_process_runs_agree_on_every_quality_metric(real_service, live_server):
-    from qa.evaluate import load_gold
+    from evaluation.gold import load_gold
 
     items = load_gold(REPO / "data" / "eval" / "gold.jsonl").items[:20]
     local = summarize(evaluate(items, ServiceBackend(real_service), k=5))
@@ -770,3 +810,77 @@ def test_http_and_in_process_runs_agree_on_every_quality_metric(real_service, li
     for group in ("retrieval", "answer", "citations", "abstention"):
         assert remote[group] == local[group], group
     assert remote["errors"] == 0 and remote["citations"]["valid"] in (1.0, None)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Named benchmarks of our own data, the leave-the-paragraph-out set, and the composer hook
+
+
+def test_gold_test_benchmark_runs_through_the_cli_on_a_temporary_index(
+    fake_encoder, tmp_path, monkeypatch, capsys
+):
+    from api.settings import Settings
+    from cli import eval as cli_eval
+
+    monkeypatch.setattr(cli_eval, "build_encoder", lambda settings: fake_encoder)
+    out = tmp_path / "out"
+    args = _eval_args(benchmark="gold-test", limit=6, out=out, no_progress=True)
+    assert cli_eval.run_eval(args, Settings(home=tmp_path / "home")) == 0
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["n"] == 6 and summary["source"] == "benchmark:gold-test"
+    assert summary["benchmark"]["data"].endswith("gold_test.jsonl")
+
+
+@pytest.mark.skipif(
+    not (REPO.parent / "shared" / "benchmarks").is_dir(), reason="shared benchmarks not present"
+)
+def test_cmrc2018_unanswerable_limit_keeps_half_unanswerable_and_reports_the_construction(
+    fake_encoder, tmp_path, monkeypatch
+):
+    from api.settings import Settings
+    from cli import eval as cli_eval
+
+    monkeypatch.setattr(cli_eval, "build_encoder", lambda settings: fake_encoder)
+    out = tmp_path / "out"
+    args = _eval_args(benchmark="cmrc2018-unanswerable", limit=8, out=out, no_progress=True)
+    assert cli_eval.run_eval(args, Settings(home=tmp_path / "home")) == 0
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["abstention"]["n_answerable"] == summary["abstention"]["n_unanswerable"] == 4
+    assert summary["benchmark"]["paragraphs_held_out"] == 192
+    assert summary["abstention"]["false_answers"] is not None
+
+
+def test_composer_option_reaches_the_service_options_when_settings_know_composers(tmp_path):
+    from api.assemble import service_options
+    from api.settings import Settings
+    from evaluation.backends import with_composer
+
+    class WithComposers(Settings):
+        composer: str = "learned"
+
+    settings = WithComposers(home=tmp_path)
+    assert with_composer(settings, "extractive-v1").composer == "extractive-v1"
+    assert with_composer(settings, None) is settings
+    plain = Settings(home=tmp_path)
+    # A build without a composer registry runs its one composer: the option is a no-op, not a crash.
+    assert service_options(with_composer(plain, "extractive-v1")) == service_options(plain)
+
+
+def test_composer_and_url_together_are_rejected(tmp_path, capsys):
+    from api.settings import Settings
+    from cli.eval import run_eval
+
+    args = _eval_args(url="http://127.0.0.1:1", composer="learned", out=tmp_path / "out")
+    assert run_eval(args, Settings(home=tmp_path)) == 2
+    assert "--composer" in capsys.readouterr().err
+
+
+def test_answer_table_has_one_row_per_set_and_composer_with_the_five_numbers(fake_run):
+    from evaluation.report import ANSWER_TABLE_COLUMNS, answer_table
+
+    _, summary = fake_run
+    table = answer_table([("gold-test", "extractive-v1", summary), ("gold-test", "learned", summary)])
+    lines = table.splitlines()
+    assert all(c in lines[0] for c in ANSWER_TABLE_COLUMNS) and len(lines) == 4
+    # false_answers 0.5 -> unanswerable refused 0.500; false_refusals 1/3; citations valid 1/3.
+    assert lines[2].startswith("| gold-test (3 answerable, 2 unanswerable) | extractive-v1 | 0.500 | 0.333 |")

@@ -1,0 +1,1 @@
+"""Evaluation of the answer service: gold sets, data sets, metrics, runner, backends, gates and reports."""

@@ -1,0 +1,62 @@
+"""speechqa's own gold sets: data/eval/gold*.jsonl over the built-in corpus, provincial.jsonl over 30 reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import data
+from data.errors import InputFileError
+from data.load import builtin_corpus_dir, load_paths
+from evaluation.datasets.common import Benchmark, first
+from evaluation.gold import load_gold
+
+DATA_DIR = Path(data.__file__).resolve().parent
+EVAL_DIR = DATA_DIR / "eval"
+GOLD_FILES = {"gold": "gold.jsonl", "gold-dev": "gold_dev.jsonl", "gold-test": "gold_test.jsonl"}
+PROVINCIAL_CORPUS = DATA_DIR / "corpora" / "provincial-2025.jsonl"
+PROVINCIAL_GOLD = EVAL_DIR / "provincial.jsonl"
+LICENCE = "License: MIT (speechqa's own hand-written questions; see data/eval/README.md)."
+
+
+def gold_file(name: str) -> Path:
+    return EVAL_DIR / GOLD_FILES[name]
+
+
+def load_gold_set(name: str, limit: int | None = None) -> Benchmark:
+    """``gold``, ``gold-dev`` or ``gold-test`` over the built-in corpus (dev may be tuned on, test gates CI)."""
+    path = gold_file(name)
+    gold = load_gold(path)
+    return Benchmark(
+        name=name,
+        speeches=tuple(load_paths([builtin_corpus_dir()]).speeches),
+        items=tuple(first(list(gold.items), limit)),
+        licence=LICENCE,
+        internal_only=False,
+        data_file=path,
+        description=f"{path.name}: hand-written questions on the built-in corpus (three 2022 speeches)",
+        skipped=gold.skipped,
+    )
+
+
+def load_provincial(limit: int | None = None) -> Benchmark:
+    """provincial.jsonl (a ``region`` on every line) over the 30 provincial 2025 government work reports."""
+    report = load_paths([PROVINCIAL_CORPUS])
+    if not report.speeches:
+        reasons = "; ".join(f"{p}: {r}" for p, r in report.skipped) or "no speeches"
+        raise InputFileError(
+            f"cannot load the provincial corpus {PROVINCIAL_CORPUS}: {reasons}",
+            fix="restore data/corpora/provincial-2025.jsonl (see data/corpora/README.md)",
+        )
+    gold = load_gold(PROVINCIAL_GOLD)
+    return Benchmark(
+        name="provincial",
+        speeches=tuple(report.speeches),
+        items=tuple(first(list(gold.items), limit)),
+        licence="License: MIT (reports via alexzhu0/Jina_Embeddings_v4_RAG, see data/corpora/README.md; "
+        "questions hand-written, see data/eval/README.md).",
+        internal_only=False,
+        data_file=PROVINCIAL_GOLD,
+        description="provincial.jsonl: hand-written questions (answerable and near-miss unanswerable) on the "
+        "2025 government work reports of 30 provinces (Beijing excluded)",
+        skipped=gold.skipped,
+    )

@@ -1,0 +1,188 @@
+"""Data set loaders: the SQuAD-style parser, leave-the-paragraph-out, DRCD in simplified Chinese, our gold sets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from evaluation.datasets import BENCHMARKS, load_benchmark
+from evaluation.datasets.cmrc2018 import balanced_sample, hold_out
+from evaluation.datasets.squad import parse_squad, squad_gold, squad_speeches
+from evaluation.gold import GoldItem
+from evaluation.metrics import normalize
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "benchmarks"
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="shared benchmarks not present")
+
+
+def _squad(n_articles: int = 12) -> dict:
+    """Articles with one or two paragraphs; each question's answer is a word unique to its paragraph."""
+    data = []
+    for a in range(n_articles):
+        paragraphs = []
+        for p in range(1 + a % 2):
+            word = f"词{a}x{p}"
+            paragraphs.append(
+                {
+                    "id": f"A{a}-{p}",
+                    "context": f"第{a}篇第{p}段说的是{word}，还有共同的内容。",
+                    "qas": [
+                        {
+                            "id": f"Q{a}-{p}",
+                            "question": f"第{a}篇第{p}段说什么？",
+                            "answers": [{"text": word}],
+                        },
+                        # An answer every paragraph states: never unanswerable when its paragraph is held out.
+                        {
+                            "id": f"C{a}-{p}",
+                            "question": "共同的是什么？",
+                            "answers": [{"text": "共同的内容"}],
+                        },
+                    ],
+                }
+            )
+        data.append({"id": f"A{a}", "title": f"文章{a}", "paragraphs": paragraphs})
+    return {"data": data}
+
+
+def test_squad_records_become_one_speech_per_article_with_stable_ids():
+    articles = parse_squad(_squad())
+    speeches, pid_of = squad_speeches(articles, "t")
+    again, pid_again = squad_speeches(parse_squad(_squad()), "t")
+    assert [s.speech_id for s in speeches] == [s.speech_id for s in again] and pid_of == pid_again
+    assert [s.title for s in speeches] == [a.title for a in articles]
+    assert [len(s.paragraphs) for s in speeches] == [len(a.paragraphs) for a in articles]
+    items = squad_gold(articles, pid_of, type_="t")
+    by_id = {i.id: i for i in items}
+    assert by_id["Q3-1"].key_points == (("词3x1",),)
+    assert by_id["Q3-1"].gold_passage_ids == (pid_of["A3-1"],)
+
+
+def test_squad_conversion_maps_every_text_and_refinds_answer_starts():
+    data = {
+        "data": [
+            {
+                "id": "1",
+                "title": "臺灣",
+                "paragraphs": [
+                    {
+                        "id": "1-0",
+                        "context": "臺灣大學的圖書館",
+                        "qas": [
+                            {
+                                "id": "q",
+                                "question": "哪個圖書館？",
+                                "answers": [{"text": "圖書館", "answer_start": 0}],
+                            }
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
+    (article,) = parse_squad(data, convert=lambda s: s.replace("臺", "台").replace("圖書館", "图书馆"))
+    assert article.title == "台灣"
+    q = article.paragraphs[0].questions[0]
+    assert q.answers == ("图书馆",) and article.paragraphs[0].context[q.answer_starts[0] :].startswith(
+        "图书馆"
+    )
+
+
+def test_held_out_questions_are_unanswerable_only_when_no_indexed_paragraph_states_an_answer():
+    articles = parse_squad(_squad(40))
+    share = 0.3
+    from evaluation.datasets.cmrc2018 import _share
+
+    held_ids = {p.id for a in articles for p in a.paragraphs if _share(p.id) < share}
+    speeches, pid_of = squad_speeches(articles, "t", keep=lambda p: p.id not in held_ids)
+    split = hold_out(articles, pid_of, share)
+    assert held_ids and {p.id for p in split.held_out} == held_ids
+    indexed_text = "\n".join(normalize(p.text) for s in speeches for p in s.paragraphs)
+    assert split.unanswerable and all(not i.answerable for i in split.unanswerable)
+    assert {i.id[0] for i in split.unanswerable} == {"Q"}  # the shared "共同的内容" is stated elsewhere
+    assert split.answer_elsewhere == len(held_ids)
+    answers = {q.id: q.answers for a in articles for para in a.paragraphs for q in para.questions}
+    for item in split.unanswerable:
+        assert not any(normalize(ans) in indexed_text for ans in answers[item.id])
+    indexed_pids = {p.paragraph_id for s in speeches for p in s.paragraphs}
+    assert all(set(i.gold_passage_ids) <= indexed_pids for i in split.answerable)
+
+
+def test_balanced_sample_is_half_unanswerable_and_a_limit_keeps_the_ratio_and_the_questions():
+    answerable = [GoldItem(f"a{i}", "问？", True, (("甲",),)) for i in range(50)]
+    unanswerable = [GoldItem(f"u{i}", "问？", False) for i in range(30)]
+    full = balanced_sample(answerable, unanswerable, 40)
+    assert len(full) == 40 and sum(not i.answerable for i in full) == 20
+    small = balanced_sample(answerable, unanswerable, 9)
+    assert sum(not i.answerable for i in small) == 4 and sum(i.answerable for i in small) == 5
+    assert {i.id for i in small} <= {i.id for i in full}
+    assert balanced_sample(answerable, unanswerable, 9) == small  # deterministic
+
+
+@needs_shared
+def test_cmrc2018_unanswerable_has_1000_questions_half_of_them_unanswerable():
+    bench = load_benchmark("cmrc2018-unanswerable")
+    assert len(bench.items) == 1000
+    assert sum(not i.answerable for i in bench.items) == 500
+    assert bench.details["paragraphs_held_out"] + bench.details["paragraphs_indexed"] == 848
+    indexed = "\n".join(normalize(p.text) for s in bench.speeches for p in s.paragraphs)
+    dev = json.loads((SHARED / "cmrc2018" / "cmrc2018_dev.json").read_text(encoding="utf-8"))
+    answers = {
+        qa["id"]: [a["text"] for a in qa["answers"] if normalize(a["text"])]
+        for article in dev["data"]
+        for para in article["paragraphs"]
+        for qa in para["qas"]
+    }
+    for item in (i for i in bench.items if not i.answerable):
+        assert not any(normalize(a) in indexed for a in answers[item.id]), item.id
+    pids = {p.paragraph_id for s in bench.speeches for p in s.paragraphs}
+    assert all(
+        len(i.gold_passage_ids) == 1 and i.gold_passage_ids[0] in pids for i in bench.items if i.answerable
+    )
+    small = load_benchmark("cmrc2018-unanswerable", limit=20)
+    assert sum(not i.answerable for i in small.items) == 10 and len(small.items) == 20
+    assert {i.id for i in small.items} <= {i.id for i in bench.items}
+
+
+@needs_shared
+def test_drcd_is_read_in_simplified_chinese():
+    bench = load_benchmark("drcd")
+    assert len(bench.items) == 3524 and sum(len(s.paragraphs) for s in bench.speeches) == 1000
+    text = "".join(p.text for s in bench.speeches[:50] for p in s.paragraphs)
+    assert "臺" not in text and "們" not in text and "学" in text
+    assert load_benchmark("drcd-test").name == "drcd-test"
+
+
+def test_builtin_gold_sets_load_over_the_builtin_corpus():
+    test, dev = load_benchmark("gold-test"), load_benchmark("gold-dev")
+    assert (len(test.items), len(dev.items)) == (55, 56)
+    assert not {i.id for i in test.items} & {i.id for i in dev.items}
+    assert test.skipped == () and len(test.speeches) == 3
+
+
+def test_provincial_questions_carry_their_region_and_their_evidence_is_in_the_corpus():
+    bench = load_benchmark("provincial")
+    assert len(bench.items) >= 90 and bench.skipped == ()
+    assert all(i.region for i in bench.items)
+    texts = [normalize(p.text) for s in bench.speeches for p in s.paragraphs]
+    for item in bench.items:
+        for e in item.evidence:
+            assert sum(normalize(e) in t for t in texts) == 1, (item.id, e)
+    assert not any("北京" in s.title for s in bench.speeches)
+
+
+def test_every_registered_benchmark_has_a_loader_and_a_description():
+    assert {"cmrc2018-unanswerable", "gold-test", "gold-dev", "provincial", "drcd"} <= set(BENCHMARKS)
+    assert all(spec.description and callable(spec.load) for spec in BENCHMARKS.values())
+
+
+def test_squad_corpus_gives_speeches_and_gold_in_one_call():
+    from evaluation.datasets.squad import squad_corpus
+
+    speeches, items = squad_corpus(parse_squad(_squad(3)), "t")
+    pids = {p.paragraph_id for s in speeches for p in s.paragraphs}
+    assert len(speeches) == 3 and len(items) == 8
+    assert all(i.answerable and len(i.gold_passage_ids) == 1 and i.gold_passage_ids[0] in pids for i in items)
