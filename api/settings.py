@@ -37,8 +37,8 @@ class Settings(BaseSettings):
     top_k: int = Field(default=5, ge=1, le=20)
     answer_chars: int = Field(default=200, ge=50, le=2000)
     composer: str = Field(
-        default="learned",
-        description="answer composer: 'learned' (default) or 'extractive-v1' (first release)",
+        default="extractive-v1",
+        description="answer composer: 'extractive-v1' (default) or 'learned' (experimental: docs/answerability.md)",
     )
     min_evidence: float | None = Field(
         default=None, description="refusal threshold override; None uses the one calibrated with the composer"
