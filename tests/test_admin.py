@@ -128,7 +128,7 @@ def test_reupload_encodes_nothing_and_same_title_and_speaker_replaces_the_old_ve
     first = _wait(client, _upload(client, [("a.txt", SPEECH.encode())]))
     again = _wait(client, _upload(client, [("a-copy.txt", SPEECH.encode())]))
     assert again["state"] == "done" and again["speeches"] == first["speeches"]
-    assert read_manifest(client.app.state.holder.index_dir)["encoded_paragraphs"] == 0
+    assert read_manifest(client.app.state.holder.index_dir).encoded_paragraphs == 0
     # Another text under the same title and speaker (from the form, overriding the document) replaces it.
     other = "萤火虫观测站的开放时间推迟到后年三月。\n"
     replaced = _wait(
@@ -200,5 +200,5 @@ def test_the_first_upload_into_a_missing_index_builds_it(tmp_path, fake_encoder,
 
     writer = DirectoryWriter(tmp_path / "new", fake_encoder, lambda: EmbeddingCache(tmp_path / "c.sqlite"))
     manifest = writer.add(corpus_speeches[:1])
-    assert manifest["counts"]["speeches"] == 1
-    assert read_manifest(tmp_path / "new")["index_version"] == manifest["index_version"]
+    assert manifest.counts["speeches"] == 1
+    assert read_manifest(tmp_path / "new").version == manifest.version
