@@ -524,3 +524,15 @@ def test_requested_faiss_kinds_find_the_same_top_passage(tmp_path, corpus_speech
     assert index.paragraph(top).speech_id not in {
         h.speech_id for h in after.retrieve("地铁16号线通车", 10, mode="dense").hits
     }
+
+
+def test_backends_and_snapshot_satisfy_the_store_protocols(fake_index_dir, fake_encoder):
+    from qa.stores import DenseStore, LexicalStore, PassageStore
+    from qa.stores.bm25 import InvertedBM25
+    from qa.stores.faiss_dense import FaissDenseStore
+
+    index = load_index(fake_index_dir, fake_encoder)
+    assert isinstance(FaissDenseStore(8), DenseStore)
+    assert isinstance(InvertedBM25(), LexicalStore)
+    assert isinstance(index.lexical, LexicalStore)
+    assert isinstance(index, PassageStore)
