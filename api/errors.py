@@ -12,10 +12,14 @@ from data.errors import (
     EmbeddingModelError,
     IndexError_,
     InvalidQuestionError,
+    InvalidUploadError,
+    MissingKeyError,
     NotFoundError,
     NotReadyError,
     SpeechQAError,
     UnknownFilterError,
+    UploadTooLargeError,
+    WrongKeyError,
 )
 
 # The one table from domain errors to HTTP status; a subclass inherits its parent's row.
@@ -26,6 +30,10 @@ STATUS_OF: dict[type[SpeechQAError], int] = {
     NotReadyError: 503,
     IndexError_: 503,
     EmbeddingModelError: 503,
+    MissingKeyError: 401,
+    WrongKeyError: 403,
+    InvalidUploadError: 422,
+    UploadTooLargeError: 413,
 }
 ERROR_RESPONSES: dict[int | str, dict] = {
     404: {"model": ErrorOut},
@@ -50,7 +58,8 @@ def error_body(exc: SpeechQAError) -> dict[str, str]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SpeechQAError)
     async def _domain_error(request: Request, exc: SpeechQAError) -> JSONResponse:
-        return JSONResponse(error_body(exc), status_code=status_for(exc))
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, MissingKeyError) else None
+        return JSONResponse(error_body(exc), status_code=status_for(exc), headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
@@ -140,3 +141,49 @@ class SpeechOut(BaseModel):
 class ErrorOut(BaseModel):
     detail: str
     code: str
+
+
+# -- admin ----------------------------------------------------------------------------------------------
+
+
+class DocumentOut(BaseModel):
+    speech_id: str
+    title: str
+    speaker: str
+    role: str
+    date: str
+    region: str
+    source: str = Field(description="the uploaded file name, or the path the CLI read")
+    paragraphs: int
+    ingested_at: str = Field(description="UTC time of the ingest that added this version; '' when unknown")
+
+
+class DocumentsOut(BaseModel):
+    documents: list[DocumentOut]
+    index_version: str
+
+
+class JobCreatedOut(BaseModel):
+    job_id: str
+
+
+class JobErrorOut(BaseModel):
+    file: str
+    reason: str
+
+
+class JobOut(BaseModel):
+    job_id: str
+    state: Literal["queued", "running", "done", "failed"]
+    paragraphs_done: int
+    paragraphs_total: int
+    rate: float = Field(description="paragraphs encoded per second")
+    eta_seconds: float | None
+    errors: list[JobErrorOut]
+    speeches: list[str] = Field(description="ids of the speeches the job added or replaced")
+    index_version: str | None = Field(description="the index version the job wrote; null until done")
+
+
+class RemovedOut(BaseModel):
+    removed: str
+    index_version: str

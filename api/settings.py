@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -22,23 +22,49 @@ class Settings(BaseSettings):
     model: str = Field(
         default="default", description="'default' (multilingual-e5-small) or a local model path/name"
     )
+    runtime: Literal["onnx-int8", "onnx-fp32", "torch"] = Field(
+        default="onnx-int8",
+        description="encoder runtime: onnxruntime on the int8 or fp32 ONNX export of the model, or torch fp32",
+    )
     query_prefix: str | None = None
     passage_prefix: str | None = None
     threads: int | None = Field(
         default=None,
         ge=1,
         le=64,
-        description="torch threads; default 1 when answering (robust when the CPU is shared), all cores for ingest",
+        description="encoder threads; default 1 when answering (robust when the CPU is shared), all cores for ingest",
     )
     top_k: int = Field(default=5, ge=1, le=20)
     answer_chars: int = Field(default=200, ge=50, le=2000)
+    composer: str = Field(
+        default="learned",
+        description="answer composer: 'learned' (default) or 'extractive-v1' (first release)",
+    )
     min_evidence: float | None = Field(
-        default=None, description="refusal threshold; None uses the calibrated one"
+        default=None, description="refusal threshold override; None uses the one calibrated with the composer"
     )
     # NoDecode: pydantic-settings would otherwise insist on JSON for a list read from the environment.
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="extra allowed origins (comma-separated or JSON); same origin always works",
+    )
+
+    # -- knowledge base over HTTP (README "Admin API") ----------------------------------------------
+    admin_key: SecretStr | None = Field(
+        default=None, description="key for /v1/admin/*; unset => those routes answer 404 (off, never open)"
+    )
+    upload_max_file_bytes: int = Field(
+        default=20 * 1024 * 1024, ge=1024, description="largest uploaded document; larger => 413"
+    )
+    upload_max_request_bytes: int = Field(
+        default=100 * 1024 * 1024, ge=1024, description="largest upload request (all files); larger => 413"
+    )
+    upload_max_files: int = Field(default=50, ge=1, le=1000, description="files in one upload request")
+    reload_interval_s: float = Field(
+        default=0.5,
+        ge=0,
+        le=60,
+        description="how often the server stats the index manifest to pick up a new version; 0 = never",
     )
 
     @field_validator("cors_origins", mode="before")

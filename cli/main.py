@@ -60,6 +60,7 @@ def run_ingest(
     as_json: bool = False,
 ) -> int:
     from data.parse import builtin_corpus_dir, load_paths
+    from qa import catalog
     from qa.index import add_to_index, build_index, remove_from_index
 
     started = time.perf_counter()
@@ -67,6 +68,7 @@ def run_ingest(
     encoder = build_encoder(settings, for_ingest=True)
     if remove:
         manifest = remove_from_index(index_dir, list(remove), encoder)
+        catalog.forget(index_dir, remove)
         print(f"removed {len(remove)} speech(es); index now holds {dict(manifest.counts)}")
         return 0
     paths = list(paths) or [builtin_corpus_dir()]
@@ -87,6 +89,7 @@ def run_ingest(
             )
     finally:
         progress.close()
+    catalog.record_ingest(index_dir, report.speeches)
     seconds = time.perf_counter() - started
     n_par = sum(len(s.paragraphs) for s in report.speeches)
     summary = {
@@ -219,6 +222,40 @@ def run_speeches(settings: Settings, as_json: bool) -> int:
     return 0
 
 
+def run_train(settings: Settings, benchmarks: Path | None, out: Path | None, limit: int | None) -> int:
+    """Rebuild the answerability model from public data (CMRC2018 trial, DRCD) for the configured model."""
+    import tempfile
+
+    from qa.answerability import ARTIFACT_DIR
+    from training.answerability import train
+
+    root = benchmarks or _find_benchmarks()
+    if root is None:
+        print("error: ../shared/benchmarks not found; pass --benchmarks DIR", file=sys.stderr)
+        return 2
+    encoder = build_encoder(settings, for_ingest=True)
+    with tempfile.TemporaryDirectory(prefix="speechqa-train-") as work:
+        meta = train(
+            root, encoder, Path(work), cache=open_cache(settings), out_dir=out or ARTIFACT_DIR, limit=limit
+        )
+    print(
+        json.dumps(
+            {"model_key": meta["model_key"], "seconds": meta["seconds"], **meta["report"]},
+            ensure_ascii=False,
+            indent=1,
+        )
+    )
+    return 0
+
+
+def _find_benchmarks() -> Path | None:
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (Path.cwd() / ".." / "shared" / "benchmarks", here.parent / "shared" / "benchmarks"):
+        if (candidate / "drcd").is_dir():
+            return candidate.resolve()
+    return None
+
+
 def run_model(settings: Settings) -> int:
     encoder = build_encoder(settings)
     print(f"model ready: {encoder.model_id} (dim {encoder.dim})")
@@ -286,6 +323,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("model", help="convert/load the embedding model now (done by `make install`)")
 
+    p = sub.add_parser(
+        "train", help="rebuild the answerability model from public data for the configured embedding model"
+    )
+    p.add_argument(
+        "--benchmarks", type=Path, help="the shared benchmarks folder (default: ../shared/benchmarks)"
+    )
+    p.add_argument("--out", type=Path, help="artifact folder (default: the shipped qa/models/answerability)")
+    p.add_argument("--limit", type=int, help="questions per data set (quick runs)")
+
     try:
         from cli.eval import add_eval_parser
     except ImportError:  # pragma: no cover - eval is part of the package; tolerate a partial checkout
@@ -325,6 +371,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_speeches(settings, args.json)
         if args.command == "model":
             return run_model(settings)
+        if args.command == "train":
+            return run_train(settings, args.benchmarks, args.out, args.limit)
         if args.command == "eval":
             from cli.eval import run_eval
 

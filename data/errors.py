@@ -10,7 +10,11 @@ SpeechQAError                 base; carries a machine-readable ``code``
 ├── InvalidQuestionError      a question the service refuses to process (empty, too long)
 ├── UnknownFilterError        a filter names a speaker or speech that does not exist
 ├── NotFoundError             a passage or speech id that does not exist
-└── NotReadyError             the service has no loaded index (yet, or its load failed: ``cause_code``)
+├── NotReadyError             the service has no loaded index (yet, or its load failed: ``cause_code``)
+├── MissingKeyError           a request without the key a route requires
+├── WrongKeyError             a request whose key is not the one the route requires
+├── InvalidUploadError        an upload that is not multipart/form-data with files and known fields
+└── UploadTooLargeError       an upload above the per-file or per-request size limit
 
 "No evidence" is not an error: the service answers with a refusal.
 """
@@ -75,3 +79,19 @@ class NotReadyError(SpeechQAError):
     def __init__(self, message: str, *, fix: str | None = None, cause_code: str | None = None) -> None:
         super().__init__(message, fix=fix)
         self.cause_code = cause_code
+
+
+class MissingKeyError(SpeechQAError):
+    code = "missing_key"
+
+
+class WrongKeyError(SpeechQAError):
+    code = "wrong_key"
+
+
+class InvalidUploadError(SpeechQAError):
+    code = "invalid_upload"
+
+
+class UploadTooLargeError(SpeechQAError):
+    code = "payload_too_large"

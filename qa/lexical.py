@@ -87,6 +87,14 @@ class LexicalIndex:
         retriever = bm25s.BM25.load(str(path), mmap=False)
         return cls(retriever, n_docs)
 
+    def df(self, term: str) -> int:
+        """Number of documents containing ``term`` (0 when unknown)."""
+        col = self._retriever.vocab_dict.get(term)
+        if col is None:
+            return 0
+        indptr = self._retriever.scores["indptr"]
+        return int(indptr[col + 1] - indptr[col])
+
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every document for ``query`` (zeros when no query term is known)."""
         tokens = [t for t in tokenize(query) if t in self._retriever.vocab_dict]

@@ -13,6 +13,7 @@ from data.errors import UnknownFilterError
 from data.records import Speech
 from embeddings.encoder import Encoder
 from qa.lexical import tokenize
+from qa.mentions import mentioned_speeches, speech_region
 from qa.snapshot import Snapshot
 from qa.types import Filters, Hit
 
@@ -61,10 +62,6 @@ def _date_range(sp: Speech) -> tuple[str, str] | None:
         return lo, hi
     year = speech_year(sp)
     return (f"{year}-01-01", f"{year}-12-31") if year else None
-
-
-def speech_region(sp: Speech) -> str:
-    return str(getattr(sp, "region", "") or (getattr(sp, "extra", None) or {}).get("region", ""))
 
 
 class HybridRetriever:
@@ -172,19 +169,8 @@ class HybridRetriever:
         return rows
 
     def mentioned_speeches(self, question: str) -> tuple[str, ...]:
-        """Speeches the question names by speaker name or by (part of) its title."""
-        q = _PUNCT.sub("", question)
-        quoted = [_PUNCT.sub("", m) for m in re.findall(r"《([^》]+)》", question)]
-        found = []
-        for sid, sp in self.index.speeches.items():
-            title = self._titles[sid]
-            if (
-                (sp.speaker and sp.speaker in q)
-                or (len(title) >= 4 and title in q)
-                or any(len(t) >= 4 and (t in title or title in t) for t in quoted)
-            ):
-                found.append(sid)
-        return tuple(found)
+        """Speeches the question names by speaker, (part of) title or region (qa/mentions.py)."""
+        return mentioned_speeches(question, self.index.speeches)
 
     # -- retrieval ------------------------------------------------------------------------------------
 
@@ -199,8 +185,14 @@ class HybridRetriever:
         *,
         mode: Mode = "hybrid",
         query_vector: np.ndarray | None = None,
+        exclude_rows: np.ndarray | None = None,
     ) -> Retrieval:
+        """Top ``k`` paragraphs; ``exclude_rows`` retrieves as if those paragraphs were not indexed (used to
+        build leave-the-paragraph-out training data)."""
         allowed = self.allowed_rows(filters)
+        if exclude_rows is not None and len(exclude_rows):
+            base = allowed if allowed is not None else self.index.live_rows()
+            allowed = np.setdiff1d(base, exclude_rows)
         qv = query_vector if query_vector is not None else self.encode_query(question)
         n = self.index.n_paragraphs
         if n == 0 or (allowed is not None and len(allowed) == 0):

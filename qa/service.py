@@ -13,22 +13,23 @@ import numpy as np
 
 from data.errors import InvalidQuestionError, NotFoundError, SpeechQAError
 from embeddings.encoder import Encoder
-from qa.compose import REFUSAL, Composer, ExtractiveComposer, check_citations, meta_question
+from qa.compose import REFUSAL, Composer, check_citations, meta_question
+from qa.composers import DEFAULT_COMPOSER, make_composer
 from qa.index import LoadedIndex, load_index
 from qa.lexical import warm_up
-from qa.retrieve import HybridRetriever, Mode
+from qa.mentions import rewrite_follow_up
+from qa.retrieve import HybridRetriever, Mode, Retrieval
 from qa.types import Answer, AnswerEvent, Filters, Hit
 
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 500
 MAX_TOP_K = 20
-# Calibrated on data/eval/gold.jsonl with `python benchmarks/bench_answers.py --calibrate` (see docs/benchmarks.md).
-DEFAULT_THRESHOLD = 0.22
+MAX_COMPARED = 4  # sides of a comparison answered at once; more would not read as a short answer
 _FOLLOW_UP = re.compile(r"^(那|那么|还有|另外|此外|以及|和|跟)|呢[？?]?$")
 
 
-class _LockedEncoder:
+class LockedEncoder:
     """Serializes calls into the model: two torch forwards at once on two cores only slow each other down."""
 
     def __init__(self, encoder: Encoder) -> None:
@@ -45,6 +46,32 @@ class _LockedEncoder:
         with self._lock:
             return self._encoder.encode_passages(texts)
 
+    def __getattr__(self, name: str):
+        # Optional capabilities of the wrapped encoder (span pooling for ingest) stay available, under
+        # the same lock: an ingest through this wrapper must produce the vectors a direct one would.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        attr = getattr(self._encoder, name)
+        if not callable(attr):
+            return attr
+
+        def locked(*args, **kwargs):
+            with self._lock:
+                return attr(*args, **kwargs)
+
+        return locked
+
+
+def serialized(encoder: Encoder) -> Encoder:
+    """The encoder, behind one lock unless it says it is safe to call from many threads at once.
+
+    The ONNX encoder is (onnxruntime sessions and a tokenizer configured once are thread-safe), so queries
+    run in parallel in one process; torch's fast tokenizer is not ("Already borrowed"), so it is locked.
+    """
+    if isinstance(encoder, LockedEncoder) or getattr(encoder, "thread_safe", False):
+        return encoder
+    return LockedEncoder(encoder)
+
 
 class AnswerService:
     def __init__(
@@ -52,24 +79,31 @@ class AnswerService:
         index: LoadedIndex,
         encoder: Encoder,
         *,
-        composer: Composer | None = None,
+        composer: Composer | str | None = None,
         threshold: float | None = None,
         top_k: int = 5,
         max_chars: int = 200,
     ) -> None:
         self.index = index
-        self.encoder = _LockedEncoder(encoder)
+        self.encoder = serialized(encoder)
         self.retriever = HybridRetriever(index, self.encoder)
-        self.composer: Composer = composer or ExtractiveComposer(
-            index, threshold=DEFAULT_THRESHOLD if threshold is None else threshold
-        )
+        if composer is None or isinstance(composer, str):
+            composer = make_composer(
+                composer or DEFAULT_COMPOSER, index, encoder.model_id, threshold=threshold
+            )
+        self.composer: Composer = composer
         self.top_k = top_k
         self.max_chars = max_chars
 
     @classmethod
-    def open(cls, index_dir: Path, encoder: Encoder, **options) -> AnswerService:
-        """Load the index (checked against the encoder) and warm up everything a first request would pay for."""
-        index = load_index(Path(index_dir), encoder)
+    def open(
+        cls, index_dir: Path, encoder: Encoder, *, segments: dict | None = None, **options
+    ) -> AnswerService:
+        """Load the index (checked against the encoder) and warm up everything a first request would pay for.
+
+        ``segments`` is a cache of open segments shared across versions: a new version of a live index opens
+        only the segments it adds (the dict is updated in place)."""
+        index = load_index(Path(index_dir), encoder, segments=segments)
         service = cls(index, encoder, **options)
         warm_up()
         service.retriever.encode_query("预热")
@@ -104,13 +138,16 @@ class AnswerService:
             raise InvalidQuestionError(f"top_k must be an integer from 1 to {MAX_TOP_K}, got {top_k!r}")
         return k
 
-    @staticmethod
-    def retrieval_query(question: str, history: Sequence[str] | None) -> str:
-        """A follow-up ("那丰台园呢？") is read together with the previous question of the conversation."""
+    def retrieval_query(self, question: str, history: Sequence[str] | None) -> str:
+        """A follow-up is read with the previous question: "那江苏省呢？" after a question about 浙江 becomes
+        that question about 江苏 alone; other short follow-ups ("那丰台园呢？") are read together with it."""
         if not history:
             return question
         previous = [h.strip() for h in history if isinstance(h, str) and h.strip()]
         if previous and (len(question) <= 12 or _FOLLOW_UP.search(question)):
+            rewritten = rewrite_follow_up(question, previous[-1][:MAX_QUESTION_CHARS], self.index.speeches)
+            if rewritten is not None:
+                return rewritten[0]
             return f"{previous[-1][:MAX_QUESTION_CHARS]} {question}"
         return question
 
@@ -135,8 +172,17 @@ class AnswerService:
         t0 = time.perf_counter()
         q = self.validate_question(question)
         k = self._top_k(top_k, self.top_k)
-        retrieval = self.retriever.retrieve(self.retrieval_query(q, history), k, filters)
-        if retrieval.hits and meta_question(q, retrieval.mentioned) is not None:
+        query = self.retrieval_query(q, history)
+        retrieval = self.retriever.retrieve(query, k, filters)
+        if len(retrieval.mentioned) >= 2 and getattr(self.composer, "compares", False):
+            retrieval = self._per_speech(query, retrieval, filters)
+        # The first release's composer answers questions about a speech from the opening paragraph it expects
+        # first; the learned composer finds the sentence that states the fact itself.
+        if (
+            getattr(self.composer, "promotes_opening", False)
+            and retrieval.hits
+            and meta_question(q, retrieval.mentioned) is not None
+        ):
             target = retrieval.mentioned[0] if retrieval.mentioned else retrieval.hits[0].speech_id
             retrieval = self.retriever.promote_opening(retrieval, target, filters)
         t1 = time.perf_counter()
@@ -181,6 +227,18 @@ class AnswerService:
             yield AnswerEvent("delta", text=piece)
         yield AnswerEvent("citations", citations=answer.citations, answerable=answer.answerable)
         yield AnswerEvent("done", timing_ms=answer.timing_ms, answerable=answer.answerable)
+
+    def _per_speech(self, query: str, retrieval: Retrieval, filters: Filters | None) -> Retrieval:
+        """A question naming several speeches ("上海和北京…分别") gets the best passages of each one."""
+        hits: list[Hit] = []
+        for sid in retrieval.mentioned[:MAX_COMPARED]:
+            narrowed = Filters(speaker=filters.speaker if filters else None, speech_id=sid)
+            try:
+                part = self.retriever.retrieve(query, 2, narrowed, query_vector=retrieval.query_vector)
+            except SpeechQAError:
+                continue
+            hits.extend(part.hits)
+        return Retrieval(hits, retrieval.query_vector, retrieval.mentioned)
 
     # -- browsing -------------------------------------------------------------------------------------
 
@@ -233,4 +291,4 @@ def _pieces(answer: str) -> Iterator[str]:
         yield answer[start:]
 
 
-__all__ = ["AnswerService", "REFUSAL", "DEFAULT_THRESHOLD"]
+__all__ = ["AnswerService", "LockedEncoder", "REFUSAL", "serialized"]

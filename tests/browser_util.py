@@ -1,4 +1,5 @@
-"""Helpers for the browser tests: a real `speechqa serve` subprocess, a tiny host site, Chromium, SSE parsing."""
+"""Helpers for the browser tests: a real `speechqa serve` subprocess, an in-process app server, a tiny host site,
+Chromium tabs, SSE parsing."""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from playwright.sync_api import Browser, BrowserContext, Playwright, Route
+import uvicorn
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Dialog, Playwright, Route
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -173,6 +176,31 @@ class StaticSite:
         self.httpd.server_close()
 
 
+class AppServer:
+    """An ASGI app served by uvicorn in a thread on 127.0.0.1: in-process, so a test can look at its state."""
+
+    def __init__(self, app: Any) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> AppServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the in-process app server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
 def launch_chromium(playwright: Playwright) -> Browser:
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
 
@@ -211,3 +239,46 @@ def parse_sse(text: str) -> list[tuple[str, dict]]:
         if data:
             events.append((name, json.loads("\n".join(data))))
     return events
+
+
+class Tab:
+    """One browser context + page with outbound traffic blocked; page errors, dialogs and console warnings recorded.
+
+    A dialog is unexpected (recorded in ``dialogs``, dismissed) unless the test sets ``answer_dialogs`` to True
+    (accept) or False (dismiss); answered ones go to ``answered``.
+    """
+
+    def __init__(self, browser: Browser, **context_args: Any) -> None:
+        self.context = browser.new_context(locale="zh-CN", **context_args)
+        self.blocked = block_non_loopback(self.context)
+        self.page = self.context.new_page()
+        self.page_errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.answer_dialogs: bool | None = None
+        self.answered: list[str] = []
+        self.warnings: list[str] = []
+        self.page.on("pageerror", lambda exc: self.page_errors.append(str(exc)))
+
+        def on_dialog(dialog: Dialog) -> None:
+            if self.answer_dialogs is None:
+                self.dialogs.append(dialog.message)
+                dialog.dismiss()
+                return
+            self.answered.append(dialog.message)
+            if self.answer_dialogs:
+                dialog.accept()
+            else:
+                dialog.dismiss()
+
+        def on_console(message: ConsoleMessage) -> None:
+            if message.type in ("warning", "error"):
+                self.warnings.append(message.text)
+
+        self.page.on("dialog", on_dialog)
+        self.page.on("console", on_console)
+        self.page.set_default_timeout(15_000)
+
+    def assert_clean(self) -> None:
+        assert self.blocked == [], f"page tried to reach non-loopback hosts: {self.blocked}"
+        assert self.page_errors == [], f"uncaught page errors: {self.page_errors}"
+        assert self.dialogs == [], f"unexpected dialogs: {self.dialogs}"

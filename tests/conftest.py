@@ -64,9 +64,11 @@ def fake_index_dir(tmp_path_factory, corpus_speeches, fake_encoder) -> Path:
 
 @pytest.fixture(scope="session")
 def real_encoder():
-    from embeddings.st_encoder import load_encoder
+    """The encoder the server and CLI under test use (SPEECHQA_RUNTIME, default onnx-int8), on 2 threads."""
+    from api.assemble import build_encoder
+    from api.settings import Settings
 
-    return load_encoder("default", cache_dir=speechqa_home(), threads=2)
+    return build_encoder(Settings(home=speechqa_home(), threads=2))
 
 
 @pytest.fixture(scope="session")

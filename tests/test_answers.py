@@ -53,7 +53,7 @@ def test_check_citations_catches_every_broken_invariant(fake_index_dir, fake_enc
 def test_questions_are_validated(fake_index_dir, fake_encoder):
     from data.errors import InvalidQuestionError
 
-    service = AnswerService(load_index(fake_index_dir, fake_encoder), fake_encoder)
+    service = AnswerService(load_index(fake_index_dir, fake_encoder), fake_encoder, composer="extractive-v1")
     for bad in ["", "   ", "问" * 501, None]:
         with pytest.raises(InvalidQuestionError):
             service.ask(bad)  # type: ignore[arg-type]
@@ -61,13 +61,33 @@ def test_questions_are_validated(fake_index_dir, fake_encoder):
         service.ask("地铁", top_k=0)
 
 
-def test_follow_up_is_read_with_the_previous_question():
-    q = AnswerService.retrieval_query("那丰台园呢？", ["丽泽商务区有哪些交通建设安排？"])
+def test_follow_up_is_read_with_the_previous_question(fake_index_dir, fake_encoder):
+    service = AnswerService(load_index(fake_index_dir, fake_encoder), fake_encoder, composer="extractive-v1")
+    q = service.retrieval_query("那丰台园呢？", ["丽泽商务区有哪些交通建设安排？"])
     assert q.startswith("丽泽商务区有哪些交通建设安排？") and q.endswith("那丰台园呢？")
     assert (
-        AnswerService.retrieval_query("中关村丰台园的主导产业是什么？", ["之前的问题"])
+        service.retrieval_query("中关村丰台园的主导产业是什么？", ["之前的问题"])
         == "中关村丰台园的主导产业是什么？"
     )
+
+
+def test_follow_up_naming_a_new_region_asks_about_that_region_alone(tmp_path, fake_encoder):
+    from data.parse import make_speech
+    from qa.index import build_index
+
+    speeches = [
+        make_speech(
+            title=f"2025年{region}政府工作报告", paragraphs=[("", f"{region}今年经济增长目标为百分之五。")]
+        )
+        for region in ("浙江省", "江苏省")
+    ]
+    build_index(speeches, fake_encoder, tmp_path / "idx")
+    service = AnswerService(
+        load_index(tmp_path / "idx", fake_encoder), fake_encoder, composer="extractive-v1"
+    )
+    q = service.retrieval_query("那江苏省呢？", ["浙江省2025年经济增长目标是多少？"])
+    assert q == "江苏省2025年经济增长目标是多少？"
+    assert service.retriever.mentioned_speeches(q) == (speeches[1].speech_id,)
 
 
 @pytest.mark.slow
@@ -141,7 +161,9 @@ def test_bracketed_numbers_in_a_passage_never_look_like_citation_markers(tmp_pat
         paragraphs=[("", "根据筑府办发电[2020]5号文件要求，全区完成整改任务[27]。下一步要巩固整改成果。")],
     )
     build_index([sp], fake_encoder, tmp_path / "idx")
-    service = AnswerService(load_index(tmp_path / "idx", fake_encoder), fake_encoder, threshold=-1.0)
+    service = AnswerService(
+        load_index(tmp_path / "idx", fake_encoder), fake_encoder, composer="extractive-v1", threshold=-1.0
+    )
     a = service.ask("筑府办发电文件要求完成什么任务？")
     assert a.answerable and a.citations
     assert check_citations(a.answer, a.citations, service.index) == []

@@ -20,7 +20,7 @@ from .conftest import GOLD
 
 @pytest.fixture(scope="module")
 def client(fake_index_dir, fake_encoder):
-    service = AnswerService(load_index(fake_index_dir, fake_encoder), fake_encoder)
+    service = AnswerService(load_index(fake_index_dir, fake_encoder), fake_encoder, composer="extractive-v1")
     with TestClient(create_app(Settings(), service=service)) as c:
         yield c
 
@@ -106,7 +106,7 @@ def test_not_ready_service_is_503_with_code(tmp_path):
 
 
 def test_cors_is_same_origin_by_default_and_allowlisted_otherwise(fake_index_dir, fake_encoder):
-    service = AnswerService(load_index(fake_index_dir, fake_encoder), fake_encoder)
+    service = AnswerService(load_index(fake_index_dir, fake_encoder), fake_encoder, composer="extractive-v1")
     pre = {"Origin": "http://intranet.example", "Access-Control-Request-Method": "POST"}
     with TestClient(create_app(Settings(), service=service)) as c:
         r = c.options("/v1/ask", headers=pre)

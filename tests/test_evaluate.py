@@ -404,8 +404,8 @@ def two_summaries(tmp_path, fake_run):
 
 
 def test_compare_prints_metric_a_b_and_delta(two_summaries, capsys):
-    from cli.eval import run_eval
     from api.settings import Settings
+    from cli.eval import run_eval
 
     a, b = two_summaries
     assert run_eval(_eval_args(compare=(a, b)), Settings()) == 0
@@ -425,8 +425,8 @@ def test_compare_deltas_know_which_way_is_better():
 
 
 def test_fail_under_and_fail_over_exit_non_zero_naming_the_metric(two_summaries, capsys):
-    from cli.eval import run_eval
     from api.settings import Settings
+    from cli.eval import run_eval
 
     a, b = two_summaries
     ok = _eval_args(
@@ -444,8 +444,8 @@ def test_fail_under_and_fail_over_exit_non_zero_naming_the_metric(two_summaries,
 
 
 def test_gates_reject_unknown_metrics_and_bad_specs(two_summaries, fake_run, capsys):
-    from cli.eval import run_eval
     from api.settings import Settings
+    from cli.eval import run_eval
 
     _, summary = fake_run
     with pytest.raises(SpeechQAError, match="answer.kp_recall"):
@@ -469,8 +469,8 @@ def test_gates_reject_unknown_metrics_and_bad_specs(two_summaries, fake_run, cap
     ],
 )
 def test_cli_rejects_bad_option_combinations_before_running(tmp_path, capsys, options, message):
-    from cli.eval import run_eval
     from api.settings import Settings
+    from cli.eval import run_eval
 
     args = _eval_args(out=tmp_path / "out", **options)
     assert run_eval(args, Settings(home=tmp_path)) == 2
@@ -479,8 +479,8 @@ def test_cli_rejects_bad_option_combinations_before_running(tmp_path, capsys, op
 
 
 def test_cli_with_unreachable_url_exits_2_fast(tmp_path, capsys):
-    from cli.eval import run_eval
     from api.settings import Settings
+    from cli.eval import run_eval
 
     gold = tmp_path / "gold.jsonl"
     gold.write_text(
@@ -676,8 +676,8 @@ def test_shipped_benchmarks_convert(name, documents, questions):
 def test_in_process_eval_of_the_gold_set_writes_results_summary_and_report(
     fake_index_dir, fake_encoder, tmp_path, monkeypatch, capsys
 ):
-    from cli import eval as cli_eval
     from api.settings import Settings
+    from cli import eval as cli_eval
 
     monkeypatch.setattr(cli_eval, "build_encoder", lambda settings: fake_encoder)
     out = tmp_path / "out"
@@ -708,8 +708,8 @@ def test_in_process_eval_of_the_gold_set_writes_results_summary_and_report(
 def test_malformed_gold_lines_are_counted_in_the_summary(
     fake_index_dir, fake_encoder, tmp_path, monkeypatch, capsys
 ):
-    from cli import eval as cli_eval
     from api.settings import Settings
+    from cli import eval as cli_eval
 
     monkeypatch.setattr(cli_eval, "build_encoder", lambda settings: fake_encoder)
     gold = tmp_path / "gold.jsonl"
@@ -733,8 +733,8 @@ def test_malformed_gold_lines_are_counted_in_the_summary(
 def test_benchmark_run_builds_a_temporary_index_and_reports_the_licence(
     fake_encoder, tmp_path, monkeypatch, capsys
 ):
-    from cli import eval as cli_eval
     from api.settings import Settings
+    from cli import eval as cli_eval
 
     monkeypatch.setattr(cli_eval, "build_encoder", lambda settings: fake_encoder)
     out = tmp_path / "out"

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Dialog, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 try:
-    from tests.browser_util import Server, StaticSite, block_non_loopback, ingest, launch_chromium, parse_sse
+    from tests.browser_util import Server, StaticSite, Tab, ingest, launch_chromium, parse_sse
 except ImportError:  # run with tests/ itself on sys.path (plain `pytest`, no tests/__init__.py)
-    from browser_util import Server, StaticSite, block_non_loopback, ingest, launch_chromium, parse_sse  # type: ignore[no-redef]
+    from browser_util import Server, StaticSite, Tab, ingest, launch_chromium, parse_sse  # type: ignore[no-redef]
 
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -80,30 +80,6 @@ def browser() -> Iterator[Browser]:
         chromium = launch_chromium(p)
         yield chromium
         chromium.close()
-
-
-class Tab:
-    """One browser context + page with outbound traffic blocked and page errors recorded."""
-
-    def __init__(self, browser: Browser, **context_args: Any) -> None:
-        self.context = browser.new_context(locale="zh-CN", **context_args)
-        self.blocked = block_non_loopback(self.context)
-        self.page = self.context.new_page()
-        self.page_errors: list[str] = []
-        self.dialogs: list[str] = []
-        self.page.on("pageerror", lambda exc: self.page_errors.append(str(exc)))
-
-        def on_dialog(dialog: Dialog) -> None:
-            self.dialogs.append(dialog.message)
-            dialog.dismiss()
-
-        self.page.on("dialog", on_dialog)
-        self.page.set_default_timeout(15_000)
-
-    def assert_clean(self) -> None:
-        assert self.blocked == [], f"page tried to reach non-loopback hosts: {self.blocked}"
-        assert self.page_errors == [], f"uncaught page errors: {self.page_errors}"
-        assert self.dialogs == [], f"unexpected dialogs: {self.dialogs}"
 
 
 @pytest.fixture

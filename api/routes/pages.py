@@ -1,11 +1,13 @@
-"""The demo intranet page and the embeddable widget script."""
+"""The demo intranet page, the embeddable widget script and the admin page."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from fastapi import APIRouter
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
+
+from api.widget import widget_source
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
@@ -18,9 +20,30 @@ def demo() -> FileResponse:
 
 
 @router.get("/widget.js")
-def widget() -> FileResponse:
-    return FileResponse(
-        STATIC / "widget.js",
+def widget() -> Response:
+    return Response(
+        widget_source(),
         media_type="application/javascript; charset=utf-8",
         headers={"Cache-Control": "no-cache"},
     )
+
+
+@router.get("/admin")
+def admin() -> FileResponse:
+    return FileResponse(
+        STATIC / "admin.html", media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"}
+    )
+
+
+@router.get("/admin.js")
+def admin_script() -> FileResponse:
+    return _asset("admin.js", "application/javascript; charset=utf-8")
+
+
+@router.get("/admin.css")
+def admin_style() -> FileResponse:
+    return _asset("admin.css", "text/css; charset=utf-8")
+
+
+def _asset(name: str, media_type: str) -> FileResponse:
+    return FileResponse(STATIC / name, media_type=media_type, headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,169 @@
+"""An ``Encoder`` over an ONNX export (fp32 or int8) with onnxruntime and tokenizers: no torch at run time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from data.errors import EmbeddingModelError
+from embeddings.identity import prefixes_id
+from embeddings.onnx_export import FP32_FILE, INT8_FILE, TOKENIZER_FILE, mean_pool, read_export
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 8  # as SentenceTransformerEncoder: small batches pad less on CPU
+Precision = Literal["int8", "fp32"]
+
+
+def _normalize(v: np.ndarray) -> np.ndarray:
+    return (v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+class OnnxEncoder:
+    """Encodes with an export made by ``embeddings.onnx_export``; safe to call from many threads at once.
+
+    Nothing here takes a lock: the tokenizer is configured once in the constructor and only read after
+    (``encode_batch`` borrows it shared), and ``InferenceSession.run`` is thread-safe. Prefixes default to
+    the ones the export recorded for the model (the same rules as the torch encoder). ``model_id`` is the
+    torch encoder's with ``+onnx-<precision>`` after the model part, so indexes and cached vectors of the
+    two runtimes never mix.
+    """
+
+    thread_safe = True  # read by qa.service.serialized: no lock around this encoder
+
+    def __init__(
+        self,
+        export_dir: str | Path,
+        *,
+        precision: Precision = "int8",
+        threads: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        query_prefix: str | None = None,
+        passage_prefix: str | None = None,
+    ) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        if precision not in ("int8", "fp32"):
+            raise ValueError(f"precision must be 'int8' or 'fp32', not {precision!r}")
+        folder = Path(export_dir)
+        info = read_export(folder)
+        self.export_info = info
+        self._batch_size = batch_size
+        self._dim = int(info["dim"])
+        self._max_len = int(info["max_seq_length"])
+        self._pad_id = int(info["pad_token_id"])
+        saved = info.get("prefixes") or {}
+        self.query_prefix = saved.get("query", "") if query_prefix is None else query_prefix
+        self.passage_prefix = saved.get("passage", "") if passage_prefix is None else passage_prefix
+        runtime = f"onnx-{precision}"
+        self._model_id = f"{info['base_id']}+{runtime}|{prefixes_id(self.query_prefix, self.passage_prefix)}"
+
+        try:
+            tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
+            tokenizer.no_padding()  # batches are padded here, to the longest text in each
+            tokenizer.enable_truncation(self._max_len)
+            options = ort.SessionOptions()
+            if threads is not None:
+                options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            model_file = folder / (INT8_FILE if precision == "int8" else FP32_FILE)
+            self._session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types from C++
+            raise EmbeddingModelError(
+                f"Cannot load the ONNX export at {folder}: {exc}",
+                fix="Run `speechqa model` to export it again, or set SPEECHQA_RUNTIME=torch.",
+            ) from exc
+        self._tokenizer = tokenizer
+        logger.info(
+            "loaded embedding model %s (dim %d, %s threads)", self._model_id, self._dim, threads or "default"
+        )
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def max_seq_length(self) -> int:
+        """Tokens per text (prefix and specials included); longer texts are truncated."""
+        return self._max_len
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self.query_prefix)
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self.passage_prefix)
+
+    def encode_passages_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Passage vectors plus, per text, vectors of its character spans pooled from the same forward pass.
+
+        The semantics of ``embeddings.spans.encode_with_spans``: a span's vector is the mean of the token
+        vectors overlapping its characters; a span cut off by truncation falls back to the passage vector.
+        """
+        texts = list(texts)
+        if len(spans) != len(texts):
+            raise ValueError("one list of spans per text")
+        passages = np.zeros((len(texts), self._dim), dtype=np.float32)
+        sentences: list[np.ndarray] = [np.zeros((0, self._dim), np.float32)] * len(texts)
+        shift = len(self.passage_prefix)
+        encodings = self._tokenizer.encode_batch([self.passage_prefix + t for t in texts])
+        for batch in self._batches(encodings):
+            tokens, mask = self._run([encodings[i] for i in batch])
+            pooled = mean_pool(tokens, mask)
+            for j, i in enumerate(batch):
+                passages[i] = pooled[j]
+                offsets = np.asarray(encodings[i].offsets, dtype=np.int64).reshape(-1, 2)
+                starts, ends = offsets[:, 0], offsets[:, 1]
+                real = ends > starts  # special tokens have empty offsets; padding is past len(offsets)
+                own = tokens[j, : len(offsets)]
+                rows = []
+                for a, b in spans[i]:
+                    inside = real & (starts < b + shift) & (ends > a + shift)
+                    rows.append(_normalize(own[inside].mean(axis=0)) if inside.any() else pooled[j])
+                if rows:
+                    sentences[i] = np.vstack(rows).astype(np.float32)
+        return passages, sentences
+
+    # ------------------------------------------------------------------------------------------------
+
+    def _encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
+        texts = list(texts)
+        out = np.zeros((len(texts), self._dim), dtype=np.float32)
+        if not texts:
+            return out
+        if len(texts) == 1:  # the query hot path: no thread pool round trip in encode_batch
+            encodings = [self._tokenizer.encode(prefix + texts[0])]
+        else:
+            encodings = self._tokenizer.encode_batch([prefix + t for t in texts])
+        for batch in self._batches(encodings):
+            tokens, mask = self._run([encodings[i] for i in batch])
+            out[batch] = mean_pool(tokens, mask)
+        return out
+
+    def _batches(self, encodings: Sequence[Any]) -> list[list[int]]:
+        """Indices in batches of similar token length, so a batch pads little."""
+        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+        return [order[s : s + self._batch_size] for s in range(0, len(order), self._batch_size)]
+
+    def _run(self, encodings: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """(token vectors (b, t, d), attention mask (b, t)) for one batch padded to its longest text."""
+        width = max(len(e.ids) for e in encodings)
+        ids = np.full((len(encodings), width), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(encodings), width), dtype=np.int64)
+        for row, e in enumerate(encodings):
+            ids[row, : len(e.ids)] = e.ids
+            mask[row, : len(e.ids)] = 1
+        tokens = self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        return tokens, mask

@@ -1,0 +1,40 @@
+"""Composers by name: the setting ``SPEECHQA_COMPOSER`` picks one; adding a composer is adding an entry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from data.errors import SpeechQAError
+from qa.compose import Composer, ExtractiveComposer
+from qa.index import LoadedIndex
+
+DEFAULT_COMPOSER = "learned"
+# The hand-weighted composer of the first release, kept for comparison (README table, `--composers`).
+LEGACY_THRESHOLD = 0.22
+
+
+def _learned(index: LoadedIndex, model_id: str, threshold: float | None) -> Composer:
+    from qa.answerability import AnswerabilityModel
+    from qa.learned import LearnedComposer
+
+    return LearnedComposer(index, AnswerabilityModel.load(model_id), threshold=threshold)
+
+
+def _extractive_v1(index: LoadedIndex, model_id: str, threshold: float | None) -> Composer:
+    return ExtractiveComposer(index, threshold=LEGACY_THRESHOLD if threshold is None else threshold)
+
+
+COMPOSERS: dict[str, Callable[[LoadedIndex, str, float | None], Composer]] = {
+    "learned": _learned,
+    "extractive-v1": _extractive_v1,
+}
+
+
+def make_composer(
+    name: str, index: LoadedIndex, model_id: str, *, threshold: float | None = None
+) -> Composer:
+    """The composer ``name`` over ``index``; ``threshold`` overrides its calibrated refusal threshold."""
+    factory = COMPOSERS.get(name)
+    if factory is None:
+        raise SpeechQAError(f"unknown composer {name!r}", fix=f"use one of {', '.join(COMPOSERS)}")
+    return factory(index, model_id, threshold)

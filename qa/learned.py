@@ -1,0 +1,227 @@
+"""The learned extractive composer: sentences scored by the answerability model, refusal by its threshold."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from qa.answerability import AnswerabilityModel
+from qa.compose import REFUSAL, Composition, _Cand, _write
+from qa.features import Candidate, QuestionInfo, analyze_question, candidate_features
+from qa.index import LoadedIndex
+from qa.mentions import speech_label
+from qa.meta import lead_for, meta_kind, needles_for, office_holders, stating_sentence
+from qa.retrieve import Retrieval
+from qa.types import Hit
+
+
+@dataclass(frozen=True)
+class Located:
+    """A candidate sentence with where it sits: the passage id, its hit and its span."""
+
+    pid: str
+    hit: Hit
+    start: int
+    end: int
+    cand: Candidate
+
+
+def question_info(index: LoadedIndex, question: str) -> QuestionInfo:
+    return analyze_question(question, index.lexical.df, index.lexical.n_docs)
+
+
+def _meta_text(index: LoadedIndex, hit: Hit) -> str:
+    sp = index.speeches[hit.speech_id]
+    parts = [sp.title, sp.speaker, sp.role, hit.section, sp.date]
+    parts += [str(getattr(sp, name, "") or "") for name in ("region", "place")]
+    return " ".join(p for p in parts if p)
+
+
+def candidates_for(index: LoadedIndex, retrieval: Retrieval, passages: int) -> list[Located]:
+    """Every sentence of the top ``passages`` retrieved paragraphs, with its similarity to the question."""
+    out: list[Located] = []
+    qv = retrieval.query_vector
+    for rank, hit in enumerate(retrieval.hits[:passages]):
+        row = index.row_of(hit.passage_id)
+        if row is None:
+            continue
+        para = index.paragraph(row)
+        svecs = index.sentence_vectors_of(row)
+        sims = svecs @ qv if len(svecs) else np.zeros(0)
+        meta = _meta_text(index, hit)
+        n = len(para.sentences)
+        for j, s in enumerate(para.sentences):
+            out.append(
+                Located(
+                    pid=hit.passage_id,
+                    hit=hit,
+                    start=s.start,
+                    end=s.end,
+                    cand=Candidate(
+                        rank=rank,
+                        index_in_passage=j,
+                        n_in_passage=n,
+                        text=s.text,
+                        passage_text=para.text,
+                        meta_text=meta,
+                        sim=float(sims[j]),
+                        passage_sim=float(hit.dense_score),
+                        fused=float(hit.score),
+                        bm25=float(hit.bm25_score),
+                    ),
+                )
+            )
+    return out
+
+
+class LearnedComposer:
+    """Scores every sentence of the top passages with the answerability model; refuses when the best one
+    is below the model's threshold; otherwise writes the best sentences in reading order, each cited.
+
+    ``keep_ratio`` and ``max_sentences`` shape how much is quoted; their defaults were chosen on the gold dev
+    split (data/eval/gold_dev.jsonl), never on a test or acceptance set.
+    """
+
+    name = "learned"
+    compares = (
+        True  # answers each side of a question naming several speeches (the service retrieves per side)
+    )
+
+    def __init__(
+        self,
+        index: LoadedIndex,
+        model: AnswerabilityModel,
+        *,
+        passages: int = 4,
+        keep_ratio: float = 0.5,
+        max_sentences: int = 3,
+        max_passages: int = 2,
+        threshold: float | None = None,
+    ) -> None:
+        self.index = index
+        self.model = model
+        self.passages = passages
+        self.keep_ratio = keep_ratio
+        self.max_sentences = max_sentences
+        self.max_passages = max_passages
+        self.threshold = model.threshold if threshold is None else threshold
+        self.overshoot = 1.15  # "about" max_chars: a further sentence may run past it by this factor
+
+    def score(self, question: str, retrieval: Retrieval) -> tuple[list[Located], np.ndarray]:
+        located = candidates_for(self.index, retrieval, self.passages)
+        if not located:
+            return [], np.zeros(0, dtype=np.float32)
+        info = question_info(self.index, question)
+        X = candidate_features(info, [c.cand for c in located], self.index.lexical.n_docs)
+        return located, self.model.predict(X)
+
+    def compose(self, question: str, retrieval: Retrieval, *, max_chars: int = 200) -> Composition:
+        meta = self.compose_meta(question, retrieval)
+        if meta is not None:
+            return meta
+        located, probs = self.score(question, retrieval)
+        if not located:
+            return Composition(REFUSAL, False, (), 0.0, {"refused": "no passages"})
+        if len(retrieval.mentioned) >= 2:
+            return self._compose_sides(retrieval, located, probs)
+        order = np.argsort(-probs, kind="stable")
+        best = float(probs[order[0]])
+        feats = {"evidence": best, "threshold": self.threshold}
+        if best < self.threshold:
+            return Composition(REFUSAL, False, (), best, {**feats, "refused": "below threshold"})
+        chosen = [int(order[0])]
+        used = len(located[chosen[0]].cand.text)
+        for i in order[1:]:
+            i = int(i)
+            if len(chosen) >= self.max_sentences or probs[i] < self.keep_ratio * best:
+                break
+            if used + len(located[i].cand.text) > max_chars * self.overshoot:
+                continue
+            if len({located[j].pid for j in chosen} | {located[i].pid}) > self.max_passages:
+                continue
+            chosen.append(i)
+            used += len(located[i].cand.text)
+        chosen.sort(key=lambda i: (located[i].cand.rank, located[i].start))
+        picked = [located[i] for i in chosen]
+        labels = None
+        if len({c.hit.speech_id for c in picked}) > 1:
+            # Sentences from several speeches: say whose each one is ("浙江省：…[1]江苏省：…[2]").
+            labels = [speech_label(self.index.speeches[c.hit.speech_id]) + "：" for c in picked]
+        return _write(
+            "", [_as_cand(c, float(probs[i])) for c, i in zip(picked, chosen, strict=True)], feats, labels
+        )
+
+    def _compose_sides(self, retrieval: Retrieval, located: list[Located], probs: np.ndarray) -> Composition:
+        """One best sentence per named speech, labelled; a side without evidence is said to be missing."""
+        chosen: list[tuple[str, Located, float]] = []
+        missing: list[str] = []
+        for sid in retrieval.mentioned:
+            label = speech_label(self.index.speeches[sid])
+            own = [i for i, c in enumerate(located) if c.hit.speech_id == sid]
+            best = max(own, key=lambda i: probs[i], default=None)
+            if best is None or probs[best] < self.threshold:
+                missing.append(label)
+            else:
+                chosen.append((label, located[best], float(probs[best])))
+        evidence = max((p for _, _, p in chosen), default=float(probs.max()) if len(probs) else 0.0)
+        feats = {"evidence": evidence, "threshold": self.threshold, "sides": len(retrieval.mentioned)}
+        if not chosen:
+            return Composition(REFUSAL, False, (), evidence, {**feats, "refused": "no side has evidence"})
+        tail = "".join(f"{label}：现有资料未提及。" for label in missing)
+        comp = _write(
+            "", [_as_cand(c, p) for _, c, p in chosen], feats, [f"{label}：" for label, _, _ in chosen]
+        )
+        return Composition(comp.answer + tail, True, comp.citations, evidence, feats)
+
+    def compose_meta(self, question: str, retrieval: Retrieval) -> Composition | None:
+        """A question about the speeches themselves, answered from metadata; None for a content question."""
+        mq = meta_kind(question, retrieval.mentioned)
+        if mq is None or not self.index.speeches:
+            return None
+        speeches = self.index.speeches
+        count = 0
+        if mq.kind == "office":
+            holders = office_holders(list(speeches.values()), mq.office, mq.where)
+            if not holders:
+                return None  # nobody here holds that office: the content path decides (usually a refusal)
+            sp = holders[0]
+        elif retrieval.mentioned:
+            sp = speeches[retrieval.mentioned[0]]
+        elif retrieval.hits:
+            sp = speeches[retrieval.hits[0].speech_id]
+        else:
+            return None
+        if mq.kind == "count":
+            if not sp.speaker:
+                return None
+            count = sum(1 for x in speeches.values() if x.speaker == sp.speaker)
+        # A snapshot decodes a speech's paragraphs on demand; the stating sentence is near the start.
+        paragraphs = [self.index.paragraph(int(r)) for r in self.index.speech_rows(sp.speech_id)[:8]]
+        if not paragraphs:
+            return None
+        found = stating_sentence(paragraphs[:8], needles_for(mq, sp))
+        pos, start, end = (
+            found if found else (0, paragraphs[0].sentences[0].start, paragraphs[0].sentences[0].end)
+        )
+        para = paragraphs[pos]
+        hit = Hit(
+            passage_id=para.paragraph_id,
+            text=para.text,
+            speech_id=sp.speech_id,
+            speech_title=sp.title,
+            speaker=sp.speaker,
+            speaker_role=sp.role,
+            section=para.section,
+            score=1.0,
+        )
+        cand = _Cand(0, hit, start, end, para.text[start:end], 1.0, 0.0, 0.0)
+        return _write(lead_for(mq, sp, count), [cand], {"evidence": 1.0, "meta": mq.kind})
+
+
+def _as_cand(c: Located, p: float) -> _Cand:
+    return _Cand(c.cand.rank, c.hit, c.start, c.end, c.cand.text, p, c.cand.sim, 0.0)
+
+
+__all__ = ["LearnedComposer", "candidates_for", "question_info", "Located", "Sequence"]

@@ -1,0 +1,134 @@
+"""Questions about the speeches themselves, answered from their metadata and cited to the sentence that states it.
+
+Who gave a speech or report ("报告是谁作的"), who holds an office ("浙江省省长是谁"), a speaker's office, when
+and where it was given, which speech talks about a topic, how many speeches a speaker gave. The patterns are
+Chinese question grammar (谁/哪位/何时/哪篇…), not corpus vocabulary; the office words are the titles of
+Chinese government and party posts, which is what "X长是谁" asks about.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from data.records import Speech
+from qa.types import Hit
+
+# Chinese office titles (grammar of "X长是谁"): the last characters of a role that names a post.
+_OFFICE = (
+    r"(?:省长|市长|区长|县长|州长|镇长|乡长|主席|书记|主任|局长|厅长|部长|总理|委员长|秘书长|院长|行长|署长)"
+)
+_ROLE_Q = re.compile(r"职务|职位|身份|头衔|担任什么|什么职|哪个单位|哪个部门的")
+_AUTHOR_Q = re.compile(
+    r"(谁|哪位|何人).{0,14}(讲话|发言|报告|作的|做的|讲的)|(讲话|发言|报告|讲话人|报告人).{0,8}(是谁|谁|哪位)|"
+    r"是谁(讲|作|做|发表)|由谁|谁(讲|作|做)的"
+)
+_OFFICE_Q = re.compile(rf"(?P<where>[\u4e00-\u9fff]{{0,10}}?)(?P<office>{_OFFICE})(?:是谁|是哪位|叫什么)")
+_WHEN_Q = re.compile(
+    r"(讲话|报告|发言|会议).{0,12}(什么时候|何时|哪一?天|哪年|日期|时间)|(什么时候|何时|哪一?天).{0,8}(讲话|报告|发言|作的)"
+)
+_WHERE_Q = re.compile(r"在(哪里|哪儿|什么地方|什么会议|哪次会议|哪个会议)|在何处")
+_COUNT_Q = re.compile(r"(作|做|发表|有)了?(几|多少)(次|篇|场)(讲话|报告|发言)|(几|多少)(篇|次|场)(讲话|报告)")
+_WHICH_Q = re.compile(r"哪篇|哪个讲话|哪次讲话|哪一篇|什么讲话|讲话的?(题目|标题)|哪份报告|哪个报告")
+
+
+@dataclass(frozen=True)
+class MetaQuestion:
+    kind: str  # role | author | office | when | where | count | speech
+    office: str = ""
+    where: str = ""
+
+
+def meta_kind(question: str, mentioned: Sequence[str]) -> MetaQuestion | None:
+    """What a question about the speeches themselves asks, or None for a question about their content."""
+    m = _OFFICE_Q.search(question)
+    if m:
+        return MetaQuestion("office", office=m.group("office"), where=m.group("where"))
+    if _COUNT_Q.search(question):
+        return MetaQuestion("count")
+    if mentioned and _ROLE_Q.search(question):
+        return MetaQuestion("role")
+    if _AUTHOR_Q.search(question):
+        return MetaQuestion("author")
+    if _WHEN_Q.search(question):
+        return MetaQuestion("when")
+    if _WHERE_Q.search(question) and re.search(r"讲话|报告|发言", question):
+        return MetaQuestion("where")
+    if _WHICH_Q.search(question):
+        return MetaQuestion("speech")
+    return None
+
+
+def office_holders(speeches: Sequence[Speech], office: str, where: str) -> list[Speech]:
+    """Speeches whose speaker's role names ``office`` (and ``where``, e.g. 浙江省, when given)."""
+    place = re.sub(r"(的|现任|目前|现在|今年|2\d{3}年)", "", where)
+    out = []
+    for sp in speeches:
+        if not sp.speaker or office not in sp.role:
+            continue
+        context = " ".join([sp.role, sp.title, getattr(sp, "region", "") or ""])
+        if place and not _place_matches(place, context):
+            continue
+        out.append(sp)
+    return out
+
+
+def _place_matches(place: str, context: str) -> bool:
+    """浙江 matches 浙江省; 内蒙古 matches 内蒙古自治区: compare without administrative suffixes."""
+    core = re.sub(r"(省|市|区|县|自治区|壮族|回族|维吾尔|特别行政区)$", "", place)
+    return bool(core) and core in context
+
+
+def stating_sentence(speech_paragraphs, needles: Sequence[str]) -> tuple[int, int, int] | None:
+    """(paragraph position, start, end) of the first sentence that states one of ``needles``."""
+    for pos, para in enumerate(speech_paragraphs):
+        for s in para.sentences:
+            if any(n and n in s.text for n in needles):
+                return pos, s.start, s.end
+    return None
+
+
+def lead_for(meta: MetaQuestion, sp: Speech, count: int = 0) -> str:
+    """The sentence that answers from metadata; the cited quote follows it."""
+    role = f"（{sp.role}）" if sp.role else ""
+    title = f"《{sp.title}》"
+    if meta.kind == "office":
+        return f"{sp.role}是{sp.speaker}，{title}由其作出，原文谈到："
+    if meta.kind == "role" and sp.role:
+        return f"{sp.speaker}的职务是{sp.role}，{title}开头谈到："
+    if meta.kind == "count":
+        return f"{sp.speaker or '该讲话人'}在现有资料中共有{count}篇讲话或报告，其中{title}谈到："
+    if meta.kind == "when" and sp.date:
+        return f"{title}的时间是{sp.date}，原文谈到："
+    if meta.kind == "where" and getattr(sp, "place", None):
+        return f"{title}是在{getattr(sp, 'place', '')}作出的，原文谈到："
+    if meta.kind == "speech":
+        who = f"{sp.speaker}{role}的" if sp.speaker else ""
+        return f"相关内容出自{who}{title}，原文谈到："
+    if sp.speaker:
+        return f"{title}的讲话人是{sp.speaker}{role}，原文谈到："
+    return f"相关内容出自{title}（讲话人未注明），原文谈到："
+
+
+def needles_for(meta: MetaQuestion, sp: Speech) -> list[str]:
+    """Strings whose sentence states the fact, in order of preference."""
+    if meta.kind in ("office", "author", "role", "count"):
+        return [sp.speaker, sp.role]
+    if meta.kind == "when":
+        y, _, rest = sp.date.partition("-")
+        return [f"{y}年{int(rest.split('-')[0])}月" if rest else f"{y}年"] if y else []
+    if meta.kind == "where":
+        return [getattr(sp, "place", "")]
+    return []
+
+
+__all__ = [
+    "MetaQuestion",
+    "meta_kind",
+    "office_holders",
+    "stating_sentence",
+    "lead_for",
+    "needles_for",
+    "Hit",
+]

@@ -1,0 +1,322 @@
+"""The ONNX runtimes give the torch model's vectors: a tiny model exactly (fast), the real e5 within cosine bounds."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from embeddings import onnx_export
+from embeddings.encoder import Encoder
+from tests.conftest import GOLD, REPO, speechqa_home
+from tests.test_embeddings import _tiny_st_model
+
+MEAN_COSINE = 0.99
+MIN_COSINE = 0.97
+CMRC_TRIAL = REPO.parent / "shared" / "benchmarks" / "cmrc2018" / "cmrc2018_trial.json"
+
+
+# ------------------------------------------------------------------------------------- tiny model, fast
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny-onnx")
+    source = _tiny_st_model(root / "tiny-e5-small")
+    return source, onnx_export.ensure_onnx_export(source, root / "models")
+
+
+def _tiny_texts() -> list[str]:
+    return [
+        "中国的首都是哪里？",
+        "abc",
+        "首都",
+        "这个句子生成表示以用于检索相关文章 0123456789",
+        "是",
+        "abc def ghi",
+    ]
+
+
+def test_export_writes_both_builds_and_records_what_it_was_made_from(tiny):
+    source, export = tiny
+    assert export == source.parent / "models" / "tiny-e5-small-onnx"
+    info = json.loads((export / "export.json").read_text())
+    assert info["source_fingerprint"] and info["opset"] == 17 and info["quantization"]["per_channel"] is True
+    assert info["prefixes"] == {"query": "query: ", "passage": "passage: "}
+    assert info["self_check"]["fp32_min_cosine"] >= 0.9999
+    assert {"torch", "onnxruntime", "onnx", "tokenizers"} <= set(info["versions"])
+    for name in ("model.onnx", "model.int8.onnx", "tokenizer.json"):
+        assert (export / name).is_file()
+    assert not list(export.parent.glob(".*tmp-*"))
+
+
+def test_onnx_fp32_gives_the_torch_vectors_batched_and_one_by_one(tiny):
+    from embeddings.onnx_encoder import OnnxEncoder
+    from embeddings.st_encoder import SentenceTransformerEncoder
+
+    source, export = tiny
+    onnx = OnnxEncoder(export, precision="fp32", threads=1, batch_size=4)
+    torch_enc = SentenceTransformerEncoder(source)
+    texts = _tiny_texts()
+    assert isinstance(onnx, Encoder) and onnx.dim == torch_enc.dim == 16
+    for ours, ref in (
+        (onnx.encode_queries(texts), torch_enc.encode_queries(texts)),
+        (onnx.encode_passages(texts), torch_enc.encode_passages(texts)),
+        (np.vstack([onnx.encode_passages([t]) for t in texts]), torch_enc.encode_passages(texts)),
+    ):
+        assert ours.dtype == np.float32 and ours.shape == (len(texts), 16)
+        np.testing.assert_allclose(ours, ref, atol=1e-5)
+    assert onnx.encode_queries([]).shape == (0, 16)
+
+
+def test_onnx_span_vectors_follow_the_torch_span_semantics(tiny):
+    from embeddings.onnx_encoder import OnnxEncoder
+    from embeddings.st_encoder import SentenceTransformerEncoder
+
+    source, export = tiny
+    onnx = OnnxEncoder(export, precision="fp32", threads=1)
+    torch_enc = SentenceTransformerEncoder(source)
+    texts = ["中国的首都是哪里", "abc def", "是", "x" * 200]  # the last is truncated at 64 tokens
+    spans = [[(0, 3), (3, 8)], [], [(0, 1)], [(0, 10), (150, 200)]]
+    ours_p, ours_s = onnx.encode_passages_with_spans(texts, spans)
+    ref_p, ref_s = torch_enc.encode_passages_with_spans(texts, spans)
+    np.testing.assert_allclose(ours_p, ref_p, atol=1e-5)
+    for a, b in zip(ours_s, ref_s, strict=True):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    np.testing.assert_allclose(ours_s[3][1], ours_p[3], atol=1e-6)  # cut off: the paragraph vector
+
+
+def test_model_id_names_the_runtime_so_indexes_and_caches_never_mix(tiny):
+    from embeddings.onnx_encoder import OnnxEncoder
+    from embeddings.st_encoder import SentenceTransformerEncoder
+
+    source, export = tiny
+    torch_id = SentenceTransformerEncoder(source).model_id
+    int8_id = OnnxEncoder(export, precision="int8").model_id
+    fp32_id = OnnxEncoder(export, precision="fp32").model_id
+    assert len({torch_id, int8_id, fp32_id}) == 3
+    base, _, prefixes = torch_id.partition("|")
+    assert int8_id == f"{base}+onnx-int8|{prefixes}" and fp32_id == f"{base}+onnx-fp32|{prefixes}"
+    assert OnnxEncoder(export, passage_prefix="doc: ").model_id.endswith('|p="doc: "')
+
+
+def test_export_is_reused_while_the_source_is_unchanged_and_redone_after(tmp_path):
+    source = _tiny_st_model(tmp_path / "tiny-e5")
+    first = onnx_export.ensure_onnx_export(source, tmp_path / "models")
+    before = (first / "model.int8.onnx").stat().st_mtime_ns
+    assert onnx_export.ensure_onnx_export(source, tmp_path / "models") == first
+    assert (first / "model.int8.onnx").stat().st_mtime_ns == before
+    old_fp = json.loads((first / "export.json").read_text())["source_fingerprint"]
+
+    other = _tiny_st_model(tmp_path / "other", seed=1)
+    shutil.copyfile(other / "model.safetensors", source / "model.safetensors")
+    again = onnx_export.ensure_onnx_export(source, tmp_path / "models")
+    assert again == first
+    assert json.loads((again / "export.json").read_text())["source_fingerprint"] != old_fp
+
+
+def test_a_failed_export_leaves_neither_a_folder_nor_temporary_files(tmp_path, monkeypatch):
+    source = _tiny_st_model(tmp_path / "tiny-e5")
+
+    def broken(fp32, int8):
+        raise RuntimeError("quantizer crashed")
+
+    monkeypatch.setattr(onnx_export, "_quantize", broken)
+    with pytest.raises(RuntimeError):
+        onnx_export.ensure_onnx_export(source, tmp_path / "models")
+    assert [p.name for p in (tmp_path / "models").iterdir()] == [".tiny-e5-onnx.lock"]
+
+
+def test_a_model_the_onnx_path_cannot_pool_runs_on_torch_and_says_why(tmp_path, caplog):
+    from embeddings.factory import create_encoder
+    from embeddings.st_encoder import SentenceTransformerEncoder
+
+    source = _tiny_st_model(tmp_path / "tiny-cls")
+    (source / "1_Pooling" / "config.json").write_text(
+        json.dumps({"word_embedding_dimension": 16, "pooling_mode_cls_token": True})
+    )
+    with caplog.at_level(logging.WARNING, logger="embeddings.factory"):
+        enc = create_encoder(str(source), runtime="onnx-int8", cache_dir=tmp_path)
+    assert isinstance(enc, SentenceTransformerEncoder)
+    assert "runs on torch instead of onnx-int8" in caplog.text and "cls_token" in caplog.text
+
+
+def test_a_local_mean_pooling_model_is_exported_for_the_onnx_runtime(tmp_path):
+    from embeddings.factory import create_encoder
+    from embeddings.onnx_encoder import OnnxEncoder
+
+    source = _tiny_st_model(tmp_path / "tiny-e5-small")
+    enc = create_encoder(str(source), runtime="onnx-fp32", cache_dir=tmp_path, threads=1)
+    assert isinstance(enc, OnnxEncoder) and "+onnx-fp32|" in enc.model_id
+    assert (tmp_path / "models" / "tiny-e5-small-onnx" / "export.json").is_file()
+
+
+def test_runtime_setting_comes_from_the_environment(monkeypatch):
+    from pydantic import ValidationError
+
+    from api.settings import Settings
+
+    monkeypatch.delenv("SPEECHQA_RUNTIME", raising=False)
+    assert Settings().runtime == "onnx-int8"
+    monkeypatch.setenv("SPEECHQA_RUNTIME", "torch")
+    assert Settings().runtime == "torch"
+    monkeypatch.setenv("SPEECHQA_RUNTIME", "tensorrt")
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_importing_the_onnx_encoder_imports_neither_torch_nor_transformers():
+    code = (
+        "import sys, embeddings.onnx_encoder, embeddings.factory, api.assemble; "
+        "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
+# ----------------------------------------------------------------------------------- real model, slow
+
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in re.split(r"(?<=[。！？])", text) if len(s.strip()) >= 8]
+
+
+@pytest.fixture(scope="module")
+def parity_texts() -> list[str]:
+    questions = [
+        json.loads(line)["question"] for line in GOLD.read_text(encoding="utf-8").splitlines() if line
+    ]
+    corpus = "\n".join(
+        p.read_text(encoding="utf-8") for p in sorted((REPO / "data" / "corpus").glob("*.txt"))
+    )
+    sentences = [s for line in corpus.splitlines() for s in _sentences(line)][:120]
+    cmrc = []
+    if CMRC_TRIAL.is_file():
+        data = json.loads(CMRC_TRIAL.read_text(encoding="utf-8"))
+        cmrc = [p["context"] for a in data["data"] for p in a["paragraphs"]][:12]
+    texts = questions + sentences + cmrc
+    assert len(texts) >= 200
+    return texts
+
+
+@pytest.fixture(scope="module")
+def torch_encoder():
+    from embeddings.factory import create_encoder
+
+    return create_encoder("default", runtime="torch", cache_dir=speechqa_home(), threads=2)
+
+
+@pytest.fixture(scope="module", params=["onnx-int8", "onnx-fp32"])
+def onnx_encoder(request):
+    from embeddings.factory import create_encoder
+    from embeddings.onnx_encoder import OnnxEncoder
+
+    enc = create_encoder("default", runtime=request.param, cache_dir=speechqa_home(), threads=2)
+    assert isinstance(enc, OnnxEncoder)
+    return enc
+
+
+@pytest.fixture(scope="module")
+def torch_vectors(torch_encoder, parity_texts):
+    return torch_encoder.encode_queries(parity_texts), torch_encoder.encode_passages(parity_texts)
+
+
+def _check(label: str, ours: np.ndarray, ref: np.ndarray, texts: list[str], capsys) -> None:
+    cosines = (ours * ref).sum(axis=1)
+    with capsys.disabled():
+        print(f"\n{label}: {len(cosines)} vectors, mean cosine {cosines.mean():.5f}, min {cosines.min():.5f}")
+    worst = [(texts[i % len(texts)][:30], round(float(cosines[i]), 4)) for i in np.argsort(cosines)[:3]]
+    assert cosines.mean() >= MEAN_COSINE and cosines.min() >= MIN_COSINE, worst
+
+
+@pytest.mark.slow
+def test_onnx_matches_torch_on_batched_queries_and_passages(
+    onnx_encoder, torch_vectors, parity_texts, capsys
+):
+    ref_q, ref_p = torch_vectors
+    ours = np.vstack([onnx_encoder.encode_queries(parity_texts), onnx_encoder.encode_passages(parity_texts)])
+    _check(f"{onnx_encoder.model_id} batched", ours, np.vstack([ref_q, ref_p]), parity_texts, capsys)
+
+
+@pytest.mark.slow
+def test_onnx_matches_torch_one_text_at_a_time(onnx_encoder, torch_vectors, parity_texts, capsys):
+    ref_q, ref_p = torch_vectors
+    q = np.vstack([onnx_encoder.encode_queries([t]) for t in parity_texts])
+    p = np.vstack([onnx_encoder.encode_passages([t]) for t in parity_texts])
+    _check(
+        f"{onnx_encoder.model_id} one by one",
+        np.vstack([q, p]),
+        np.vstack([ref_q, ref_p]),
+        parity_texts,
+        capsys,
+    )
+    # Padding must not move an fp32 vector. int8 quantizes each activation tensor with one dynamic scale, so
+    # the other texts in a batch (and their padding) nudge a vector a little: measured min cosine 0.9946.
+    batched = onnx_encoder.encode_passages(parity_texts)
+    floor = 0.9999 if onnx_encoder.model_id.partition("|")[0].endswith("fp32") else 0.99
+    assert float((batched * p).sum(axis=1).min()) >= floor
+
+
+@pytest.mark.slow
+def test_onnx_sentence_span_vectors_match_torch_spans(onnx_encoder, torch_encoder, corpus_speeches, capsys):
+    from qa.encode import _spans, dense_prefix
+
+    items = [(dense_prefix(s, p), p) for s in corpus_speeches for p in s.paragraphs if p.sentences][:48]
+    texts = [prefix + p.text for prefix, p in items]
+    spans = [_spans(prefix, p) for prefix, p in items]
+    ours_p, ours_s = onnx_encoder.encode_passages_with_spans(texts, spans)
+    ref_p, ref_s = torch_encoder.encode_passages_with_spans(texts, spans)
+    _check(f"{onnx_encoder.model_id} span paragraphs", ours_p, ref_p, texts, capsys)
+    sentence_texts = [p.text[s.start : s.end] for _, p in items for s in p.sentences]
+    _check(
+        f"{onnx_encoder.model_id} span sentences", np.vstack(ours_s), np.vstack(ref_s), sentence_texts, capsys
+    )
+
+
+@pytest.mark.slow
+def test_eight_threads_at_once_get_the_vectors_of_a_sequential_run(onnx_encoder, parity_texts):
+    chunks = [parity_texts[i::8] for i in range(8)]
+
+    def work(chunk: list[str]) -> list[np.ndarray]:
+        spans = [[(0, len(t) // 2), (len(t) // 2, len(t))] for t in chunk]
+        passages, sentences = onnx_encoder.encode_passages_with_spans(chunk, spans)
+        return [
+            onnx_encoder.encode_queries(chunk),
+            np.vstack([onnx_encoder.encode_queries([t]) for t in chunk[:5]]),
+            onnx_encoder.encode_passages(chunk),
+            passages,
+            np.vstack(sentences),
+        ]
+
+    sequential = [work(c) for c in chunks]
+    results: list[list[np.ndarray] | None] = [None] * 8
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def run(i: int) -> None:
+        try:
+            start.wait()
+            results[i] = work(chunks[i])
+        except BaseException as exc:  # reported below; a thread's exception would be lost otherwise
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for got, want in zip(results, sequential, strict=True):
+        assert got is not None
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_allclose(a, b, atol=1e-6)
