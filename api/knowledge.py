@@ -123,7 +123,7 @@ class KnowledgeBase:
                     "date": sp.date,
                     "region": getattr(sp, "region", "") or entry.get("region", ""),
                     "source": entry.get("file") or sp.source,
-                    "paragraphs": len(sp.paragraphs),
+                    "paragraphs": len(svc.index.speech_rows(sp.speech_id)),  # snapshot speeches carry no paragraphs
                     "ingested_at": entry.get("ingested_at", ""),
                 }
             )
