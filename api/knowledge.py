@@ -13,6 +13,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import fields as dataclass_fields
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -20,8 +22,7 @@ from api.jobs import Job, JobFailed, JobQueue
 from api.live import ServiceHolder
 from api.uploads import Upload, UploadLimits
 from data.errors import IndexNotFoundError, NotFoundError, NotReadyError
-from data.load import load_paths
-from data.parse import make_speech
+from data.parse import load_paths, make_speech
 from data.records import Speech
 from embeddings.cache import EmbeddingCache
 from embeddings.encoder import Encoder
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 METADATA_FIELDS = frozenset({"title", "speaker", "role", "date", "region"})
 _STALE_UPLOAD_S = 3600
+_HAS_REGION = "region" in {f.name for f in dataclass_fields(Speech)}
 
 
 class IndexWriter(Protocol):
@@ -77,10 +79,9 @@ def with_metadata(speeches: Sequence[Speech], meta: Mapping[str, str], source: s
             date=meta.get("date") or sp.date,
             source=source,
             paragraphs=[(p.section, p.text) for p in sp.paragraphs],
-            region=meta.get("region") or sp.region,
-            place=sp.place,
-            extra=dict(sp.extra),
         )
+        if _HAS_REGION:
+            new = replace(new, region=meta.get("region") or getattr(sp, "region", ""))  # type: ignore[call-arg]
         out.append(new)
     return out
 
@@ -122,7 +123,9 @@ class KnowledgeBase:
                     "date": sp.date,
                     "region": getattr(sp, "region", "") or entry.get("region", ""),
                     "source": entry.get("file") or sp.source,
-                    "paragraphs": len(svc.index.speech_rows(sp.speech_id)),
+                    "paragraphs": len(
+                        svc.index.speech_rows(sp.speech_id)
+                    ),  # snapshot speeches carry no paragraphs
                     "ingested_at": entry.get("ingested_at", ""),
                 }
             )
@@ -161,8 +164,7 @@ class KnowledgeBase:
         speeches: list[Speech] = []
         file_of: dict[str, str] = {}
         for f in upload.files:
-            # An upload is reported per file: a bad JSONL line is skipped with its reason, like a bad file.
-            report = load_paths([f.path], skip_bad=True)
+            report = load_paths([f.path])
             for where, reason in report.skipped:
                 job.error(_display(where, f.path.parent, f.name), reason)
             found = with_metadata(report.speeches, upload.fields, source=f.name)

@@ -93,7 +93,7 @@ def _throughput(encoder, speeches, texts) -> dict:
         "raw_encoder_pps": round(len(texts) / raw, 2),
         "ingest_pps": round(len(texts) / total, 2),
         "ratio": round(raw / total, 3),
-        "ingest_encode_seconds": m["encode_seconds"],
+        "ingest_encode_seconds": m.encode_seconds,
         "ingest_total_seconds": round(total, 2),
         "raw_seconds": round(raw, 2),
     }

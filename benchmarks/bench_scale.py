@@ -138,7 +138,13 @@ class Corpus:
         svecs = self.vectors[flat]
         counts = np.asarray([len(p) for p in picks])
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        pvecs = np.add.reduceat(svecs.astype(np.float32), starts, axis=0)
+        pvecs = np.zeros((len(picks), self.dim), dtype=np.float32)
+        for a in range(
+            0, len(picks), 100_000
+        ):  # in blocks: a float32 copy of every sentence vector is GBs at 1M
+            b = min(len(picks), a + 100_000)
+            lo, hi = starts[a], (starts[b] if b < len(picks) else len(svecs))
+            pvecs[a:b] = np.add.reduceat(svecs[lo:hi].astype(np.float32), starts[a:b] - lo, axis=0)
         pvecs /= np.maximum(np.linalg.norm(pvecs, axis=1, keepdims=True), 1e-12)
         tokens = []
         i = 0

@@ -504,3 +504,35 @@ def test_naming_the_speaker_finds_their_speech(fake_index_dir, fake_encoder):
     index = load_index(fake_index_dir, fake_encoder)
     hits = HybridRetriever(index, fake_encoder).retrieve("孙永文讲了什么", 3).hits
     assert hits[0].speaker == "孙永文"
+
+
+@pytest.mark.parametrize("kind", ["hnsw", "ivf"])
+def test_requested_faiss_kinds_find_the_same_top_passage(tmp_path, corpus_speeches, fake_encoder, kind):
+    build_index(corpus_speeches, fake_encoder, tmp_path / kind, faiss_kind=kind)
+    index = load_index(tmp_path / kind, fake_encoder)
+    assert index.manifest.faiss == kind
+    # IVF needs more rows than the built-in corpus has: it falls back to exact search.
+    assert index.manifest.segments[0].dense["kind"] == ("hnsw" if kind == "hnsw" else "flat")
+    q = fake_encoder.encode_queries(["地铁16号线通车"])[0]
+    rows = index.live_rows()
+    top = int(rows[np.argmax(index.passage_vectors_of(rows) @ q)])
+    hits = HybridRetriever(index, fake_encoder).retrieve("地铁16号线通车", 3, mode="dense").hits
+    assert hits[0].passage_id == index.paragraph(top).paragraph_id
+    # Tombstones hold for an approximate index too.
+    remove_from_index(tmp_path / kind, [index.paragraph(top).speech_id], fake_encoder)
+    after = HybridRetriever(load_index(tmp_path / kind, fake_encoder), fake_encoder)
+    assert index.paragraph(top).speech_id not in {
+        h.speech_id for h in after.retrieve("地铁16号线通车", 10, mode="dense").hits
+    }
+
+
+def test_backends_and_snapshot_satisfy_the_store_protocols(fake_index_dir, fake_encoder):
+    from qa.stores import DenseStore, LexicalStore, PassageStore
+    from qa.stores.bm25 import InvertedBM25
+    from qa.stores.faiss_dense import FaissDenseStore
+
+    index = load_index(fake_index_dir, fake_encoder)
+    assert isinstance(FaissDenseStore(8), DenseStore)
+    assert isinstance(InvertedBM25(), LexicalStore)
+    assert isinstance(index.lexical, LexicalStore)
+    assert isinstance(index, PassageStore)

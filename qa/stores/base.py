@@ -143,6 +143,13 @@ class Manifest:
     def version(self) -> str:
         return f"{self.seq}-{self.corpus_fingerprint[:12]}"
 
+    def __getitem__(self, key: str) -> Any:
+        """Read access by JSON key (``manifest["counts"]``), as for the dict manifests of format 1."""
+        return self.to_json()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.to_json().get(key, default)
+
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["segments"] = [s.to_json() for s in self.segments]

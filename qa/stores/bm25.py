@@ -46,31 +46,40 @@ class InvertedBM25:
         self._pending.extend(token_lists)
         self._freeze()
 
-    def _freeze(self) -> None:
+    def _freeze(self, chunk: int = 50_000) -> None:
+        """Turn pending token lists into CSR postings, a chunk of documents at a time (bounded memory)."""
         docs_tokens = self._pending
         if not docs_tokens:
             return
-        base = len(self.doclen)
         vocab = self.vocab
-        ids: list[int] = []
-        for toks in docs_tokens:
-            ids.extend([vocab.setdefault(t, len(vocab)) for t in toks])
-        lengths = np.asarray([len(t) for t in docs_tokens], dtype=np.int64)
-        term = np.asarray(ids, dtype=np.int64)
-        doc = np.repeat(np.arange(base, base + len(docs_tokens), dtype=np.int64), lengths)
-        # Existing postings join the new ones; rebuilding CSR is linear in postings.
-        old_term = np.repeat(np.arange(len(self.indptr) - 1, dtype=np.int64), np.diff(self.indptr))
-        n_total = base + len(docs_tokens)
-        key = np.concatenate([old_term * n_total + self.docs, term * n_total + doc])
-        weight = np.concatenate([self.tf.astype(np.int64), np.ones(len(term), dtype=np.int64)])
-        uniq, inverse = np.unique(key, return_inverse=True)
-        counts = np.bincount(inverse, weights=weight).astype(np.float32)
-        t, d = uniq // n_total, uniq % n_total
-        indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
-        indptr[1:] = np.cumsum(np.bincount(t, minlength=len(vocab)))
-        self.indptr, self.docs, self.tf = indptr, d.astype(np.int32), counts
+        old_terms = np.repeat(np.arange(len(self.indptr) - 1, dtype=np.int64), np.diff(self.indptr))
+        terms, docs, tfs = [old_terms], [np.asarray(self.docs, dtype=np.int64)], [np.asarray(self.tf)]
+        lengths = []
+        base = len(self.doclen)
+        for start in range(0, len(docs_tokens), chunk):
+            part = docs_tokens[start : start + chunk]
+            ids: list[int] = []
+            for toks in part:
+                ids.extend([vocab.setdefault(t, len(vocab)) for t in toks])
+            n_tok = np.asarray([len(t) for t in part], dtype=np.int64)
+            lengths.append(n_tok)
+            doc = np.repeat(np.arange(len(part), dtype=np.int64), n_tok)
+            key = np.asarray(ids, dtype=np.int64) * len(part) + doc
+            uniq, counts = np.unique(key, return_counts=True)  # sorted by (term, doc)
+            terms.append(uniq // len(part))
+            docs.append(uniq % len(part) + base + start)
+            tfs.append(counts.astype(np.float32))
+        term = np.concatenate(terms)
+        # Stable: within a term, documents stay in increasing order (chunks come in document order).
+        order = np.argsort(term, kind="stable")
+        self.docs = np.concatenate(docs)[order].astype(np.int32)
+        self.tf = np.concatenate(tfs)[order].astype(np.float32)
+        self.indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
+        self.indptr[1:] = np.cumsum(np.bincount(term, minlength=len(vocab)))
         # bm25s indexes an empty document as one "<empty>" token; its length is 1 there too.
-        self.doclen = np.concatenate([self.doclen, np.maximum(lengths, 1).astype(np.float32)])
+        self.doclen = np.concatenate(
+            [np.asarray(self.doclen), np.maximum(np.concatenate(lengths), 1).astype(np.float32)]
+        )
         self._pending = []
 
     def save(self, directory: Path) -> dict[str, Any]:

@@ -25,6 +25,8 @@ TARGET_RECALL = 0.95
 # Calibration aims higher than the target: its queries are a sample, not the queries users will ask.
 CALIBRATION_RECALL = 0.97
 KINDS = ("auto", "flat", "ivf", "hnsw")
+# "auto" keeps an IVF index only if the calibrated nprobe scans at most this share of its lists.
+IVF_MAX_PROBE_SHARE = 0.25
 # One query runs on one thread: the server answers queries in parallel threads, and on a busy 2-core machine
 # a 2-thread OpenMP search of 10k x 384 took 67 ms against 3 ms on one thread. (Set per calling thread.)
 SEARCH_THREADS = 1
@@ -112,7 +114,23 @@ class FaissDenseStore:
             kind = "flat"
         started = time.perf_counter()
         self.index, self.params = _build(vectors, kind, self.calibration_vectors)
-        if kind != "flat":
+        if (
+            self.kind == "auto"
+            and kind == "ivf"
+            and self.params["nprobe"] > self.params["nlist"] * IVF_MAX_PROBE_SHARE
+        ):
+            # Vectors without cluster structure need most lists probed for the recall target; IVF then costs
+            # more than an exact scan. Keep what was measured, search exactly.
+            log.info(
+                "IVF needs nprobe %d of %d lists here; using an exact index",
+                self.params["nprobe"],
+                self.params["nlist"],
+            )
+            rejected = self.params
+            self.index, self.params = _build(vectors, "flat")
+            self.params["ivf_rejected"] = rejected
+            kind = "flat"
+        if self.params["kind"] != "flat":
             faiss.write_index(self.index, str(directory / "dense.faiss"))
         self.params["build_seconds"] = round(time.perf_counter() - started, 3)
         return dict(self.params)
