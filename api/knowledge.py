@@ -13,8 +13,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import fields as dataclass_fields
-from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -22,7 +20,8 @@ from api.jobs import Job, JobFailed, JobQueue
 from api.live import ServiceHolder
 from api.uploads import Upload, UploadLimits
 from data.errors import IndexNotFoundError, NotFoundError, NotReadyError
-from data.parse import load_paths, make_speech
+from data.load import load_paths
+from data.parse import make_speech
 from data.records import Speech
 from embeddings.cache import EmbeddingCache
 from embeddings.encoder import Encoder
@@ -34,7 +33,6 @@ log = logging.getLogger(__name__)
 
 METADATA_FIELDS = frozenset({"title", "speaker", "role", "date", "region"})
 _STALE_UPLOAD_S = 3600
-_HAS_REGION = "region" in {f.name for f in dataclass_fields(Speech)}
 
 
 class IndexWriter(Protocol):
@@ -79,9 +77,10 @@ def with_metadata(speeches: Sequence[Speech], meta: Mapping[str, str], source: s
             date=meta.get("date") or sp.date,
             source=source,
             paragraphs=[(p.section, p.text) for p in sp.paragraphs],
+            region=meta.get("region") or sp.region,
+            place=sp.place,
+            extra=dict(sp.extra),
         )
-        if _HAS_REGION:
-            new = replace(new, region=meta.get("region") or getattr(sp, "region", ""))  # type: ignore[call-arg]
         out.append(new)
     return out
 
@@ -164,7 +163,8 @@ class KnowledgeBase:
         speeches: list[Speech] = []
         file_of: dict[str, str] = {}
         for f in upload.files:
-            report = load_paths([f.path])
+            # An upload is reported per file: a bad JSONL line is skipped with its reason, like a bad file.
+            report = load_paths([f.path], skip_bad=True)
             for where, reason in report.skipped:
                 job.error(_display(where, f.path.parent, f.name), reason)
             found = with_metadata(report.speeches, upload.fields, source=f.name)
