@@ -1,18 +1,24 @@
-"""Request dependencies: the service a request is answered by, and the place auth dependencies attach."""
+"""Request dependencies: the service a request is answered by, API keys, rate limits and the work cap."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from api.guard import Guard, check_secret, presented_key
 from api.settings import Settings
-from data.errors import NotReadyError
+from data.errors import NotFoundError, NotReadyError
 from qa.service import AnswerService
 
 
 def get_settings(request: Request) -> Settings:
     return request.app.state.settings
+
+
+def get_guard(request: Request) -> Guard:
+    return request.app.state.guard
 
 
 def get_service(request: Request) -> AnswerService:
@@ -26,5 +32,50 @@ def get_service(request: Request) -> AnswerService:
     return svc
 
 
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def require_api_key(request: Request) -> str | None:
+    """Router-level on /v1: the caller's key name (None when no keys are configured), then its rate bucket.
+    A request without keys configured is counted per client IP."""
+    guard = get_guard(request)
+    name = guard.keys.name_of(presented_key(request.headers))
+    request.state.key_name = name
+    guard.rate.hit(f"key:{name}" if name else f"ip:{client_ip(request)}")
+    return name
+
+
+def require_admin_key(request: Request) -> None:
+    """For /v1/admin/*: 404 while no admin key is configured (the routes do not exist), 401 without a key,
+    403 for a wrong one. It never touches the question keys or their rate buckets."""
+    admin = get_guard(request).admin_key
+    if admin is None:
+        raise NotFoundError(f"no route {request.url.path}")
+    check_secret(presented_key(request.headers), admin, "admin key")
+    request.state.key_name = "admin"
+
+
+def require_metrics_token(request: Request) -> None:
+    token = get_guard(request).metrics_token
+    if token is not None:
+        check_secret(presented_key(request.headers), token, "metrics token")
+
+
+def work_slot(request: Request) -> Iterator[None]:
+    """One of the process's answer slots for the length of a plain (non-streaming) request."""
+    gate = get_guard(request).gate
+    gate.acquire()
+    try:
+        yield
+    finally:
+        gate.release()
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ServiceDep = Annotated[AnswerService, Depends(get_service)]
+GuardDep = Annotated[Guard, Depends(get_guard)]
+ApiKey = Depends(require_api_key)
+AdminKey = Depends(require_admin_key)
+MetricsToken = Depends(require_metrics_token)
+WorkSlot = Depends(work_slot)

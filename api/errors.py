@@ -9,13 +9,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas import ErrorOut
 from data.errors import (
+    BusyError,
     EmbeddingModelError,
     IndexError_,
     InvalidQuestionError,
+    MissingKeyError,
     NotFoundError,
     NotReadyError,
+    OverloadedError,
+    RateLimitedError,
     SpeechQAError,
     UnknownFilterError,
+    WrongKeyError,
 )
 
 # The one table from domain errors to HTTP status; a subclass inherits its parent's row.
@@ -26,13 +31,31 @@ STATUS_OF: dict[type[SpeechQAError], int] = {
     NotReadyError: 503,
     IndexError_: 503,
     EmbeddingModelError: 503,
+    MissingKeyError: 401,
+    WrongKeyError: 403,
+    RateLimitedError: 429,
+    OverloadedError: 503,
 }
+# What every /v1 route may answer besides its own 200 (the OpenAPI document lists them).
 ERROR_RESPONSES: dict[int | str, dict] = {
+    401: {"model": ErrorOut, "description": "an API key is required (SPEECHQA_API_KEYS is set)"},
+    403: {"model": ErrorOut, "description": "the API key is not valid"},
     404: {"model": ErrorOut},
+    408: {"model": ErrorOut, "description": "the request body did not arrive in time"},
+    413: {"model": ErrorOut, "description": "the request body is too large"},
     422: {"model": ErrorOut},
-    503: {"model": ErrorOut},
+    429: {"model": ErrorOut, "description": "rate limit reached; see Retry-After"},
+    503: {"model": ErrorOut, "description": "no index loaded, or overloaded (see Retry-After)"},
 }
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+_HTTP_CODES = {
+    401: "missing_key",
+    403: "wrong_key",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "timeout",
+    413: "payload_too_large",
+    429: "rate_limited",
+}
 
 
 def status_for(exc: SpeechQAError) -> int:
@@ -50,7 +73,12 @@ def error_body(exc: SpeechQAError) -> dict[str, str]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SpeechQAError)
     async def _domain_error(request: Request, exc: SpeechQAError) -> JSONResponse:
-        return JSONResponse(error_body(exc), status_code=status_for(exc))
+        headers = {}
+        if isinstance(exc, BusyError):
+            headers["Retry-After"] = str(exc.retry_after)
+        if isinstance(exc, MissingKeyError):
+            headers["WWW-Authenticate"] = "Bearer"
+        return JSONResponse(error_body(exc), status_code=status_for(exc), headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

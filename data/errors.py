@@ -10,7 +10,12 @@ SpeechQAError                 base; carries a machine-readable ``code``
 ├── InvalidQuestionError      a question the service refuses to process (empty, too long)
 ├── UnknownFilterError        a filter names a speaker or speech that does not exist
 ├── NotFoundError             a passage or speech id that does not exist
-└── NotReadyError             the service has no loaded index (yet, or its load failed: ``cause_code``)
+├── NotReadyError             the service has no loaded index (yet, or its load failed: ``cause_code``)
+├── MissingKeyError           a request without the API key the service requires
+├── WrongKeyError             a request whose key is not one the service knows (for that kind of route)
+└── BusyError                 too many requests: ``retry_after`` seconds tells when to try again
+    ├── RateLimitedError      this key (or client) used up its request budget
+    └── OverloadedError       every answer slot of the process stayed busy while the request waited
 
 "No evidence" is not an error: the service answers with a refusal.
 """
@@ -75,3 +80,29 @@ class NotReadyError(SpeechQAError):
     def __init__(self, message: str, *, fix: str | None = None, cause_code: str | None = None) -> None:
         super().__init__(message, fix=fix)
         self.cause_code = cause_code
+
+
+class MissingKeyError(SpeechQAError):
+    code = "missing_key"
+
+
+class WrongKeyError(SpeechQAError):
+    code = "wrong_key"
+
+
+class BusyError(SpeechQAError):
+    """Try again later; ``retry_after`` (whole seconds, >= 1) goes out as the Retry-After header."""
+
+    code = "busy"
+
+    def __init__(self, message: str, *, retry_after: int, fix: str | None = None) -> None:
+        super().__init__(message, fix=fix)
+        self.retry_after = max(1, int(retry_after))
+
+
+class RateLimitedError(BusyError):
+    code = "rate_limited"
+
+
+class OverloadedError(BusyError):
+    code = "overloaded"
