@@ -94,7 +94,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(index_dir: Path, port: int, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+def start_server(
+    index_dir: Path, port: int, extra_env: dict[str, str] | None = None, workers: int = 1
+) -> subprocess.Popen:
     env = dict(os.environ, SPEECHQA_HOME=str(speechqa_home()), **(extra_env or {}))
     cmd = [
         sys.executable,
@@ -107,6 +109,8 @@ def start_server(index_dir: Path, port: int, extra_env: dict[str, str] | None = 
         str(port),
         "--index",
         str(index_dir),
+        "--workers",
+        str(workers),
     ]
     proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 300

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import logging
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from html.parser import HTMLParser
@@ -23,7 +27,7 @@ from api.settings import Settings
 from qa.index import load_index
 from qa.service import AnswerService
 
-from .conftest import free_port
+from .conftest import REPO, free_port
 
 ASK = {"question": "丽泽商务区的地铁16号线什么时候通车？"}
 
@@ -429,6 +433,97 @@ def test_a_chunked_body_over_the_cap_is_413_over_a_real_socket(uvicorn_server):
             s.sendall(b"200\r\n" + b" " * 512 + b"\r\n")
         data = _read_until_closed(s, limit=10)
     assert data.startswith(b"HTTP/1.1 413")
+
+
+# ----------------------------------------------------------------------------------------------------
+# 3/4. The CLI
+
+
+def test_serve_refuses_a_non_empty_directory_without_a_manifest(tmp_path, capsys, monkeypatch):
+    from cli import main as cli
+
+    index = tmp_path / "index"
+    index.mkdir()
+    (index / "paragraphs.jsonl").write_text("keep me\n", encoding="utf-8")
+    monkeypatch.setattr(cli, "run_ingest", lambda *a, **k: pytest.fail("serve built over a directory"))
+    code = cli.main(["serve", "--index", str(index), "--workers", "1"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "manifest.json" in err and str(index) in err
+    assert [p.name for p in index.iterdir()] == ["paragraphs.jsonl"]
+    assert (index / "paragraphs.jsonl").read_text(encoding="utf-8") == "keep me\n"
+
+
+@pytest.mark.parametrize("state", ["missing", "empty"])
+def test_serve_builds_the_builtin_index_only_into_a_missing_or_empty_directory(tmp_path, monkeypatch, state):
+    import uvicorn
+
+    from cli import main as cli
+
+    index = tmp_path / "index"
+    if state == "empty":
+        index.mkdir()
+    built = []
+    monkeypatch.setattr(
+        cli, "run_ingest", lambda settings, paths: built.append(settings.resolved_index_dir) or 0
+    )
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)
+    assert cli.main(["serve", "--index", str(index), "--workers", "1"]) == 0
+    assert built == [index]
+
+
+def test_invalid_utf8_on_argv_is_one_clear_error_line(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "cli", "search", b"\xff\xfe", "--index", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.decode().strip() == "error: the question argument is not valid UTF-8"
+
+
+def test_batch_search_reports_a_bad_line_as_a_json_row_and_goes_on(monkeypatch, capsys, service):
+    from cli import main as cli
+
+    monkeypatch.setattr(cli, "build_service", lambda settings: service)
+
+    class _Stdin:
+        buffer = io.BytesIO("丽泽\n".encode() + b"\xff\xfe bad\n" + "地铁\n".encode())
+
+    monkeypatch.setattr(sys, "stdin", _Stdin())
+    assert cli.main(["search", "-", "-k", "1"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r.get("question") for r in rows] == ["丽泽", None, "地铁"]
+    assert rows[1]["line"] == 2 and rows[1]["code"] == "invalid_utf8" and "UTF-8" in rows[1]["error"]
+    assert rows[0]["passages"] and rows[2]["passages"]
+
+
+@pytest.mark.parametrize(
+    "err, words",
+    [(errno.ENOSPC, "No space left on device"), (errno.EACCES, "Permission denied")],
+)
+def test_ingest_disk_full_or_permission_error_is_one_line_and_non_zero(
+    tmp_path, monkeypatch, capsys, fake_encoder, err, words
+):
+    import os
+
+    import qa.index
+    from cli import main as cli
+
+    def fail(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise OSError(err, os.strerror(err), str(tmp_path / "index" / "dense.faiss"))
+
+    monkeypatch.setattr(cli, "build_encoder", lambda settings, for_ingest=False: fake_encoder)
+    monkeypatch.setattr(qa.index, "build_index", fail)
+    monkeypatch.setenv("SPEECHQA_HOME", str(tmp_path))
+    code = cli.main(["ingest", "--index", str(tmp_path / "index")])
+    captured = capsys.readouterr()
+    assert code == 1
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], captured.err
+    assert "Traceback" not in captured.err + captured.out
+    assert "dense.faiss" in lines[0]
 
 
 # ----------------------------------------------------------------------------------------------------
