@@ -65,8 +65,9 @@ def serve_log_config(level: str = "INFO") -> dict:
             },
             "access": {"class": "logging.StreamHandler", "formatter": "access", "stream": "ext://sys.stdout"},
         },
-        "root": {"handlers": ["default"], "level": level},
+        "root": {"handlers": ["default"], "level": "WARNING"},
         "loggers": {
+            **{name: {"level": level} for name in ("api", "qa", "embeddings", "data", "speechqa")},
             "uvicorn": {"handlers": ["default"], "level": level, "propagate": False},
             "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
             "speechqa.access": {"handlers": ["access"], "level": "INFO", "propagate": False},

@@ -252,6 +252,9 @@ def run_serve(settings: Settings, host: str, port: int, workers: int = 1) -> int
             "api.app:create_app_from_env",
             factory=True,
             workers=workers,
+            # Loading the model holds the GIL for seconds at a time; uvicorn's default 5 s health check
+            # then takes a starting worker for hung and kills it (seen on 2 busy cores).
+            timeout_worker_healthcheck=60,
             log_config=serve_log_config(),
             **options,
         )

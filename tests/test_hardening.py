@@ -577,3 +577,35 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(service):
         run()
     assert cases >= 200
     assert not failures, "\n".join(failures[:10])
+
+
+# ----------------------------------------------------------------------------------------------------
+# 7. Several worker processes behind one port (the real model, the real server)
+
+
+@pytest.mark.slow
+def test_serve_with_two_workers_answers_and_sums_metrics_over_the_workers(real_index_dir):
+    from .conftest import start_server
+
+    port = free_port()
+    proc = start_server(real_index_dir, port, {"SPEECHQA_API_KEYS": "w:wk"}, workers=2)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        n = 12
+        with httpx.Client(base_url=base, timeout=60, headers={"X-API-Key": "wk"}) as http:
+            for _ in range(n):  # a new connection each time, so both workers take some
+                r = httpx.post(f"{base}/v1/search", json=ASK, headers={"X-API-Key": "wk"}, timeout=60)
+                assert r.status_code == 200 and r.headers["x-request-id"]
+            assert http.post("/v1/search", json=ASK, headers={"X-API-Key": "no"}).status_code == 403
+            text = http.get("/metrics").text
+        line = re.search(
+            r'speechqa_http_requests_total\{method="POST",route="/v1/search",status="200"\} (\S+)', text
+        )
+        assert line and float(line.group(1)) == n, text[:2000]
+        assert "speechqa_index_paragraphs" in text
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
