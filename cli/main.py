@@ -220,6 +220,13 @@ def run_serve(settings: Settings, host: str, port: int, workers: int = 1) -> int
 
     import uvicorn
 
+    from api.guard import Guard
+
+    try:
+        Guard.from_settings(settings)  # a malformed key setting is one error line here, not a worker crash loop
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     index_dir = settings.resolved_index_dir
     if _needs_builtin_index(index_dir):
         print(f"no index at {index_dir}; building it from the built-in corpus", file=sys.stderr)
@@ -229,6 +236,8 @@ def run_serve(settings: Settings, host: str, port: int, workers: int = 1) -> int
     options: dict[str, Any] = {
         "host": host,
         "port": port,
+        # h11 explicitly: the header-size cap below is h11's, and httptools (if installed) would ignore it.
+        "http": "h11",
         "timeout_keep_alive": settings.keep_alive_s,
         # Request line + headers over 16 KiB is a 400 (uvicorn's default is 64 KiB).
         "h11_max_incomplete_event_size": 16 * 1024,

@@ -472,6 +472,14 @@ def test_serve_builds_the_builtin_index_only_into_a_missing_or_empty_directory(t
     assert built == [index]
 
 
+def test_serve_reports_a_malformed_key_setting_in_one_line(tmp_path, capsys, monkeypatch):
+    from cli import main as cli
+
+    monkeypatch.setenv("SPEECHQA_API_KEYS", "a:1,a:2")
+    assert cli.main(["serve", "--index", str(tmp_path / "index"), "--workers", "1"]) == 2
+    assert capsys.readouterr().err.strip() == "error: API key name 'a' is used twice"
+
+
 def test_invalid_utf8_on_argv_is_one_clear_error_line(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "cli", "search", b"\xff\xfe", "--index", str(tmp_path)],
