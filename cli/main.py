@@ -222,8 +222,9 @@ def run_serve(settings: Settings, host: str, port: int, workers: int = 1) -> int
 
     from api.guard import Guard
 
+    # A malformed key setting is one error line here, not a worker crash loop later.
     try:
-        Guard.from_settings(settings)  # a malformed key setting is one error line here, not a worker crash loop
+        Guard.from_settings(settings)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
