@@ -91,4 +91,4 @@ def create_app_from_env() -> FastAPI:
     return create_app(Settings())
 
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "create_app_from_env"]
