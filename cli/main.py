@@ -221,6 +221,7 @@ def run_serve(settings: Settings, host: str, port: int, workers: int = 1) -> int
     import uvicorn
 
     from api.guard import Guard
+    from api.protocol import HeaderTimeoutH11Protocol
 
     # A malformed key setting is one error line here, not a worker crash loop later.
     try:
@@ -237,8 +238,9 @@ def run_serve(settings: Settings, host: str, port: int, workers: int = 1) -> int
     options: dict[str, Any] = {
         "host": host,
         "port": port,
-        # h11 explicitly: the header-size cap below is h11's, and httptools (if installed) would ignore it.
-        "http": "h11",
+        # h11 explicitly (the header-size cap below is h11's; httptools, if installed, would ignore it), with a
+        # deadline for the request line and headers, which uvicorn itself does not have.
+        "http": HeaderTimeoutH11Protocol,
         "timeout_keep_alive": settings.keep_alive_s,
         # Request line + headers over 16 KiB is a 400 (uvicorn's default is 64 KiB).
         "h11_max_incomplete_event_size": 16 * 1024,

@@ -378,12 +378,22 @@ def test_metrics_count_requests_answers_and_the_index(make_client, service):
 
 
 @pytest.fixture
-def uvicorn_server(service):
+def uvicorn_server(service, monkeypatch):
     import uvicorn
 
+    from api.protocol import HeaderTimeoutH11Protocol
+
+    monkeypatch.setattr(HeaderTimeoutH11Protocol, "header_timeout", 1.0)
     port = free_port()
     app = create_app(Settings(body_timeout_s=1.0, keep_alive_s=1, max_body_bytes=2048), service=service)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_keep_alive=1)
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        timeout_keep_alive=1,
+        http=HeaderTimeoutH11Protocol,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -424,6 +434,15 @@ def test_an_idle_keep_alive_connection_is_closed(uvicorn_server):
         data = _read_until_closed(s, limit=10)
         assert time.monotonic() - started < 5
     assert data.startswith(b"HTTP/1.1 200")
+
+
+@pytest.mark.parametrize("sent", [b"", b"GET /healthz HTTP/1.1\r\nHost: x\r\n"])
+def test_a_client_that_idles_before_finishing_its_headers_is_disconnected(uvicorn_server, sent):
+    with socket.create_connection(("127.0.0.1", uvicorn_server)) as s:
+        s.sendall(sent)
+        started = time.monotonic()
+        assert _read_until_closed(s, limit=10) == b""
+        assert time.monotonic() - started < 5
 
 
 def test_a_chunked_body_over_the_cap_is_413_over_a_real_socket(uvicorn_server):
