@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run serve test test-fast check eval bench browser clean train
+.PHONY: install run serve test test-fast check eval bench bench-hardening browser clean train
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ bench:
 	$(BIN)/python benchmarks/bench_retrieval.py
 	$(BIN)/python benchmarks/bench_answers.py
 	$(BIN)/python benchmarks/bench_encoder.py
+
+# Not CI: schemathesis with 10,000 cases, a 5-minute 50-client load, 20 kill -9 and 10 concurrent-writer ingest trials.
+bench-hardening:
+	$(BIN)/python benchmarks/bench_hardening.py --kill-trials 20 --writer-trials 10
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts eval-out

@@ -1,4 +1,10 @@
-"""The FastAPI app: routes mounted from api/routes, errors mapped in api/errors, the live service on app.state."""
+"""The FastAPI app: routes mounted from api/routes, errors mapped in api/errors, the live service on app.state.
+
+Middleware, outermost first: EdgeMiddleware (request id, security headers, HEAD, JSON 500, access log,
+metrics) -> CORS (when SPEECHQA_CORS_ORIGINS is set) -> BodyLimitMiddleware (413/408 before parsing; the
+admin upload streams with its own limits) -> routes. Every /v1 question route has the API-key dependency
+(which also counts the rate limit); ask and search take a work slot; /v1/admin has the admin key.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +19,15 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
 from api.assemble import build_encoder, build_service, open_cache
+from api.deps import ApiKey
 from api.errors import install_error_handlers
+from api.guard import Guard
 from api.jobs import JobQueue
 from api.knowledge import DirectoryWriter, KnowledgeBase
 from api.live import ServiceHolder
-from api.routes import admin, browse, ops, pages, qa
+from api.middleware import BodyLimitMiddleware, EdgeMiddleware
+from api.observe import install_request_id_logging, observe_index
+from api.routes import admin, browse, docs, ops, pages, qa
 from api.settings import Settings
 from api.uploads import UploadLimits
 from data.errors import SpeechQAError
@@ -35,6 +45,7 @@ def create_app(settings: Settings | None = None, service: AnswerService | None =
     index_dir = service.index.path if service is not None else settings.resolved_index_dir
     holder = ServiceHolder(index_dir, service=service, interval_s=settings.reload_interval_s)
     jobs = JobQueue()
+    install_request_id_logging()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -64,6 +75,8 @@ def create_app(settings: Settings | None = None, service: AnswerService | None =
                 jobs,
             )
             jobs.start()
+        if (current := holder.current()) is not None:
+            observe_index(current.index_version, current.index.n_paragraphs)
         holder.start()
         yield
         holder.stop()
@@ -74,10 +87,19 @@ def create_app(settings: Settings | None = None, service: AnswerService | None =
         version="0.2.0",
         description="Questions over Chinese government speeches, answered with citations to the exact sentence.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.holder = holder
     app.state.knowledge = None
+    app.state.guard = Guard.from_settings(settings)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        timeout_s=settings.body_timeout_s,
+        exempt=("/v1/admin/documents",),
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -86,10 +108,22 @@ def create_app(settings: Settings | None = None, service: AnswerService | None =
             allow_headers=["Content-Type", "Authorization", "X-API-Key", "X-Request-ID"],
             expose_headers=["X-Request-ID", "Retry-After"],
         )
+    app.add_middleware(EdgeMiddleware)
     install_error_handlers(app)
-    for router in (ops.router, qa.router, browse.router, pages.router, admin.router):
-        app.include_router(router)
+    app.include_router(ops.router)
+    for router in (qa.router, browse.router):
+        app.include_router(router, dependencies=[ApiKey])
+    app.include_router(pages.router)
+    # Without an admin key the admin routes do not exist (404), so the API description does not list them.
+    app.include_router(admin.router, include_in_schema=settings.admin_key is not None)
+    docs.mount_docs(app)
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The app factory uvicorn's worker processes call (``speechqa serve --workers N``): settings from the
+    environment, which the CLI filled in before starting them."""
+    return create_app(Settings())
 
 
 def _load(settings: Settings, index_dir: Path, *, encoder: Encoder, segments: dict) -> AnswerService:
@@ -98,7 +132,8 @@ def _load(settings: Settings, index_dir: Path, *, encoder: Encoder, segments: di
     service = build_service(settings, index_dir, encoder, segments=segments)
     for name in set(segments) - set(service.index.segment_names):
         del segments[name]  # merged away or collected: do not keep it open
+    observe_index(service.index_version, service.index.n_paragraphs)
     return service
 
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "create_app_from_env"]

@@ -1,15 +1,16 @@
-"""Request dependencies: the service a request is answered by, and the admin-key check for /v1/admin."""
+"""Request dependencies: the service a request is answered by, API keys, the admin key, rate limits, the work cap."""
 
 from __future__ import annotations
 
-import hmac
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from api.guard import Guard, check_secret, presented_key
 from api.live import ServiceHolder
 from api.settings import Settings
-from data.errors import MissingKeyError, NotFoundError, NotReadyError, WrongKeyError
+from data.errors import NotFoundError, NotReadyError
 from qa.service import AnswerService
 
 
@@ -19,6 +20,10 @@ def get_settings(request: Request) -> Settings:
 
 def get_holder(request: Request) -> ServiceHolder:
     return request.app.state.holder
+
+
+def get_guard(request: Request) -> Guard:
+    return request.app.state.guard
 
 
 def get_service(request: Request) -> AnswerService:
@@ -36,31 +41,52 @@ def get_service(request: Request) -> AnswerService:
     return svc
 
 
-def presented_key(request: Request) -> str | None:
-    """The key a request carries: ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``."""
-    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return (request.headers.get("x-api-key") or "").strip() or None
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
-def require_admin(request: Request) -> None:
-    """Router-level on /v1/admin: 404 while SPEECHQA_ADMIN_KEY is unset (the routes are off, never open),
-    401 without a key, 403 with another one."""
-    secret = get_settings(request).admin_key
-    if secret is None or not secret.get_secret_value():
+def require_api_key(request: Request) -> str | None:
+    """Router-level on /v1: the caller's key name (None when no keys are configured), then its rate bucket.
+    A request without keys configured is counted per client IP."""
+    guard = get_guard(request)
+    name = guard.keys.name_of(presented_key(request.headers))
+    request.state.key_name = name
+    guard.rate.hit(f"key:{name}" if name else f"ip:{client_ip(request)}")
+    return name
+
+
+def require_admin_key(request: Request) -> None:
+    """For /v1/admin/*: 404 while no admin key is configured (the routes do not exist), 401 without a key,
+    403 for a wrong one. It never touches the question keys or their rate buckets."""
+    admin = get_guard(request).admin_key
+    if admin is None:
         raise NotFoundError(f"no route {request.url.path}")
-    key = presented_key(request)
-    if key is None:
-        raise MissingKeyError(
-            "this route needs the admin key", fix="send `Authorization: Bearer KEY` or `X-API-Key: KEY`"
-        )
-    # compare_digest: the time taken does not tell how much of a guessed key was right.
-    if not hmac.compare_digest(key.encode("utf-8"), secret.get_secret_value().encode("utf-8")):
-        raise WrongKeyError("that is not the admin key")
+    check_secret(presented_key(request.headers), admin, "admin key")
+    request.state.key_name = "admin"
+
+
+def require_metrics_token(request: Request) -> None:
+    token = get_guard(request).metrics_token
+    if token is not None:
+        check_secret(presented_key(request.headers), token, "metrics token")
+
+
+def work_slot(request: Request) -> Iterator[None]:
+    """One of the process's answer slots for the length of a plain (non-streaming) request."""
+    gate = get_guard(request).gate
+    gate.acquire()
+    try:
+        yield
+    finally:
+        gate.release()
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ServiceDep = Annotated[AnswerService, Depends(get_service)]
 HolderDep = Annotated[ServiceHolder, Depends(get_holder)]
-AdminDep = Depends(require_admin)
+GuardDep = Annotated[Guard, Depends(get_guard)]
+ApiKey = Depends(require_api_key)
+AdminKey = Depends(require_admin_key)
+AdminDep = AdminKey  # the admin router's name for it
+MetricsToken = Depends(require_metrics_token)
+WorkSlot = Depends(work_slot)

@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas import ErrorOut
 from data.errors import (
+    BusyError,
     EmbeddingModelError,
     IndexError_,
     InvalidQuestionError,
@@ -16,6 +17,8 @@ from data.errors import (
     MissingKeyError,
     NotFoundError,
     NotReadyError,
+    OverloadedError,
+    RateLimitedError,
     SpeechQAError,
     UnknownFilterError,
     UploadTooLargeError,
@@ -34,13 +37,29 @@ STATUS_OF: dict[type[SpeechQAError], int] = {
     WrongKeyError: 403,
     InvalidUploadError: 422,
     UploadTooLargeError: 413,
+    RateLimitedError: 429,
+    OverloadedError: 503,
 }
+# What every /v1 route may answer besides its own 200 (the OpenAPI document lists them).
 ERROR_RESPONSES: dict[int | str, dict] = {
+    401: {"model": ErrorOut, "description": "an API key is required (SPEECHQA_API_KEYS is set)"},
+    403: {"model": ErrorOut, "description": "the API key is not valid"},
     404: {"model": ErrorOut},
+    408: {"model": ErrorOut, "description": "the request body did not arrive in time"},
+    413: {"model": ErrorOut, "description": "the request body is too large"},
     422: {"model": ErrorOut},
-    503: {"model": ErrorOut},
+    429: {"model": ErrorOut, "description": "rate limit reached; see Retry-After"},
+    503: {"model": ErrorOut, "description": "no index loaded, or overloaded (see Retry-After)"},
 }
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+_HTTP_CODES = {
+    401: "missing_key",
+    403: "wrong_key",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "timeout",
+    413: "payload_too_large",
+    429: "rate_limited",
+}
 
 
 def status_for(exc: SpeechQAError) -> int:
@@ -58,7 +77,11 @@ def error_body(exc: SpeechQAError) -> dict[str, str]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SpeechQAError)
     async def _domain_error(request: Request, exc: SpeechQAError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, MissingKeyError) else None
+        headers = {}
+        if isinstance(exc, BusyError):
+            headers["Retry-After"] = str(exc.retry_after)
+        if isinstance(exc, MissingKeyError):
+            headers["WWW-Authenticate"] = "Bearer"
         return JSONResponse(error_body(exc), status_code=status_for(exc), headers=headers)
 
     @app.exception_handler(RequestValidationError)

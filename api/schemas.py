@@ -10,6 +10,17 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_v
 from qa.service import MAX_QUESTION_CHARS, MAX_TOP_K
 from qa.types import Answer, Citation, Filters, Hit
 
+# Caps on what a request may carry (the body as a whole is capped by SPEECHQA_MAX_BODY_BYTES).
+MAX_HISTORY_ITEMS = 5
+MAX_HISTORY_CHARS = 500
+
+
+def _no_lone_surrogates(value: str, what: str) -> str:
+    """JSON may carry an escaped lone surrogate ("\\ud800"); it is no character and cannot be encoded."""
+    if any("\ud800" <= ch <= "\udfff" for ch in value):
+        raise ValueError(f"{what} contains an invalid character (a lone UTF-16 surrogate)")
+    return value
+
 
 class FiltersIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -18,6 +29,11 @@ class FiltersIn(BaseModel):
         default=None, max_length=100, description="speaker name (or part of it)"
     )
     speech_id: StrictStr | None = Field(default=None, max_length=100)
+
+    @field_validator("speaker", "speech_id")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        return None if value is None else _no_lone_surrogates(value, "the filter")
 
     def to_domain(self) -> Filters:
         return Filters(speaker=self.speaker or None, speech_id=self.speech_id or None)
@@ -36,7 +52,7 @@ class QuestionIn(BaseModel):
     @field_validator("question")
     @classmethod
     def _question(cls, value: str) -> str:
-        q = value.strip()
+        q = _no_lone_surrogates(value, "the question").strip()
         if not q:
             raise ValueError("the question is empty or only whitespace")
         if len(q) > MAX_QUESTION_CHARS:
@@ -49,9 +65,23 @@ class QuestionIn(BaseModel):
 class AskIn(QuestionIn):
     history: list[StrictStr] = Field(
         default_factory=list,
-        max_length=5,
-        description="previous questions of this conversation, oldest first; a follow-up is read with them",
+        max_length=MAX_HISTORY_ITEMS,
+        description=(
+            f"previous questions of this conversation, oldest first, at most {MAX_HISTORY_ITEMS} of at most "
+            f"{MAX_HISTORY_CHARS} characters each; a follow-up is read with them"
+        ),
     )
+
+    @field_validator("history")
+    @classmethod
+    def _history(cls, value: list[str]) -> list[str]:
+        for i, item in enumerate(value):
+            _no_lone_surrogates(item, f"history item {i}")
+            if len(item) > MAX_HISTORY_CHARS:
+                raise ValueError(
+                    f"history item {i} has {len(item)} characters; at most {MAX_HISTORY_CHARS} are accepted"
+                )
+        return value
 
 
 class _Passage(BaseModel):

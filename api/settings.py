@@ -49,10 +49,40 @@ class Settings(BaseSettings):
         description="extra allowed origins (comma-separated or JSON); same origin always works",
     )
 
-    # -- knowledge base over HTTP (README "Admin API") ----------------------------------------------
-    admin_key: SecretStr | None = Field(
-        default=None, description="key for /v1/admin/*; unset => those routes answer 404 (off, never open)"
+    # -- access control (README "Production settings") ------------------------------------------------
+    api_keys: SecretStr | None = Field(
+        default=None,
+        description="question-endpoint keys, comma-separated `name:key` or bare `key`; any key set => /v1/* needs one",
     )
+    api_keys_file: Path | None = Field(
+        default=None, description="a file with one `name key` per line (# comments)"
+    )
+    admin_key: SecretStr | None = Field(
+        default=None,
+        description="key for /v1/admin/*; unset => those routes answer 404. Never a question key",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None, description="bearer token for /metrics; unset => open"
+    )
+
+    # -- limits -----------------------------------------------------------------------------------------
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024, description="413 above this")
+    body_timeout_s: float = Field(
+        default=10.0, gt=0, le=300, description="a request body must arrive within this; 408 otherwise"
+    )
+    rate_limit: str | None = Field(
+        default=None,
+        description="per key (or client IP without keys), e.g. '60/minute' or '10/second;300/hour'; unset => none",
+    )
+    max_concurrent: int | None = Field(
+        default=None, ge=1, le=256, description="ask/search running at once per process; default: CPU cores"
+    )
+    queue_wait_s: float = Field(default=2.0, ge=0, le=60, description="wait for a slot, then 503 overloaded")
+    keep_alive_s: int = Field(
+        default=5, ge=1, le=300, description="idle keep-alive connections close after this"
+    )
+
+    # -- knowledge base over HTTP (README "Admin API") ----------------------------------------------
     upload_max_file_bytes: int = Field(
         default=20 * 1024 * 1024, ge=1024, description="largest uploaded document; larger => 413"
     )

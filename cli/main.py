@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -14,7 +16,7 @@ from typing import Any
 from api.assemble import build_encoder, build_service, open_cache
 from api.settings import Settings
 from data.convert import Metadata
-from data.errors import IndexNotFoundError, SpeechQAError
+from data.errors import IndexCorruptedError, IndexNotFoundError, SpeechQAError
 from qa.types import Filters
 
 log = logging.getLogger("speechqa")
@@ -199,8 +201,14 @@ def _passage_json(hit) -> dict:
 def run_search(settings: Settings, question: str, k: int, as_json: bool, filters: Filters | None) -> int:
     service = build_service(settings)
     if question == "-":
-        for line in sys.stdin:
-            q = line.strip()
+        # Bytes, decoded line by line: one line that is not UTF-8 is reported as a row, the rest still run.
+        for lineno, raw in enumerate(sys.stdin.buffer, 1):
+            try:
+                q = raw.decode("utf-8").strip()
+            except UnicodeDecodeError as exc:
+                row = {"line": lineno, "error": f"line is not valid UTF-8 ({exc.reason} at byte {exc.start})"}
+                print(json.dumps({**row, "code": "invalid_utf8"}), flush=True)
+                continue
             if not q:
                 continue
             try:
@@ -253,23 +261,84 @@ def run_ask(settings: Settings, question: str, k: int | None, as_json: bool, fil
 # serve
 
 
-def run_serve(settings: Settings, host: str, port: int) -> int:
-    import uvicorn
-
-    from api.app import create_app
-    from qa.index import read_manifest
+def _needs_builtin_index(index_dir: Path) -> bool:
+    """True when ``index_dir`` is missing or empty (serve then builds the built-in corpus into it); False for
+    a readable index. Anything else raises, so serve never builds over a directory that holds other files."""
+    from qa.index import MANIFEST, read_manifest
 
     try:
-        read_manifest(settings.resolved_index_dir)
+        read_manifest(index_dir)
+        return False
     except IndexNotFoundError:
-        print(
-            f"no index at {settings.resolved_index_dir}; building it from the built-in corpus",
-            file=sys.stderr,
-        )
+        if not index_dir.exists() or (index_dir.is_dir() and not any(index_dir.iterdir())):
+            return True
+        raise IndexCorruptedError(
+            f"{index_dir} is not empty but has no {MANIFEST}; refusing to build the built-in index over it",
+            fix="point --index at an index or at a new or empty directory, or rebuild this one with "
+            f"`speechqa ingest --index {index_dir}`",
+        ) from None
+
+
+def run_serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
+    """One process (``workers == 1``, the app built here) or ``workers`` uvicorn processes behind one port,
+    each building the app from the environment (``api.app:create_app_from_env``)."""
+    import shutil
+    import tempfile
+
+    import uvicorn
+
+    from api.guard import Guard
+    from api.protocol import HeaderTimeoutH11Protocol
+
+    # A malformed key setting is one error line here, not a worker crash loop later.
+    try:
+        Guard.from_settings(settings)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    index_dir = settings.resolved_index_dir
+    if _needs_builtin_index(index_dir):
+        print(f"no index at {index_dir}; building it from the built-in corpus", file=sys.stderr)
         code = run_ingest(settings, [])
         if code:
             return code
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        # h11 explicitly (the header-size cap below is h11's; httptools, if installed, would ignore it), with a
+        # deadline for the request line and headers, which uvicorn itself does not have.
+        "http": HeaderTimeoutH11Protocol,
+        "timeout_keep_alive": settings.keep_alive_s,
+        # Request line + headers over 16 KiB is a 400 (uvicorn's default is 64 KiB).
+        "h11_max_incomplete_event_size": 16 * 1024,
+        "access_log": False,  # speechqa.access writes one JSON line per request instead
+    }
+    if workers <= 1:
+        from api.app import create_app
+        from api.observe import serve_log_config
+
+        uvicorn.run(create_app(settings), log_config=serve_log_config(), **options)
+        return 0
+    # The workers read their settings from the environment: carry over what the command line changed, and
+    # give prometheus-client a fresh directory to sum the workers' metrics in (set before it is imported).
+    os.environ["SPEECHQA_INDEX_DIR"] = str(index_dir)
+    metrics_dir = tempfile.mkdtemp(prefix="speechqa-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        from api.observe import serve_log_config
+
+        uvicorn.run(
+            "api.app:create_app_from_env",
+            factory=True,
+            workers=workers,
+            # Loading the model holds the GIL for seconds at a time; uvicorn's default 5 s health check
+            # then takes a starting worker for hung and kills it (seen on 2 busy cores).
+            timeout_worker_healthcheck=60,
+            log_config=serve_log_config(),
+            **options,
+        )
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 
@@ -408,6 +477,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve the HTTP API and the chat widget")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes behind the port, each with its own model (default: CPU cores; 1 = in-process)",
+    )
     _add_common(p)
 
     p = sub.add_parser("speeches", help="list the indexed speeches")
@@ -434,8 +509,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _invalid_text_arg(args: argparse.Namespace) -> str | None:
+    """The name of a text argument that is not valid UTF-8 (Python hands such bytes over as lone surrogates)."""
+    for name in ("question", "speaker", "speech_id"):
+        value = getattr(args, name, None)
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return name
+    return None
+
+
+def _os_error_line(exc: OSError) -> str:
+    """One line for a file-system failure (disk full, permissions) instead of a traceback."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    hint = {
+        errno.ENOSPC: "free some disk space and run the command again; the previous index is left as it was",
+        errno.EDQUOT: "free some disk space and run the command again; the previous index is left as it was",
+        errno.EACCES: "check that this user may write there, or choose another --index directory",
+        errno.EPERM: "check that this user may write there, or choose another --index directory",
+        errno.EROFS: "the file system is read-only; choose another --index directory",
+    }.get(exc.errno or 0, "")
+    return f"error: {exc.strerror or exc}{where}" + (f"; {hint}" if hint else "")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    bad = _invalid_text_arg(args)
+    if bad is not None:
+        print(f"error: the {bad.replace('_', ' ')} argument is not valid UTF-8", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -463,7 +567,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "ask":
             return run_ask(settings, args.question, args.k, args.json, filters)
         if args.command == "serve":
-            return run_serve(settings, args.host, args.port)
+            return run_serve(settings, args.host, args.port, args.workers)
         if args.command == "speeches":
             return run_speeches(settings, args.json)
         if args.command == "model":
@@ -477,6 +581,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SpeechQAError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(_os_error_line(exc), file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return 1

@@ -13,9 +13,12 @@ SpeechQAError                 base; carries a machine-readable ``code``
 ├── NotFoundError             a passage or speech id that does not exist
 ├── NotReadyError             the service has no loaded index (yet, or its load failed: ``cause_code``)
 ├── MissingKeyError           a request without the key a route requires
-├── WrongKeyError             a request whose key is not the one the route requires
+├── WrongKeyError             a request whose key is not one the route accepts
 ├── InvalidUploadError        an upload that is not multipart/form-data with files and known fields
-└── UploadTooLargeError       an upload above the per-file or per-request size limit
+├── UploadTooLargeError       an upload above the per-file or per-request size limit
+└── BusyError                 too many requests: ``retry_after`` seconds tells when to try again
+    ├── RateLimitedError      this key (or client) used up its request budget
+    └── OverloadedError       every answer slot of the process stayed busy while the request waited
 
 "No evidence" is not an error: the service answers with a refusal.
 """
@@ -97,3 +100,21 @@ class InvalidUploadError(SpeechQAError):
 
 class UploadTooLargeError(SpeechQAError):
     code = "payload_too_large"
+
+
+class BusyError(SpeechQAError):
+    """Try again later; ``retry_after`` (whole seconds, >= 1) goes out as the Retry-After header."""
+
+    code = "busy"
+
+    def __init__(self, message: str, *, retry_after: int, fix: str | None = None) -> None:
+        super().__init__(message, fix=fix)
+        self.retry_after = max(1, int(retry_after))
+
+
+class RateLimitedError(BusyError):
+    code = "rate_limited"
+
+
+class OverloadedError(BusyError):
+    code = "overloaded"

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -96,7 +97,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(index_dir: Path, port: int, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+def start_server(
+    index_dir: Path, port: int, extra_env: dict[str, str] | None = None, workers: int = 1
+) -> subprocess.Popen:
     env = dict(os.environ, SPEECHQA_HOME=str(speechqa_home()), **(extra_env or {}))
     cmd = [
         sys.executable,
@@ -109,12 +112,18 @@ def start_server(index_dir: Path, port: int, extra_env: dict[str, str] | None = 
         str(port),
         "--index",
         str(index_dir),
+        "--workers",
+        str(workers),
     ]
-    proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # The server's output goes to a file: a pipe nobody reads fills up (one access-log line per request)
+    # and then blocks the server on its next write.
+    log = tempfile.NamedTemporaryFile(prefix="speechqa-server-", suffix=".log", delete=False)  # noqa: SIM115
+    proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            out = Path(log.name).read_text(encoding="utf-8", errors="replace")
             raise RuntimeError(f"server exited with {proc.returncode}:\n{out}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:

@@ -3,29 +3,36 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Callable
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import iterate_in_threadpool
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
-from api.deps import ServiceDep
+from api.deps import GuardDep, ServiceDep, WorkSlot
 from api.errors import ERROR_RESPONSES, error_body
+from api.observe import observe_answer
 from api.schemas import AnswerOut, AskIn, CitationOut, PassageOut, QuestionIn, SearchOut, TimingOut
 from data.errors import SpeechQAError
 from qa.types import AnswerEvent
 
+log = logging.getLogger(__name__)
+
 router = APIRouter(prefix="/v1", tags=["qa"], responses=ERROR_RESPONSES)
 
 
-@router.post("/ask", response_model=AnswerOut)
+@router.post("/ask", response_model=AnswerOut, dependencies=[WorkSlot])
 def ask(body: AskIn, svc: ServiceDep) -> AnswerOut:
     filters = body.filters.to_domain() if body.filters else None
-    return AnswerOut.of(svc.ask(body.question, body.top_k, filters, history=body.history))
+    answer = svc.ask(body.question, body.top_k, filters, history=body.history)
+    observe_answer(answer.answerable, answer.timing_ms)
+    return AnswerOut.of(answer)
 
 
 @router.post("/ask/stream", responses={200: {"content": {"text/event-stream": {}}}})
-async def ask_stream(body: AskIn, svc: ServiceDep) -> StreamingResponse:
+async def ask_stream(body: AskIn, svc: ServiceDep, guard: GuardDep) -> StreamingResponse:
     """Server-Sent Events: ``meta`` (retrieved passages), ``delta`` (answer text), ``citations``,
     ``done`` (timing) or ``error``. The concatenated deltas equal the answer of ``POST /v1/ask``."""
     filters = body.filters.to_domain() if body.filters else None
@@ -34,25 +41,53 @@ async def ask_stream(body: AskIn, svc: ServiceDep) -> StreamingResponse:
     if filters is not None:
         svc.check_filters(filters)
 
-    async def events() -> AsyncIterator[str]:
+    # The slot is held for the whole stream; waiting for it happens before the response starts, so an
+    # overloaded process answers a plain 503.
+    await run_in_threadpool(guard.gate.acquire)
+
+    async def events() -> AsyncIterator[bytes]:
         try:
             events = svc.ask_events(body.question, body.top_k, filters, body.history)
             async for event in iterate_in_threadpool(events):
-                yield _sse(event.kind, _event_data(event))
+                data = _event_data(event)
+                if event.kind == "done":
+                    observe_answer(event.answerable, event.timing_ms)
+                # Encoded here so that even an unencodable string ends the stream with an error event.
+                yield _sse(event.kind, data).encode("utf-8")
         except SpeechQAError as exc:
-            yield _sse("error", error_body(exc))
+            yield _sse("error", error_body(exc)).encode("utf-8")
         except Exception:  # noqa: BLE001 - a stream must end with an event, never be cut
-            yield _sse("error", {"detail": "internal error while answering", "code": "internal_error"})
-            raise
+            log.exception("error while streaming an answer")
+            yield _sse(
+                "error", {"detail": "internal error while answering", "code": "internal_error"}
+            ).encode()
 
-    return StreamingResponse(
+    return _SlotStream(
         events(),
+        release=guard.gate.release,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
-@router.post("/search", response_model=SearchOut)
+class _SlotStream(StreamingResponse):
+    """A stream that gives its work slot back however it ends (done, error, client gone)."""
+
+    def __init__(self, content: AsyncIterator[bytes], *, release: Callable[[], None], **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(content, **kwargs)
+        self._release = release
+        self._released = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if not self._released:
+                self._released = True
+                self._release()
+
+
+@router.post("/search", response_model=SearchOut, dependencies=[WorkSlot])
 def search(body: QuestionIn, svc: ServiceDep) -> SearchOut:
     filters = body.filters.to_domain() if body.filters else None
     return SearchOut(passages=[PassageOut.of(h) for h in svc.search(body.question, body.top_k, filters)])
