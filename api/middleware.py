@@ -134,21 +134,13 @@ class BodyLimitMiddleware:
     for chunked bodies) is a 413, a body that has not arrived within ``timeout_s`` a 408. Either way the
     connection is closed and nothing was parsed. Bodies are small JSON here, so buffering costs nothing."""
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        max_bytes: int,
-        timeout_s: float,
-        exempt_prefixes: tuple[str, ...] = ("/v1/admin/",),
-    ) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.timeout_s = timeout_s
-        # Document uploads under /v1/admin have their own (larger, per-file) limits and stream to disk.
-        self.exempt_prefixes = exempt_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path", "").startswith(self.exempt_prefixes):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
