@@ -180,8 +180,9 @@ async def _client(
                 out.setdefault("examples", []).append(repr(exc)[:200])
                 continue
             status = r.status_code
-            if status == 429:
-                out["429"] += 1
+            if status == 429 or (status == 503 and r.json().get("code") == "overloaded"):
+                # Deliberate back-pressure (rate limit, or every answer slot busy): counted apart from errors.
+                out["429" if status == 429 else "503_overloaded"] += 1
                 await asyncio.sleep(min(float(r.headers.get("retry-after", "1")), 5))
                 continue
             if status >= 400:
@@ -202,12 +203,12 @@ def run_load(args: argparse.Namespace) -> dict:
     proc = _start_server(_index_dir(args), port, env, args.workers)
     base = f"http://127.0.0.1:{port}"
     questions = _questions()
-    out = {"ok": 0, "429": 0, "errors": 0, "transport_errors": 0}
+    out = {"ok": 0, "429": 0, "503_overloaded": 0, "errors": 0, "transport_errors": 0}
     lat: list[float] = []
 
     async def main() -> dict:
         warm_stop = time.monotonic() + args.warmup_seconds
-        warm = {"ok": 0, "429": 0, "errors": 0, "transport_errors": 0}
+        warm = {"ok": 0, "429": 0, "503_overloaded": 0, "errors": 0, "transport_errors": 0}
         await asyncio.gather(
             *(_client(i, base, k.split(":")[1], questions, warm_stop, warm, []) for i, k in enumerate(keys))
         )
