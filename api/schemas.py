@@ -29,14 +29,44 @@ class FiltersIn(BaseModel):
         default=None, max_length=100, description="speaker name (or part of it)"
     )
     speech_id: StrictStr | None = Field(default=None, max_length=100)
+    speech_ids: list[StrictStr] | None = Field(
+        default=None, max_length=100, description="any of these speeches"
+    )
+    region: StrictStr | None = Field(
+        default=None, max_length=50, description="the speech's region, e.g. 浙江省 (or part of it)"
+    )
+    year_from: StrictInt | None = Field(
+        default=None, ge=1900, le=2200, description="speeches from this year on"
+    )
+    year_to: StrictInt | None = Field(default=None, ge=1900, le=2200, description="speeches up to this year")
+    date_from: StrictStr | None = Field(
+        default=None,
+        pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$",
+        description="ISO date (YYYY, YYYY-MM or YYYY-MM-DD)",
+    )
+    date_to: StrictStr | None = Field(default=None, pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
-    @field_validator("speaker", "speech_id")
+    @field_validator("speaker", "speech_id", "region")
     @classmethod
     def _text(cls, value: str | None) -> str | None:
         return None if value is None else _no_lone_surrogates(value, "the filter")
 
+    @field_validator("speech_ids")
+    @classmethod
+    def _ids(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else [_no_lone_surrogates(v, "the filter") for v in value]
+
     def to_domain(self) -> Filters:
-        return Filters(speaker=self.speaker or None, speech_id=self.speech_id or None)
+        return Filters(
+            speaker=self.speaker or None,
+            speech_id=self.speech_id or None,
+            speech_ids=tuple(self.speech_ids) if self.speech_ids else None,
+            region=self.region or None,
+            year_from=self.year_from,
+            year_to=self.year_to,
+            date_from=self.date_from or None,
+            date_to=self.date_to or None,
+        )
 
 
 class QuestionIn(BaseModel):
@@ -94,6 +124,8 @@ class _Passage(BaseModel):
     speaker: str
     speaker_role: str
     section: str
+    date: str = Field(default="", description="the speech's date (ISO, possibly partial), '' when unknown")
+    source: str = Field(default="", description="the file or URL the speech came from")
 
 
 class PassageOut(_Passage):
@@ -118,6 +150,8 @@ class CitationOut(BaseModel):
     end: int
     passage_text: str
     score: float
+    date: str = ""
+    source: str = ""
 
     @classmethod
     def of(cls, c: Citation) -> CitationOut:

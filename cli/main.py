@@ -409,6 +409,20 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 def _add_filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--speaker", help="only speeches by this speaker")
     p.add_argument("--speech", dest="speech_id", help="only this speech id")
+    p.add_argument("--region", help="only speeches of this region (e.g. 浙江省, or part of it)")
+    p.add_argument("--year-from", type=int, help="only speeches from this year on")
+    p.add_argument("--year-to", type=int, help="only speeches up to this year")
+    p.add_argument("--date-from", type=_iso_date, help="only speeches on or after this ISO date")
+    p.add_argument("--date-to", type=_iso_date, help="only speeches on or before this ISO date")
+
+
+def _filters(args: argparse.Namespace) -> Filters | None:
+    """The search/ask filters the command line gives, or None."""
+    values: dict[str, Any] = {
+        name: getattr(args, name, None)
+        for name in ("speaker", "speech_id", "region", "year_from", "year_to", "date_from", "date_to")
+    }
+    return Filters(**values) if any(v not in (None, "") for v in values.values()) else None
 
 
 def _iso_date(value: str) -> str:
@@ -546,9 +560,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         settings = _settings(args)
-        filters = None
-        if getattr(args, "speaker", None) or getattr(args, "speech_id", None):
-            filters = Filters(speaker=args.speaker, speech_id=args.speech_id)
+        filters = _filters(args) if args.command in ("search", "ask") else None
         if args.command == "ingest":
             return run_ingest(
                 settings,

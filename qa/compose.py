@@ -384,6 +384,8 @@ def compose_meta(index: LoadedIndex, question: str, retrieval: Retrieval) -> Com
         speaker_role=sp.role,
         section=para.section,
         score=1.0,
+        date=sp.date,
+        source=sp.source,
     )
     cand = _Cand(0, hit, start, end, para.text[start:end], 1.0, 0.0, 0.0)
     return _write(lead_for(mq, sp, count), [cand], {"evidence": 1.0, "meta": mq.kind})
@@ -403,6 +405,8 @@ def _citation(n: int, c: _Cand) -> Citation:
         end=c.end,
         passage_text=c.hit.text,
         score=round(c.score, 4),
+        date=c.hit.date,
+        source=c.hit.source,
     )
 
 

@@ -245,6 +245,8 @@ class HybridRetriever:
             score=float(score),
             dense_score=dense,
             bm25_score=lexical,
+            date=sp.date,
+            source=sp.source,
         )
 
     def _rrf(self, rankings: list[tuple[str, np.ndarray]]) -> dict[int, float]:

@@ -251,6 +251,8 @@ class AnswerService:
             "speaker": sp.speaker,
             "speaker_role": sp.role,
             "section": p.section,
+            "date": sp.date,
+            "source": sp.source,
             "prev_id": self.index.paragraph(int(siblings[pos - 1])).paragraph_id if pos > 0 else None,
             "next_id": self.index.paragraph(int(siblings[pos + 1])).paragraph_id
             if pos + 1 < len(siblings)

@@ -35,6 +35,8 @@ class Hit:
     score: float  # fused score, higher is better
     dense_score: float = 0.0  # cosine with the query
     bm25_score: float = 0.0
+    date: str = ""  # the speech's date (ISO, possibly partial) and where it came from
+    source: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,8 @@ class Citation:
     end: int
     passage_text: str
     score: float
+    date: str = ""  # the speech's date and source, so a reader can find the original
+    source: str = ""
 
 
 @dataclass(frozen=True, slots=True)

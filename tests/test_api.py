@@ -174,3 +174,36 @@ def test_stream_carries_the_same_answer_as_ask(live_server):
     cites = next(d for n, d in events if n == "citations")["citations"]
     assert [c["quote"] for c in cites] == [c["quote"] for c in plain["citations"]]
     assert "16号线" in plain["answer"]
+
+
+def test_region_and_year_filters_narrow_search_and_citations_carry_date_and_source(tmp_path, fake_encoder):
+    from data.parse import make_speech
+    from qa.index import build_index
+
+    speeches = [
+        make_speech(
+            title=f"{year}年{region}政府工作报告",
+            region=region,
+            date=f"{year}-01-15",
+            source=f"{region}.docx",
+            paragraphs=[("", f"{region}推进科技创新，建设现代化产业体系。{region}扩大内需。")],
+        )
+        for region, year in (("浙江省", 2025), ("江苏省", 2024))
+    ]
+    build_index(speeches, fake_encoder, tmp_path / "idx")
+    service = AnswerService(
+        load_index(tmp_path / "idx", fake_encoder), fake_encoder, composer="extractive-v1"
+    )
+    with TestClient(create_app(Settings(reload_interval_s=0), service=service)) as c:
+        body = {"question": "科技创新", "filters": {"region": "江苏"}}
+        passages = c.post("/v1/search", json=body).json()["passages"]
+        assert passages and {p["speech_title"] for p in passages} == {"2024年江苏省政府工作报告"}
+        assert passages[0]["date"] == "2024-01-15" and passages[0]["source"] == "江苏省.docx"
+        body = {"question": "科技创新", "filters": {"year_from": 2025}}
+        assert {p["speech_title"] for p in c.post("/v1/search", json=body).json()["passages"]} == {
+            "2025年浙江省政府工作报告"
+        }
+        unknown = c.post("/v1/search", json={"question": "科技创新", "filters": {"region": "西藏"}})
+        assert unknown.status_code == 422 and "西藏" in unknown.json()["detail"]
+        bad_date = c.post("/v1/search", json={"question": "科技创新", "filters": {"date_from": "2025/01"}})
+        assert bad_date.status_code == 422
