@@ -13,13 +13,13 @@ import numpy as np
 
 from data.errors import InvalidQuestionError, NotFoundError, SpeechQAError
 from embeddings.encoder import Encoder
-from qa.compose import REFUSAL, Composer, check_citations
+from qa.compose import REFUSAL, Composer, check_citation, compose_stream
 from qa.composers import DEFAULT_COMPOSER, make_composer
 from qa.index import LoadedIndex, load_index
 from qa.lexical import warm_up
 from qa.mentions import rewrite_follow_up
 from qa.retrieve import HybridRetriever, Mode, Retrieval
-from qa.types import Answer, AnswerEvent, Filters, Hit
+from qa.types import Answer, AnswerEvent, Citation, Filters, Hit
 
 log = logging.getLogger(__name__)
 
@@ -169,32 +169,28 @@ class AnswerService:
         filters: Filters | None = None,
         history: Sequence[str] | None = None,
     ) -> Answer:
-        t0 = time.perf_counter()
+        """The cited answer: the events of ``ask_events`` put together (one path for JSON and SSE)."""
         q = self.validate_question(question)
-        k = self._top_k(top_k, self.top_k)
-        query = self.retrieval_query(q, history)
-        retrieval = self.retriever.retrieve(query, k, filters)
-        if len(retrieval.mentioned) >= 2 and getattr(self.composer, "compares", False):
-            retrieval = self._per_speech(query, retrieval, filters)
-        t1 = time.perf_counter()
-        comp = self.composer.compose(q, retrieval, max_chars=self.max_chars)
-        problems = check_citations(comp.answer, comp.citations, self.index)
-        if problems:
-            # Never hand out a citation that does not check out; this is a bug, so say it loudly.
-            log.error("composer produced invalid citations for %r: %s", q, problems)
-            raise SpeechQAError("the answer's citations failed validation: " + "; ".join(problems))
-        t2 = time.perf_counter()
+        hits: tuple[Hit, ...] = ()
+        parts: list[str] = []
+        citations: tuple[Citation, ...] = ()
+        answerable, timing = False, {}
+        for event in self.ask_events(q, top_k, filters, history):
+            if event.kind == "meta":
+                hits = event.hits
+            elif event.kind == "delta":
+                parts.append(event.text)
+            elif event.kind == "citations":
+                citations = event.citations
+            elif event.kind == "done":
+                answerable, timing = event.answerable, event.timing_ms
         return Answer(
             question=q,
-            answer=comp.answer,
-            answerable=comp.answerable,
-            citations=comp.citations,
-            related=tuple(retrieval.hits),
-            timing_ms={
-                "retrieve": round((t1 - t0) * 1000, 2),
-                "compose": round((t2 - t1) * 1000, 2),
-                "total": round((t2 - t0) * 1000, 2),
-            },
+            answer="".join(parts),
+            answerable=answerable,
+            citations=citations,
+            related=hits,
+            timing_ms=timing,
             index_version=self.index_version,
         )
 
@@ -210,14 +206,39 @@ class AnswerService:
         filters: Filters | None = None,
         history: Sequence[str] | None = None,
     ) -> Iterator[AnswerEvent]:
-        """The answer as events: retrieved passages first, then the text a sentence at a time, each sentence
-        only after its citation was checked, then the citations and the timing."""
-        answer = self.ask(question, top_k, filters, history)
-        yield AnswerEvent("meta", hits=answer.related, index_version=answer.index_version)
-        for piece in _pieces(answer.answer):
-            yield AnswerEvent("delta", text=piece)
-        yield AnswerEvent("citations", citations=answer.citations, answerable=answer.answerable)
-        yield AnswerEvent("done", timing_ms=answer.timing_ms, answerable=answer.answerable)
+        """The answer as events: retrieved passages first (``meta``), then the text as the composer writes it
+        (``delta``), each cited piece only after its citation was checked against the index, then the
+        ``citations`` and ``done`` with the timing."""
+        t0 = time.perf_counter()
+        q = self.validate_question(question)
+        k = self._top_k(top_k, self.top_k)
+        query = self.retrieval_query(q, history)
+        retrieval = self.retriever.retrieve(query, k, filters)
+        if len(retrieval.mentioned) >= 2 and getattr(self.composer, "compares", False):
+            retrieval = self._per_speech(query, retrieval, filters)
+        t1 = time.perf_counter()
+        yield AnswerEvent("meta", hits=tuple(retrieval.hits), index_version=self.index_version)
+        citations: list[Citation] = []
+        for text, citation in compose_stream(self.composer, q, retrieval, max_chars=self.max_chars):
+            if citation is not None:
+                problem = check_citation(citation, self.index)
+                if problem is None and (citation.n != len(citations) + 1 or f"[{citation.n}]" not in text):
+                    problem = f"[{citation.n}] is out of order or has no marker"
+                if problem:
+                    # Never hand out a citation that does not check out; this is a bug, so say it loudly.
+                    log.error("composer produced an invalid citation for %r: %s", q, problem)
+                    raise SpeechQAError("the answer's citations failed validation: " + problem)
+                citations.append(citation)
+            yield AnswerEvent("delta", text=text)
+        t2 = time.perf_counter()
+        timing = {
+            "retrieve": round((t1 - t0) * 1000, 2),
+            "compose": round((t2 - t1) * 1000, 2),
+            "total": round((t2 - t0) * 1000, 2),
+        }
+        answerable = bool(citations)
+        yield AnswerEvent("citations", citations=tuple(citations), answerable=answerable)
+        yield AnswerEvent("done", timing_ms=timing, answerable=answerable)
 
     def _per_speech(self, query: str, retrieval: Retrieval, filters: Filters | None) -> Retrieval:
         """A question naming several speeches ("上海和北京…分别") gets the best passages of each one."""
@@ -271,17 +292,6 @@ class AnswerService:
             }
             for sp in self.index.speeches.values()
         ]
-
-
-def _pieces(answer: str) -> Iterator[str]:
-    """Split the answer after each citation marker or sentence end, so a client renders it as it arrives."""
-    start = 0
-    for i, ch in enumerate(answer):
-        if ch == "]" or (ch in "。！？：" and answer[i + 1 : i + 2] != "["):
-            yield answer[start : i + 1]
-            start = i + 1
-    if start < len(answer):
-        yield answer[start:]
 
 
 __all__ = ["AnswerService", "LockedEncoder", "REFUSAL", "serialized"]

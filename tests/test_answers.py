@@ -171,3 +171,41 @@ def test_bracketed_numbers_in_a_passage_never_look_like_citation_markers(tmp_pat
     assert check_citations(a.answer, a.citations, service.index) == []
     assert "[2020]" not in a.answer and "［2020］" in a.answer
     assert any("[2020]" in c.quote for c in a.citations)  # the quote itself stays verbatim
+
+
+class _WritesOneBadCitation:
+    """A test composer: one good cited sentence, then one whose quote is not in its passage."""
+
+    def compose_stream(self, question, retrieval, *, max_chars=200):
+        from qa.compose import _Cand, _citation
+
+        hit = retrieval.hits[0]
+        first = hit.text.split("。")[0] + "。"
+        yield f"{first}[1]", _citation(1, _Cand(0, hit, 0, len(first), first, 1.0, 0.0, 0.0))
+        yield "编造的句子。[2]", _citation(2, _Cand(0, hit, 0, 7, "编造的句子。", 1.0, 0.0, 0.0))
+
+    def compose(self, question, retrieval, *, max_chars=200):  # pragma: no cover - the stream is used
+        raise AssertionError("the service streams")
+
+
+def test_the_stream_stops_before_a_piece_whose_citation_does_not_check_out(fake_index_dir, fake_encoder):
+    from data.errors import SpeechQAError
+
+    service = AnswerService(
+        load_index(fake_index_dir, fake_encoder), fake_encoder, composer=_WritesOneBadCitation()
+    )
+    seen = []
+    with pytest.raises(SpeechQAError, match="citations failed validation"):
+        for event in service.ask_events("丽泽金融商务区的发展定位是什么？"):
+            seen.append(event)
+    deltas = [e.text for e in seen if e.kind == "delta"]
+    assert [e.kind for e in seen] == ["meta", "delta"] and "编造" not in "".join(deltas)
+
+
+def test_streamed_deltas_equal_the_answer(fake_index_dir, fake_encoder):
+    service = AnswerService(load_index(fake_index_dir, fake_encoder), fake_encoder, composer="extractive-v1")
+    for question in ["丽泽金融商务区的发展定位是什么？", "丰台区2023年的财政预算是多少？"]:
+        answer = service.ask(question)
+        events = list(service.ask_events(question))
+        assert "".join(e.text for e in events if e.kind == "delta") == answer.answer
+        assert events[-2].citations == answer.citations and events[-1].kind == "done"
