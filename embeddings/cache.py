@@ -14,8 +14,6 @@ from typing import TypeVar
 
 import numpy as np
 
-from embeddings.encoder import Encoder
-
 logger = logging.getLogger(__name__)
 
 QUERY = "query"
@@ -208,25 +206,3 @@ def _is_corruption(exc: BaseException) -> bool:
         return (code & 0xFF) in _CORRUPT_CODES
     text = str(exc).lower()
     return "not a database" in text or "malformed" in text
-
-
-def encode_passages_cached(
-    encoder: Encoder, texts: Sequence[str], cache: EmbeddingCache | None
-) -> tuple[np.ndarray, int]:
-    """Passage vectors in input order, and how many texts were actually encoded (distinct cache misses)."""
-    texts = list(texts)
-    dim = encoder.dim
-    if not texts:
-        return np.zeros((0, dim), dtype=np.float32), 0
-    unique = list(dict.fromkeys(texts))
-    found = cache.get_many(encoder.model_id, PASSAGE, unique) if cache is not None else [None] * len(unique)
-    vectors = {t: v for t, v in zip(unique, found, strict=True) if v is not None and v.shape == (dim,)}
-    missing = [t for t in unique if t not in vectors]
-    if missing:
-        new = np.asarray(encoder.encode_passages(missing), dtype=np.float32)
-        if new.shape != (len(missing), dim):
-            raise ValueError(f"encoder returned shape {new.shape}, expected {(len(missing), dim)}")
-        if cache is not None:
-            cache.put_many(encoder.model_id, PASSAGE, missing, new)
-        vectors.update(zip(missing, new, strict=True))
-    return np.stack([vectors[t] for t in texts]).astype(np.float32, copy=False), len(missing)

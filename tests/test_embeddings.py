@@ -16,11 +16,34 @@ import pytest
 
 from data.errors import EmbeddingModelError
 from embeddings import convert
-from embeddings.cache import PASSAGE, QUERY, EmbeddingCache, encode_passages_cached
+from embeddings.cache import PASSAGE, QUERY, EmbeddingCache
 from embeddings.encoder import Encoder
 from embeddings.testing import HashEncoder
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def encode_passages_cached(
+    encoder: Encoder, texts: list[str], cache: EmbeddingCache | None
+) -> tuple[np.ndarray, int]:
+    """Passage vectors through the cache, and how many texts were encoded: the way ingest uses the cache,
+    kept here because only these tests go through it text by text."""
+    texts = list(texts)
+    dim = encoder.dim
+    if not texts:
+        return np.zeros((0, dim), dtype=np.float32), 0
+    unique = list(dict.fromkeys(texts))
+    found = cache.get_many(encoder.model_id, PASSAGE, unique) if cache is not None else [None] * len(unique)
+    vectors = {t: v for t, v in zip(unique, found, strict=True) if v is not None and v.shape == (dim,)}
+    missing = [t for t in unique if t not in vectors]
+    if missing:
+        new = np.asarray(encoder.encode_passages(missing), dtype=np.float32)
+        if new.shape != (len(missing), dim):
+            raise ValueError(f"encoder returned shape {new.shape}, expected {(len(missing), dim)}")
+        if cache is not None:
+            cache.put_many(encoder.model_id, PASSAGE, missing, new)
+        vectors.update(zip(missing, new, strict=True))
+    return np.stack([vectors[t] for t in texts]).astype(np.float32, copy=False), len(missing)
 
 
 class CountingEncoder(HashEncoder):
