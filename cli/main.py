@@ -343,8 +343,19 @@ def run_serve(settings: Settings, host: str, port: int, workers: int = 1) -> int
 
 
 def run_speeches(settings: Settings, as_json: bool) -> int:
-    service = build_service(settings)
-    rows = service.speeches()
+    from qa.index import list_speeches  # no model: listing needs the index's speech table only
+
+    rows = [
+        {
+            "speech_id": sp.speech_id,
+            "title": sp.title,
+            "speaker": sp.speaker,
+            "role": sp.role,
+            "date": sp.date,
+            "paragraphs": n,
+        }
+        for sp, n in list_speeches(settings.resolved_index_dir)
+    ]
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=1))
     else:

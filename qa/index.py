@@ -602,6 +602,21 @@ def _live_location(segments: Sequence[LoadedSegment], entries: Sequence[SegmentE
     return where
 
 
+def list_speeches(index_dir: Path) -> list[tuple[Speech, int]]:
+    """The live speeches of an index with their paragraph counts, read without a model (``speechqa speeches``):
+    only the manifest and each segment's passage table are opened, not the dense or lexical files."""
+    index_dir = Path(index_dir)
+    manifest = read_manifest(index_dir)
+    segments = _open_segments(index_dir, manifest, False, None, full=False)
+    where = _live_location(segments, manifest.segments)
+    out = []
+    for sid, i in where.items():
+        seg = segments[i]
+        sp = next(x for x in seg.passages.speech_list if x.speech_id == sid)
+        out.append((sp, int(seg.passages.speech_ranges[sid][1])))
+    return out
+
+
 def _tombstone(
     entries: list[SegmentEntry], where: Mapping[str, int], speech_ids: Sequence[str]
 ) -> list[SegmentEntry]:

@@ -536,3 +536,21 @@ def test_backends_and_snapshot_satisfy_the_store_protocols(fake_index_dir, fake_
     assert isinstance(InvertedBM25(), LexicalStore)
     assert isinstance(index.lexical, LexicalStore)
     assert isinstance(index, PassageStore)
+
+
+def test_listing_speeches_loads_no_model_runtime(fake_index_dir):
+    """`speechqa speeches` answers from the index's speech table: neither torch nor onnxruntime is imported."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from cli.main import main; rc = main(['speeches', '--json', '--index', sys.argv[1]]); "
+        "heavy = [m for m in ('torch', 'onnxruntime', 'sentence_transformers') if m in sys.modules]; "
+        "print('HEAVY', heavy); sys.exit(rc)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(fake_index_dir)], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert "HEAVY []" in out.stdout
+    assert out.stdout.count('"speech_id"') == 3
