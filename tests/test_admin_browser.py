@@ -1,4 +1,4 @@
-"""The admin page (/admin) in headless Chromium, against the in-memory admin API double (tests/admin_fake.py)."""
+"""The admin page (/admin) in headless Chromium: against the in-memory admin API double (tests/admin_fake.py) for every state the page shows, and against the real admin API for the upload/delete round trip."""
 
 from __future__ import annotations
 
@@ -207,3 +207,54 @@ def test_server_without_admin_says_admin_is_disabled(make_tab: Callable[[], Tab]
         expect(tid(page, "admin-status")).to_contain_text("此服务器未启用管理功能")
         expect(page.locator("#admin-main")).to_be_hidden()
         tab.assert_clean()
+
+
+@pytest.fixture(scope="module")
+def real_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+    """The real app (admin API, jobs, live index) on a copy of the built-in corpus, with the hash encoder."""
+    from api.app import create_app
+    from api.settings import Settings
+    from data.load import builtin_corpus_dir, load_paths
+    from embeddings.testing import HashEncoder
+    from qa.index import build_index
+    from qa.service import AnswerService
+
+    work = tmp_path_factory.mktemp("admin-real")
+    encoder = HashEncoder(dim=256)
+    build_index(load_paths([builtin_corpus_dir()]).speeches, encoder, work / "index")
+    settings = Settings(
+        home=work / "home", admin_key=ADMIN_KEY, reload_interval_s=0.2, composer="extractive-v1"
+    )
+    service = AnswerService.open(work / "index", encoder, composer="extractive-v1")
+    with AppServer(create_app(settings, service=service)) as server:
+        yield server
+
+
+def test_admin_page_round_trip_against_the_real_admin_api(
+    real_api: AppServer, make_tab: Callable[[], Tab]
+) -> None:
+    tab = make_tab()
+    page = tab.page
+    page.goto(real_api.base_url + "/admin")
+    enter_key(page, ADMIN_KEY)
+    expect(tid(page, "admin-status")).to_have_text("已连接。")
+    expect(tid(page, "admin-doc-row")).to_have_count(3)  # the built-in corpus
+    before = tid(page, "admin-index-version").inner_text()
+
+    tid(page, "admin-field-region").fill("浙江省")
+    tid(page, "admin-file-input").set_input_files(
+        {"name": "zhejiang.txt", "mimeType": "text/plain", "buffer": DROPPED_TEXT.encode("utf-8")}
+    )
+    tid(page, "admin-upload").click()
+    wait_for_job(page)
+    added = row(page, "宁波市政府工作报告")
+    expect(added).to_have_count(1)
+    expect(added).to_contain_text("浙江省")
+    expect(tid(page, "admin-doc-row")).to_have_count(4)
+    expect(tid(page, "admin-index-version")).not_to_have_text(before)
+
+    tab.answer_dialogs = True
+    tid(added, "admin-delete").click()
+    expect(added).to_have_count(0)
+    expect(tid(page, "admin-doc-row")).to_have_count(3)
+    tab.assert_clean()
