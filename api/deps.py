@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -71,10 +71,11 @@ def require_metrics_token(request: Request) -> None:
         check_secret(presented_key(request.headers), token, "metrics token")
 
 
-def work_slot(request: Request) -> Iterator[None]:
-    """One of the process's answer slots for the length of a plain (non-streaming) request."""
+async def work_slot(request: Request) -> AsyncIterator[None]:
+    """One of the process's answer slots for the length of a plain (non-streaming) request; waiting for it
+    parks this request on the event loop without holding a worker thread."""
     gate = get_guard(request).gate
-    gate.acquire()
+    await gate.acquire()
     try:
         yield
     finally:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import math
 import os
-import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,29 +116,34 @@ class RateLimiter:
 
 class WorkGate:
     """At most ``slots`` answers or searches at once per process; a request waits up to ``wait_s`` for a slot,
-    then gets 503 ``overloaded``, so a burst of questions cannot starve probes, browsing and the widget."""
+    then gets 503 ``overloaded``, so a burst of questions cannot starve probes, browsing and the widget.
+
+    Waiting parks a coroutine on the event loop, never a thread: with a blocking semaphore, 64 waiting
+    clients took every thread of the pool that runs the answers themselves, and the process answered 17/s
+    with hundreds of 503s (benchmarks/bench_load.py, 64 clients) instead of its usual ~110/s.
+    """
 
     def __init__(self, slots: int, wait_s: float) -> None:
         self.slots = slots
         self.wait_s = wait_s
-        self._sem = threading.BoundedSemaphore(slots)
+        self._sem: asyncio.Semaphore | None = None
 
-    def acquire(self) -> None:
-        if not self._sem.acquire(timeout=self.wait_s):
+    def _semaphore(self) -> asyncio.Semaphore:
+        if self._sem is None:  # made on first use, inside the serving event loop
+            self._sem = asyncio.Semaphore(self.slots)
+        return self._sem
+
+    async def acquire(self) -> None:
+        try:
+            await asyncio.wait_for(self._semaphore().acquire(), timeout=self.wait_s)
+        except TimeoutError:
             raise OverloadedError(
                 f"all {self.slots} answer slots are busy", retry_after=1, fix="retry in a moment"
-            )
+            ) from None
 
     def release(self) -> None:
-        self._sem.release()
-
-    @contextmanager
-    def slot(self) -> Iterator[None]:
-        self.acquire()
-        try:
-            yield
-        finally:
-            self.release()
+        """Called on the event loop (a dependency's teardown, the end of a stream)."""
+        self._semaphore().release()
 
 
 @dataclass

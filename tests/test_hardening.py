@@ -205,7 +205,7 @@ def test_rate_limit_without_keys_counts_per_client_ip(make_client):
 def test_busy_answer_slots_give_503_overloaded_while_cheap_routes_still_answer(make_client):
     c = make_client(max_concurrent=1, queue_wait_s=0.2)
     gate = c.app.state.guard.gate
-    gate.acquire()  # someone else's long answer
+    c.portal.call(gate.acquire)  # someone else's long answer, on the app's event loop
     try:
         for path in ("/v1/ask", "/v1/search", "/v1/ask/stream"):
             started = time.monotonic()
@@ -215,7 +215,7 @@ def test_busy_answer_slots_give_503_overloaded_while_cheap_routes_still_answer(m
         assert c.get("/healthz").status_code == 200
         assert c.get("/v1/speeches").status_code == 200
     finally:
-        gate.release()
+        c.portal.call(gate.release)
     assert c.post("/v1/ask", json=ASK).status_code == 200
     # A stream gives its slot back when it ends.
     assert c.post("/v1/ask/stream", json=ASK).status_code == 200

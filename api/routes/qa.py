@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.concurrency import iterate_in_threadpool
 from starlette.types import Receive, Scope, Send
 
 from api.deps import GuardDep, ServiceDep, WorkSlot
@@ -43,7 +43,7 @@ async def ask_stream(body: AskIn, svc: ServiceDep, guard: GuardDep) -> Streaming
 
     # The slot is held for the whole stream; waiting for it happens before the response starts, so an
     # overloaded process answers a plain 503.
-    await run_in_threadpool(guard.gate.acquire)
+    await guard.gate.acquire()
 
     async def events() -> AsyncIterator[bytes]:
         try:
