@@ -186,8 +186,9 @@ def check_answer_and_source(page: Page, screenshot_prefix: str) -> list[dict]:
     assert quote_shown in passage_shown
     assert passage_shown == cited["passage_text"]
     source_text = source.text_content() or ""
-    for key in ("speaker", "speaker_role", "speech_title", "section"):
+    for key in ("speaker", "speaker_role", "speech_title", "section", "source"):
         assert cited[key] in source_text, (key, cited[key])
+    assert cited["source"], "the citation names the file the speech came from"
     shot(page, f"{screenshot_prefix}-source.png")
 
     tid(source, "speechqa-source-back").click()

@@ -246,6 +246,17 @@ function openSource(what, opener) {
       meta.appendChild(n);
     });
   }
+  // Date and source of the speech (a file name or URL), when the document stated them.
+  if (info.date) {
+    metaRow("日期", [el("span", { "data-testid": "speechqa-source-date", text: str(info.date) })]).forEach(function (n) {
+      meta.appendChild(n);
+    });
+  }
+  if (info.source) {
+    metaRow("来源", [el("span", { "data-testid": "speechqa-source-origin", text: str(info.source) })]).forEach(function (n) {
+      meta.appendChild(n);
+    });
+  }
   sourceScroll.appendChild(meta);
 
   var passageText = str(c ? c.passage_text : p.text);
