@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -174,8 +175,46 @@ def test_provincial_questions_carry_their_region_and_their_evidence_is_in_the_co
     assert not any("北京" in s.title for s in bench.speeches)
 
 
+def test_national_dev_is_an_internal_dev_set_on_the_three_reports_with_its_evidence_in_their_passages():
+    bench = load_benchmark("national-dev")
+    assert bench.internal_only and bench.skipped == ()
+    assert sorted((s.date, s.speaker) for s in bench.speeches) == [
+        ("2023-03-05", "李克强"),
+        ("2024-03-05", "李强"),
+        ("2025-03-05", "李强"),
+    ]
+    assert {s.region for s in bench.speeches} == {"全国"}
+    answerable = [i for i in bench.items if i.answerable]
+    assert len(answerable) >= 40 and len(bench.items) - len(answerable) >= 30
+    assert all(i.region == "全国" for i in bench.items)
+    texts = [normalize(p.text) for s in bench.speeches for p in s.paragraphs]
+    for item in answerable:
+        assert item.evidence, item.id
+        for e in item.evidence:
+            assert sum(normalize(e) in t for t in texts) == 1, (item.id, e)
+
+
+@needs_shared
+def test_national_corpus_is_rebuilt_byte_identically_from_the_2023_to_2025_reports_only():
+    spec = importlib.util.spec_from_file_location(
+        "make_national", REPO / "data" / "corpora" / "make_national.py"
+    )
+    assert spec is not None and spec.loader is not None
+    make_national = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_national)
+    build = make_national.build
+
+    src = SHARED / "gov_work_reports_national" / "government_work_reports.jsonl"
+    rows = [json.loads(line) for line in src.read_text(encoding="utf-8").splitlines() if line.strip()]
+    built = "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in build(rows))
+    assert built == (REPO / "data" / "corpora" / "national-2023-2025.jsonl").read_text(encoding="utf-8")
+    assert [s["year"] for s in build(rows)] == [2023, 2024, 2025]
+
+
 def test_every_registered_benchmark_has_a_loader_and_a_description():
-    assert {"cmrc2018-unanswerable", "gold-test", "gold-dev", "provincial", "drcd"} <= set(BENCHMARKS)
+    assert {"cmrc2018-unanswerable", "gold-test", "gold-dev", "provincial", "national-dev", "drcd"} <= set(
+        BENCHMARKS
+    )
     assert all(spec.description and callable(spec.load) for spec in BENCHMARKS.values())
 
 

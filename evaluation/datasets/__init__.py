@@ -72,6 +72,12 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
             False,
             "data/eval/provincial.jsonl over data/corpora/provincial-2025.jsonl",
         ),
+        BenchmarkSpec(
+            "national-dev",
+            lambda data, limit: builtin.load_national_dev(limit),
+            False,
+            "data/eval/national_dev.jsonl over data/corpora/national-2023-2025.jsonl (dev set, internal only)",
+        ),
     )
 }
 

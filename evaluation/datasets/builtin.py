@@ -1,4 +1,5 @@
-"""speechqa's own gold sets: data/eval/gold*.jsonl over the built-in corpus, provincial.jsonl over 30 reports."""
+"""speechqa's own gold sets: data/eval/gold*.jsonl over the built-in corpus, provincial.jsonl over 30 reports,
+national_dev.jsonl (a dev set) over the State Council government work reports of 2023-2025."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 import data
 from data.errors import InputFileError
 from data.load import builtin_corpus_dir, load_paths
+from data.records import Speech
 from evaluation.datasets.common import Benchmark, first
 from evaluation.gold import load_gold
 
@@ -15,6 +17,8 @@ EVAL_DIR = DATA_DIR / "eval"
 GOLD_FILES = {"gold": "gold.jsonl", "gold-dev": "gold_dev.jsonl", "gold-test": "gold_test.jsonl"}
 PROVINCIAL_CORPUS = DATA_DIR / "corpora" / "provincial-2025.jsonl"
 PROVINCIAL_GOLD = EVAL_DIR / "provincial.jsonl"
+NATIONAL_CORPUS = DATA_DIR / "corpora" / "national-2023-2025.jsonl"
+NATIONAL_DEV_GOLD = EVAL_DIR / "national_dev.jsonl"
 LICENCE = "License: MIT (speechqa's own hand-written questions; see data/eval/README.md)."
 
 
@@ -38,19 +42,25 @@ def load_gold_set(name: str, limit: int | None = None) -> Benchmark:
     )
 
 
-def load_provincial(limit: int | None = None) -> Benchmark:
-    """provincial.jsonl (a ``region`` on every line) over the 30 provincial 2025 government work reports."""
-    report = load_paths([PROVINCIAL_CORPUS])
+def _load_corpus(path: Path, what: str, fix: str = "") -> list[Speech]:
+    """Every speech of a data/corpora file; a corpus that loads nothing is an error that says what to restore."""
+    report = load_paths([path])
     if not report.speeches:
         reasons = "; ".join(f"{p}: {r}" for p, r in report.skipped) or "no speeches"
         raise InputFileError(
-            f"cannot load the provincial corpus {PROVINCIAL_CORPUS}: {reasons}",
-            fix="restore data/corpora/provincial-2025.jsonl (see data/corpora/README.md)",
+            f"cannot load the {what} corpus {path}: {reasons}",
+            fix=fix or f"restore data/corpora/{path.name} (see data/corpora/README.md)",
         )
+    return report.speeches
+
+
+def load_provincial(limit: int | None = None) -> Benchmark:
+    """provincial.jsonl (a ``region`` on every line) over the 30 provincial 2025 government work reports."""
+    speeches = _load_corpus(PROVINCIAL_CORPUS, "provincial")
     gold = load_gold(PROVINCIAL_GOLD)
     return Benchmark(
         name="provincial",
-        speeches=tuple(report.speeches),
+        speeches=tuple(speeches),
         items=tuple(first(list(gold.items), limit)),
         licence="License: MIT (reports via alexzhu0/Jina_Embeddings_v4_RAG, see data/corpora/README.md; "
         "questions hand-written, see data/eval/README.md).",
@@ -58,5 +68,31 @@ def load_provincial(limit: int | None = None) -> Benchmark:
         data_file=PROVINCIAL_GOLD,
         description="provincial.jsonl: hand-written questions (answerable and near-miss unanswerable) on the "
         "2025 government work reports of 30 provinces (Beijing excluded)",
+        skipped=gold.skipped,
+    )
+
+
+def load_national_dev(limit: int | None = None) -> Benchmark:
+    """national_dev.jsonl over the State Council government work reports of 2023, 2024 and 2025.
+
+    A DEV set: tuning on it is allowed (the answerability model on the government genre); it is never an
+    acceptance set. Internal only: the reports come from a repository that states no licence."""
+    speeches = _load_corpus(
+        NATIONAL_CORPUS,
+        "national",
+        fix="run it from a source checkout: the national corpus is internal only and not shipped in the package "
+        "(see data/corpora/README.md)",
+    )
+    gold = load_gold(NATIONAL_DEV_GOLD)
+    return Benchmark(
+        name="national-dev",
+        speeches=tuple(speeches),
+        items=tuple(first(list(gold.items), limit)),
+        licence="License: none stated (reports via aldohemsn/chinese-political-corpora from zh.wikisource.org, "
+        "see data/corpora/README.md; questions hand-written, see data/eval/README.md). Internal use only.",
+        internal_only=True,
+        data_file=NATIONAL_DEV_GOLD,
+        description="national_dev.jsonl: hand-written DEV questions (answerable and near-miss unanswerable) on "
+        "the State Council government work reports of 2023-2025; tuning allowed, never an acceptance set",
         skipped=gold.skipped,
     )
