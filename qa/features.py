@@ -33,7 +33,8 @@ _ASKED_UNIT = re.compile(r"(?<!哪)(?:多少|几)\s*([^\s\d，。？?！!、的�
 _UNITS = (
     "平方公里 平方千米 平方米 亩 公顷 公里 千米 米 亿元 万元 元 亿美元 万美元 美元 亿 万 千 百 个百分点 百分点 "
     "% ％ 倍 个 家 所 座 条 项 次 年 岁 名 位 人 户 栋 批 类 种 园 天 吨 万吨 千瓦 万千瓦 度 辆 台 套 张 件 部 "
-    "届 期 号 月 日 小时 分钟 层 间 床 张 元/吨"
+    "届 期 号 月 日 小时 分钟 层 间 床 张 元/吨 枚 只 头 架 艘 斤 万斤 亿斤 公斤 千克 立方米 万立方米 标箱 "
+    "万标箱 人次 万人次 亿人次 千米/小时 万亩 亿亩 万户 万人 亿人 万套 万辆 万家 万个"
 ).split()
 _NUMBER = r"(?:\d+(?:[.,]\d+)*|[零一二两三四五六七八九十百千万亿]+(?:点[零一二三四五六七八九]+)?)"
 _ANY_NUMBER = re.compile(r"\d|[一二两三四五六七八九十百千万亿]{1,6}(?:个|家|所|条|项|次|名|位|倍|成|亿|万)")
@@ -45,6 +46,23 @@ _TIME = re.compile(
 _ASK_DAY = re.compile(r"哪一?天|哪一日|几号|几月几日|具体日期|什么日子")
 _DAY = re.compile(r"(?<!\d)\d{1,2}\s*日|月\s*\d{1,2}\s*号|[一二三四五六七八九十]+日")
 _YEAR = re.compile(r"(1[89]\d\d|20\d\d)\s*年")
+# Years said relative to when the speech was given (grammar of Chinese time words), as offsets from its year.
+_RELATIVE_YEAR = (
+    (re.compile(r"今年|本年度|本年|当年"), 0),
+    # "比上年增加" compares with last year; it does not say the figure is last year's.
+    (re.compile(r"去年|(?<![比较于])上年(?!末|底)|过去一年|一年来|前一年|上一年"), -1),
+    (re.compile(r"前年"), -2),
+    (re.compile(r"明年|下一年"), 1),
+)
+# "2023年报告说…", "2024年政府工作报告提出…": the year names the report, not the period the figure is about.
+_REPORT_YEAR = re.compile(r"((?:19|20)\d\d)\s*年(?:的|度)?(?:[\u4e00-\u9fff]{0,6}?)(?:工作)?报告")
+# A figure over several years (年均, 累计, 五年来) answers a question about one year only if the question asks
+# for that span too (grammar of Chinese time scope).
+_SCOPE = re.compile(
+    r"年均|累计|[二三四五六七八九十两]年来|过去[二三四五六七八九十两]年|[一二三四五六七八九十]{1,2}五(?:期间|时期)"
+)
+# Clause boundaries inside a sentence: a fact and the thing it is about are stated in one clause.
+_CLAUSE = re.compile(r"[，,；;：:、]")
 # Tokens with no content of their own in a question (grammar words; the lexical index drops its own list).
 _QUESTION_WORDS = frozenset(
     "多少 几 哪 哪些 哪个 哪里 哪儿 什么 怎么 怎样 如何 为什么 为何 谁 何时 是否 吗 呢 请问 是 有 的 了 在 "
@@ -68,6 +86,8 @@ class QuestionInfo:
     asks_person: bool
     unit: str  # the unit asked for ("平方公里"), "" when none
     unknown_share: float  # idf mass of terms no indexed paragraph uses
+    relative_years: tuple[int, ...] = ()  # 今年 -> 0, 去年 -> -1: resolved against each candidate's speech
+    period_years: tuple[int, ...] = ()  # the years it asks about (years naming a report left out)
 
 
 def _cjk_bigrams(text: str) -> set[str]:
@@ -120,7 +140,50 @@ def analyze_question(question: str, df: Callable[[str], int], n_docs: int) -> Qu
         asks_person=bool(_ASK_PERSON.search(question)),
         unit=_asked_unit(question),
         unknown_share=unknown / total if total > 0 else 0.0,
+        relative_years=relative_years(question),
+        period_years=tuple(sorted(question_period_years(question))),
     )
+
+
+def question_period_years(question: str) -> set[int]:
+    """Years a question asks about: the ones it names, except a year naming a report ("2023年报告说…")."""
+    naming = {int(y) for y in _REPORT_YEAR.findall(question)}
+    return {int(y) for y in _YEAR.findall(question)} - naming
+
+
+def relative_years(text: str) -> tuple[int, ...]:
+    return tuple(off for pattern, off in _RELATIVE_YEAR if pattern.search(text))
+
+
+def _years_in(text: str) -> set[int]:
+    return {int(y) for y in _YEAR.findall(text)}
+
+
+def stated_period(c: Candidate) -> set[int]:
+    """The years a candidate sentence speaks about (see ``period_of``)."""
+    return period_of((c.text, c.section, c.passage_text), c.year)
+
+
+def period_of(texts: Sequence[str], year: int) -> set[int]:
+    """The years a text speaks about, read the way a reader would: years the sentence names; else 今年/去年
+    in it, resolved against its speech's ``year``; else the years of its section heading ("一、2024年工作回顾");
+    else those of its passage (``texts`` in that order). Empty when nothing says."""
+    for text in texts:
+        years = _years_in(text)
+        if year:
+            years |= {year + off for off in relative_years(text)}
+        if years:
+            return years
+    return set()
+
+
+def asked_years(q: QuestionInfo, c: Candidate) -> set[int]:
+    """The years a question asks about for this candidate: the ones it names, and 今年/去年 read as the
+    candidate's speech would read them."""
+    years = set(q.period_years)
+    if c.year:
+        years |= {c.year + off for off in q.relative_years}
+    return years
 
 
 # -- candidates ---------------------------------------------------------------------------------------------
@@ -140,6 +203,8 @@ class Candidate:
     passage_sim: float  # cosine(question, passage vector)
     fused: float  # the passage's fused retrieval score
     bm25: float  # the passage's BM25 score
+    year: int = 0  # the year the passage's speech was given (0 = unknown)
+    section: str = ""  # the passage's section heading
 
 
 FEATURE_NAMES: tuple[str, ...] = (
@@ -175,6 +240,14 @@ FEATURE_NAMES: tuple[str, ...] = (
     "question_len",
     "n_terms",
     "unknown_share",
+    "period_match",
+    "period_known",
+    "focus_sentence",
+    "focus_clause",
+    "focus_number_clause",
+    "focus_uncovered_max",
+    "scope_mismatch",
+    "person_in_sentence",
 )
 
 
@@ -261,9 +334,61 @@ def candidate_features(q: QuestionInfo, cands: Sequence[Candidate], n_docs: int)
                 min(len(q.text), 100) / 50.0,
                 float(len(q.terms)),
                 q.unknown_share,
+                *_period_features(q, c),
+                *_focus_features(q, c, log_n),
+                float(bool(_SCOPE.search(c.text)) and not _SCOPE.search(q.text)),
+                _person_in(c.text) if q.asks_person else -1.0,
             )
         )
     return np.asarray(rows, dtype=np.float32)
+
+
+def _person_in(text: str) -> float:
+    """Whether the sentence names a person (jieba's nr tag): a 谁 question is answered by a name. Tagging
+    is slow, so it runs only for questions asking for a person."""
+    import jieba.posseg as pseg
+
+    return float(any(w.flag == "nr" and len(w.word) >= 2 for w in pseg.lcut(text)))
+
+
+def _period_features(q: QuestionInfo, c: Candidate) -> tuple[float, float]:
+    """period_match: 1 when the sentence speaks about a year the question asks about, 0 when it speaks
+    about other years only, 0.5 when it does not say, -1 when the question names no year.
+    period_known: whether the sentence's period could be read at all."""
+    stated = stated_period(c)
+    asked = asked_years(q, c)
+    if not asked:
+        return -1.0, float(bool(stated))
+    if not stated:
+        return 0.5, 0.0
+    return (1.0 if asked & stated else 0.0), 1.0
+
+
+def _focus_terms(q: QuestionInfo, c: Candidate) -> dict[str, float]:
+    """The question's focus: its content terms minus what the speech's metadata already covers (the region,
+    speaker or year it names locate the speech; they are not the fact asked for)."""
+    meta = normalize(c.meta_text + " " + c.section)
+    return {t: w for t, w in q.terms.items() if t not in meta and not _YEAR.fullmatch(t + "年")}
+
+
+def _focus_features(q: QuestionInfo, c: Candidate, log_n: float) -> tuple[float, float, float, float]:
+    """How much of the focus the sentence states, in its best clause, and in the best clause stating a
+    number (a quantity question is answered by a number in the clause that names what is counted)."""
+    focus = _focus_terms(q, c)
+    if not focus:
+        return 1.0, 1.0, (1.0 if q.asks_number else -1.0), 0.0
+    clauses = [x for x in _CLAUSE.split(c.text) if x.strip()] or [c.text]
+    # A clause with its neighbour: "全年粮食产量，达到……" keeps subject and number together.
+    spans = clauses + [a + b for a, b in zip(clauses, clauses[1:], strict=False)]
+    best_clause = max(_coverage(focus, x) for x in spans)
+    if q.asks_number:
+        numbered = [x for x in spans if _ANY_NUMBER.search(x)]
+        number_clause = max((_coverage(focus, x) for x in numbered), default=0.0)
+    else:
+        number_clause = -1.0
+    low = normalize(c.text)
+    uncovered = max((w for t, w in focus.items() if t not in low), default=0.0)
+    return _coverage(focus, c.text), best_clause, number_clause, uncovered / log_n
 
 
 def _overlap(bigrams: frozenset[str], text: str) -> float:

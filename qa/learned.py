@@ -38,6 +38,12 @@ def _meta_text(index: LoadedIndex, hit: Hit) -> str:
     return " ".join(p for p in parts if p)
 
 
+def _year_of(date: str) -> int:
+    """The year of an ISO (possibly partial) date, 0 when there is none."""
+    head = (date or "")[:4]
+    return int(head) if head.isdigit() else 0
+
+
 def candidates_for(index: LoadedIndex, retrieval: Retrieval, passages: int) -> list[Located]:
     """Every sentence of the top ``passages`` retrieved paragraphs, with its similarity to the question."""
     out: list[Located] = []
@@ -50,6 +56,7 @@ def candidates_for(index: LoadedIndex, retrieval: Retrieval, passages: int) -> l
         svecs = index.sentence_vectors_of(row)
         sims = svecs @ qv if len(svecs) else np.zeros(0)
         meta = _meta_text(index, hit)
+        year = _year_of(index.speeches[hit.speech_id].date)
         n = len(para.sentences)
         for j, s in enumerate(para.sentences):
             out.append(
@@ -69,6 +76,8 @@ def candidates_for(index: LoadedIndex, retrieval: Retrieval, passages: int) -> l
                         passage_sim=float(hit.dense_score),
                         fused=float(hit.score),
                         bm25=float(hit.bm25_score),
+                        year=year,
+                        section=hit.section,
                     ),
                 )
             )

@@ -12,6 +12,7 @@ import numpy as np
 from data.errors import UnknownFilterError
 from data.records import Speech
 from embeddings.encoder import Encoder
+from qa.features import period_of, question_period_years, relative_years
 from qa.lexical import tokenize
 from qa.mentions import mentioned_speeches, speech_region
 from qa.snapshot import Snapshot
@@ -224,12 +225,34 @@ class HybridRetriever:
         if mode == "bm25" and bm25 is not None:
             # A BM25-only ranking has no place for documents without any query term.
             fused = {r: s for r, s in fused.items() if bm25.at(np.asarray([r]))[0] > 0}
-        order = sorted(fused, key=lambda r: (-fused[r], r))[:k]
+        order = sorted(fused, key=lambda r: (-fused[r], r))
+        if mode == "hybrid":
+            order = self._period_first(question, order, 2 * k)
+        order = order[:k]
         rows_arr = np.asarray(order, dtype=np.int64)
         cos = self.index.passage_vectors_of(rows_arr) @ qv if len(order) else np.zeros(0)
         lex = bm25.at(rows_arr) if bm25 is not None else np.zeros(len(order))
         hits = [self._hit(row, fused[row], float(cos[j]), float(lex[j])) for j, row in enumerate(order)]
         return Retrieval(hits, qv, mentioned)
+
+    def _period_first(self, question: str, order: list[int], window: int) -> list[int]:
+        """A question about a year ("2024年…增长多少", "今年…打算") reads first the passages of the top
+        ``window`` that speak about that year (the plans, not the review of the year before), in fused order;
+        the others follow. A question naming no year keeps the fused order."""
+        explicit = question_period_years(question)
+        relative = relative_years(question)
+        if not explicit and not relative:
+            return order
+        head, tail = order[:window], order[window:]
+
+        def about(row: int) -> bool:
+            p = self.index.paragraph(row)
+            year = speech_year(self.index.speeches[p.speech_id]) or 0
+            asked = explicit | {year + off for off in relative} if year else explicit
+            return bool(asked & period_of((p.section, p.text), year))
+
+        first = [r for r in head if about(r)]
+        return first + [r for r in head if r not in set(first)] + tail
 
     def _hit(self, row: int, score: float, dense: float, lexical: float) -> Hit:
         p = self.index.paragraph(row)

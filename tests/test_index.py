@@ -554,3 +554,26 @@ def test_listing_speeches_loads_no_model_runtime(fake_index_dir):
     assert out.returncode == 0, out.stderr
     assert "HEAVY []" in out.stdout
     assert out.stdout.count('"speech_id"') == 3
+
+
+def test_a_question_about_a_year_reads_that_years_passages_first(tmp_path, fake_encoder):
+    from data.parse import make_speech
+
+    sp = make_speech(
+        title="新城政府工作报告",
+        speaker="张明",
+        date="2025-01-20",
+        paragraphs=[
+            ("一、2024年工作回顾", "新城地区生产总值增长5.8%，城镇新增就业3万人，新城地区生产总值再创新高。"),
+            ("二、2025年主要任务", "新城地区生产总值预期增长5%左右，城镇新增就业3万人以上。"),
+        ],
+    )
+    build_index([sp], fake_encoder, tmp_path / "idx")
+    retriever = HybridRetriever(load_index(tmp_path / "idx", fake_encoder), fake_encoder)
+    review, plan = (p.paragraph_id for p in sp.paragraphs)
+    assert retriever.retrieve("2025年新城地区生产总值增长多少？", 2).hits[0].passage_id == plan
+    assert retriever.retrieve("2024年新城地区生产总值增长多少？", 2).hits[0].passage_id == review
+    # 今年 is the speech's year; with no year asked, the fused order stands.
+    assert retriever.retrieve("今年新城地区生产总值增长多少？", 2).hits[0].passage_id == plan
+    plain = retriever.retrieve("新城地区生产总值增长多少？", 2).hits
+    assert [h.score for h in plain] == sorted((h.score for h in plain), reverse=True)

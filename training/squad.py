@@ -21,6 +21,7 @@ class RCQuestion:
     answers: tuple[str, ...]
     paragraph_id: str  # our id of the paragraph that answers it
     article: str  # article key, for splits that keep an article's questions together
+    swaps: tuple[str, ...] = ()  # the same question made unanswerable (another year no text states)
 
 
 def load_squad(path: Path, *, simplify: bool = False) -> tuple[list[Speech], list[RCQuestion]]:
