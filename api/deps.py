@@ -1,4 +1,8 @@
-"""Request dependencies: the service a request is answered by, API keys, the admin key, rate limits, the work cap."""
+"""Request dependencies: the service a request is answered by, API keys, the admin key, rate limits, the work cap.
+
+They are ``async def`` because none of them blocks (attribute reads, key comparisons, an in-memory rate count):
+FastAPI runs a plain ``def`` dependency in the thread pool, and those round trips (a thread wake-up, the event
+loop's self-pipe, the GIL handed back and forth) cost each /v1/ask more than the checks themselves."""
 
 from __future__ import annotations
 
@@ -14,24 +18,24 @@ from data.errors import NotFoundError, NotReadyError
 from qa.service import AnswerService
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_holder(request: Request) -> ServiceHolder:
+async def get_holder(request: Request) -> ServiceHolder:
     return request.app.state.holder
 
 
-def get_guard(request: Request) -> Guard:
+async def get_guard(request: Request) -> Guard:
     return request.app.state.guard
 
 
-def get_service(request: Request) -> AnswerService:
+async def get_service(request: Request) -> AnswerService:
     """The index version serving right now, or a 503 that says why there is none (loading, or it failed).
 
     A request keeps the service it got here to its end, so a swap to a new index version never changes
     the index under a request that is already running."""
-    holder = get_holder(request)
+    holder = request.app.state.holder
     svc = holder.current()
     if svc is None:
         err = holder.load_error
@@ -45,28 +49,28 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def require_api_key(request: Request) -> str | None:
+async def require_api_key(request: Request) -> str | None:
     """Router-level on /v1: the caller's key name (None when no keys are configured), then its rate bucket.
     A request without keys configured is counted per client IP."""
-    guard = get_guard(request)
+    guard: Guard = request.app.state.guard
     name = guard.keys.name_of(presented_key(request.headers))
     request.state.key_name = name
     guard.rate.hit(f"key:{name}" if name else f"ip:{client_ip(request)}")
     return name
 
 
-def require_admin_key(request: Request) -> None:
+async def require_admin_key(request: Request) -> None:
     """For /v1/admin/*: 404 while no admin key is configured (the routes do not exist), 401 without a key,
     403 for a wrong one. It never touches the question keys or their rate buckets."""
-    admin = get_guard(request).admin_key
+    admin = request.app.state.guard.admin_key
     if admin is None:
         raise NotFoundError(f"no route {request.url.path}")
     check_secret(presented_key(request.headers), admin, "admin key")
     request.state.key_name = "admin"
 
 
-def require_metrics_token(request: Request) -> None:
-    token = get_guard(request).metrics_token
+async def require_metrics_token(request: Request) -> None:
+    token = request.app.state.guard.metrics_token
     if token is not None:
         check_secret(presented_key(request.headers), token, "metrics token")
 
@@ -74,7 +78,7 @@ def require_metrics_token(request: Request) -> None:
 async def work_slot(request: Request) -> AsyncIterator[None]:
     """One of the process's answer slots for the length of a plain (non-streaming) request; waiting for it
     parks this request on the event loop without holding a worker thread."""
-    gate = get_guard(request).gate
+    gate = request.app.state.guard.gate
     await gate.acquire()
     try:
         yield

@@ -1,10 +1,12 @@
 """Encoder runtimes side by side: torch fp32 vs onnxruntime fp32 vs onnxruntime int8 on the default model.
 
-Prints query latency (one question at a time, 1 thread), ingest throughput (paragraphs with sentence spans,
-straight into the encoder, all cores), cosine parity with torch fp32, and retrieval metrics (gold set,
+Prints query latency (one question at a time, 1 thread), ingest throughput on the same CMRC2018 dev paragraphs
+for torch fp32 and int8 (all cores, empty cache: the bare encoder with sentence spans, and the whole
+``build_index`` into a fresh embedding cache), cosine parity with torch fp32, and retrieval metrics (gold set,
 CMRC2018 dev) for torch fp32 and int8.
 
 Run: .venv/bin/python benchmarks/bench_encoder.py [--limit N]   (N: CMRC2018 dev paragraphs to index)
+     .venv/bin/python benchmarks/bench_encoder.py --only ingest [--paragraphs 300]
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import re
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +27,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.assemble import open_cache  # noqa: E402
 from api.settings import Settings  # noqa: E402
-from benchmarks.bench_retrieval import rank_of, score  # noqa: E402
-from benchmarks.common import REPO, SHARED, load_cmrc, machine, pct  # noqa: E402
+from benchmarks.bench_retrieval import score  # noqa: E402
+from benchmarks.common import REPO, SHARED, machine, pct  # noqa: E402
 from data.load import builtin_corpus_dir, load_paths  # noqa: E402
+from data.records import Speech  # noqa: E402
+from embeddings.cache import EmbeddingCache  # noqa: E402
 from embeddings.encoder import Encoder  # noqa: E402
 from embeddings.factory import create_encoder  # noqa: E402
+from evaluation.datasets import load_benchmark  # noqa: E402
 from qa.encode import BATCH, _spans, dense_prefix  # noqa: E402
 from qa.index import build_index, load_index  # noqa: E402
 from qa.retrieve import HybridRetriever  # noqa: E402
@@ -69,8 +75,33 @@ def query_latency(encoder: Encoder, questions: list[str]) -> dict:
     return {"n": len(times), "p50": pct(times, 50), "p95": pct(times, 95)}
 
 
-def ingest_speed(encoder: Encoder, items: list) -> dict:
-    """Paragraphs/s through ``encode_passages_with_spans`` in ingest's batches, no cache."""
+def load_cmrc(split: str = "dev") -> tuple[list[Speech], list[dict]]:
+    """CMRC2018 as speeches (one per article) and questions ``{question, gold}`` (the id of their paragraph)."""
+    bench = load_benchmark("cmrc2018" if split == "dev" else f"cmrc2018-{split}", SHARED / "benchmarks")
+    questions = [
+        {"question": g.question, "gold": g.gold_passage_ids[0]} for g in bench.items if g.gold_passage_ids
+    ]
+    return list(bench.speeches), questions
+
+
+def first_paragraphs(speeches: list[Speech], n: int) -> list[Speech]:
+    """The speeches cut down to their first ``n`` paragraphs in all (articles have several each)."""
+    out, left = [], n
+    for s in speeches:
+        if left <= 0:
+            break
+        kept = s.paragraphs[:left]
+        left -= len(kept)
+        out.append(replace(s, paragraphs=kept))
+    return out
+
+
+def ingest_speed(encoder: Encoder, speeches: list[Speech]) -> dict:
+    """Paragraphs/s, no cached vectors: through ``encode_passages_with_spans`` in ingest's batches (sorted by
+    length, as ``qa.encode`` does), and through the whole ``build_index`` into a fresh embedding cache."""
+    items = sorted(
+        ((dense_prefix(s, p), p) for s in speeches for p in s.paragraphs), key=lambda x: len(x[0] + x[1].text)
+    )
     texts = [prefix + p.text for prefix, p in items]
     spans = [_spans(prefix, p) for prefix, p in items]
     encoder.encode_passages_with_spans(texts[:2], spans[:2])  # type: ignore[attr-defined]  # warm
@@ -78,7 +109,17 @@ def ingest_speed(encoder: Encoder, items: list) -> dict:
     for start in range(0, len(texts), BATCH):
         encoder.encode_passages_with_spans(texts[start : start + BATCH], spans[start : start + BATCH])  # type: ignore[attr-defined]
     seconds = time.perf_counter() - t0
-    return {"paragraphs": len(texts), "seconds": seconds, "pps": len(texts) / seconds}
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        build_index(speeches, encoder, Path(tmp) / "idx", cache=EmbeddingCache(Path(tmp) / "empty.sqlite"))
+        ingest_s = time.perf_counter() - t0
+    return {
+        "paragraphs": len(texts),
+        "seconds": seconds,
+        "pps": len(texts) / seconds,
+        "ingest_seconds": ingest_s,
+        "ingest_pps": len(texts) / ingest_s,
+    }
 
 
 def parity(encoder: Encoder, reference: Encoder, texts: list[str]) -> dict:
@@ -91,19 +132,19 @@ def parity(encoder: Encoder, reference: Encoder, texts: list[str]) -> dict:
 def cmrc_retrieval(encoder: Encoder, cache, limit: int | None) -> dict:
     speeches, questions = load_cmrc("dev")
     if limit:
-        speeches = speeches[:limit]
-        kept = {s.speech_id for s in speeches}
-        questions = [q for q in questions if q["gold_speech"] in kept]
+        speeches = first_paragraphs(speeches, limit)
+        kept = {p.paragraph_id for s in speeches for p in s.paragraphs}
+        questions = [q for q in questions if q["gold"] in kept]
     with tempfile.TemporaryDirectory() as tmp:
         build_index(speeches, encoder, Path(tmp) / "cmrc", cache=cache)
         retriever = HybridRetriever(load_index(Path(tmp) / "cmrc", encoder), encoder)
         qvecs = encoder.encode_queries([q["question"] for q in questions])
-        out: dict = {"paragraphs": len(speeches), "questions": len(questions)}
+        out: dict = {"paragraphs": sum(len(s.paragraphs) for s in speeches), "questions": len(questions)}
         for mode in ("hybrid", "dense"):
             ranks = []
             for q, qv in zip(questions, qvecs, strict=True):
                 hits = retriever.retrieve(q["question"], 5, mode=mode, query_vector=qv).hits
-                ranks.append(rank_of(hits, lambda h, q=q: h.speech_id == q["gold_speech"]))
+                ranks.append([h.passage_id == q["gold"] for h in hits])
             out[mode] = score(ranks)
     return out
 
@@ -121,9 +162,29 @@ def gold_retrieval(encoder: Encoder, cache) -> dict:
             ranks = []
             for g, qv in zip(gold, qvecs, strict=True):
                 hits = retriever.retrieve(g["question"], 10, mode=mode, query_vector=qv).hits
-                ranks.append(rank_of(hits, lambda h, g=g: any(e in h.text for e in g["evidence"])))
+                ranks.append([any(e in h.text for e in g["evidence"]) for h in hits])
             out[mode] = score(ranks)
     return out
+
+
+def ingest_section(make, paragraphs: int, cores: int) -> dict[str, Encoder]:
+    """Ingest runs on all cores (api/assemble.build_encoder(for_ingest=True)); both runtimes get the same
+    paragraphs, and neither finds a cached vector."""
+    encoders = {rt: make(rt, cores) for rt in ("torch", "onnx-int8")}
+    speeches = first_paragraphs(load_cmrc("dev")[0], paragraphs)
+    speed = {rt: ingest_speed(enc, speeches) for rt, enc in encoders.items()}
+    n = next(iter(speed.values()))["paragraphs"]
+    print(f"\n## Ingest, {n} CMRC2018 dev paragraphs with sentence spans, empty cache, {cores} threads")
+    print(
+        "| runtime | encoder paragraphs/s | encoder s | build_index paragraphs/s | build_index s | speed-up vs torch |"
+    )
+    print("|---|---|---|---|---|---|")
+    for rt, sp in speed.items():
+        print(
+            f"| {rt} | {sp['pps']:.2f} | {sp['seconds']:.1f} | {sp['ingest_pps']:.2f} | {sp['ingest_seconds']:.1f} "
+            f"| {sp['ingest_pps'] / speed['torch']['ingest_pps']:.2f}x |"
+        )
+    return encoders
 
 
 def main() -> None:
@@ -131,6 +192,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="index only the first N CMRC2018 dev paragraphs")
     ap.add_argument("--paragraphs", type=int, default=300, help="CMRC2018 dev paragraphs for ingest speed")
     ap.add_argument("--queries", type=int, default=80, help="gold questions for query latency")
+    ap.add_argument("--only", choices=("ingest",), default=None, help="run one section only")
     args = ap.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # sections show up as they finish under tee
 
@@ -141,6 +203,12 @@ def main() -> None:
 
     def make(runtime: str, threads: int) -> Encoder:
         return create_encoder(settings.model, runtime=runtime, cache_dir=settings.home, threads=threads)  # type: ignore[arg-type]
+
+    if args.only == "ingest":
+        print(f"machine: {machine()}; load average {os.getloadavg()[0]:.2f} at start")
+        ingest_section(make, args.paragraphs, cores)
+        print(f"\n(whole run: {time.perf_counter() - started:.0f} s)")
+        return
 
     # One thread per query, as the server runs them (api/assemble.build_encoder).
     query_encoders = {rt: make(rt, 1) for rt in RUNTIMES}
@@ -163,17 +231,7 @@ def main() -> None:
         print(f"| {rt} | {par['n']} | {par['mean']:.5f} | {par['min']:.5f} |")
     del query_encoders
 
-    # Ingest runs on all cores (api/assemble.build_encoder(for_ingest=True)).
-    ingest_encoders = {rt: make(rt, cores) for rt in ("torch", "onnx-int8")}
-    speeches, _ = load_cmrc("dev")
-    items = [(dense_prefix(s, p), p) for s in speeches[: args.paragraphs] for p in s.paragraphs]
-    speed = {rt: ingest_speed(enc, items) for rt, enc in ingest_encoders.items()}
-    print(
-        f"\n## Ingest encoding, {len(items)} CMRC2018 dev paragraphs with sentence spans, no cache, {cores} threads"
-    )
-    print("| runtime | paragraphs/s | seconds | speed-up vs torch |\n|---|---|---|---|")
-    for rt, sp in speed.items():
-        print(f"| {rt} | {sp['pps']:.2f} | {sp['seconds']:.1f} | {sp['pps'] / speed['torch']['pps']:.2f}x |")
+    ingest_encoders = ingest_section(make, args.paragraphs, cores)
 
     print("\n## Retrieval (indexes built through the embedding cache, which keys on model_id)")
     rows = []

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,7 +29,13 @@ class OnnxEncoder:
     """Encodes with an export made by ``embeddings.onnx_export``; safe to call from many threads at once.
 
     Nothing here takes a lock: the tokenizer is configured once in the constructor and only read after
-    (``encode_batch`` borrows it shared), and ``InferenceSession.run`` is thread-safe. Prefixes default to
+    (``encode_batch`` borrows it shared), and ``InferenceSession.run`` is thread-safe.
+
+    ``threads`` > 1 (ingest) runs that many batches at once, each on one core, instead of spreading every
+    operator of one batch over ``threads`` cores: onnxruntime's intra-op pool meets at a barrier after each of
+    the graph's hundreds of operators and spin-waits there, which on 2 shared cores (another job busy) made
+    ingest slower than 1 thread. ``threads`` = 1 (a server's queries) is one core per call, no pool.
+    Prefixes default to
     the ones the export recorded for the model (the same rules as the torch encoder). ``model_id`` is the
     torch encoder's with ``+onnx-<precision>`` after the model part, so indexes and cached vectors of the
     two runtimes never mix.
@@ -65,13 +73,17 @@ class OnnxEncoder:
         runtime = f"onnx-{precision}"
         self._model_id = f"{info['base_id']}+{runtime}|{prefixes_id(self.query_prefix, self.passage_prefix)}"
 
+        # None keeps onnxruntime's default (one intra-op pool over all cores), as before this option existed.
+        self._parallel = max(1, threads) if threads is not None else 1
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         try:
             tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
             tokenizer.no_padding()  # batches are padded here, to the longest text in each
             tokenizer.enable_truncation(self._max_len)
             options = ort.SessionOptions()
             if threads is not None:
-                options.intra_op_num_threads = threads
+                options.intra_op_num_threads = 1
             options.inter_op_num_threads = 1
             model_file = folder / (INT8_FILE if precision == "int8" else FP32_FILE)
             self._session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
@@ -119,8 +131,7 @@ class OnnxEncoder:
         sentences: list[np.ndarray] = [np.zeros((0, self._dim), np.float32)] * len(texts)
         shift = len(self.passage_prefix)
         encodings = self._tokenizer.encode_batch([self.passage_prefix + t for t in texts])
-        for batch in self._batches(encodings):
-            tokens, mask = self._run([encodings[i] for i in batch])
+        for batch, (tokens, mask) in self._run_batches(encodings):
             pooled = mean_pool(tokens, mask)
             for j, i in enumerate(batch):
                 passages[i] = pooled[j]
@@ -147,8 +158,7 @@ class OnnxEncoder:
             encodings = [self._tokenizer.encode(prefix + texts[0])]
         else:
             encodings = self._tokenizer.encode_batch([prefix + t for t in texts])
-        for batch in self._batches(encodings):
-            tokens, mask = self._run([encodings[i] for i in batch])
+        for batch, (tokens, mask) in self._run_batches(encodings):
             out[batch] = mean_pool(tokens, mask)
         return out
 
@@ -156,6 +166,33 @@ class OnnxEncoder:
         """Indices in batches of similar token length, so a batch pads little."""
         order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
         return [order[s : s + self._batch_size] for s in range(0, len(order), self._batch_size)]
+
+    def _run_batches(
+        self, encodings: Sequence[Any]
+    ) -> Iterator[tuple[list[int], tuple[np.ndarray, np.ndarray]]]:
+        """(batch indices, ``_run`` of that batch) in order; with ``threads`` > 1 up to that many batches run at
+        once while the caller pools the finished ones (a few batches ahead at most, to bound memory)."""
+        batches = self._batches(encodings)
+
+        def run(batch: list[int]) -> tuple[np.ndarray, np.ndarray]:
+            return self._run([encodings[i] for i in batch])
+
+        if self._parallel == 1 or len(batches) == 1:
+            for b in batches:
+                yield b, run(b)
+            return
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._parallel, thread_name_prefix="onnx-encode")
+        ahead = 2 * self._parallel
+        pending: list[tuple[list[int], Future]] = []
+        for b in batches:
+            pending.append((b, self._pool.submit(run, b)))
+            if len(pending) >= ahead:
+                done, future = pending.pop(0)
+                yield done, future.result()
+        for b, future in pending:
+            yield b, future.result()
 
     def _run(self, encodings: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
         """(token vectors (b, t, d), attention mask (b, t)) for one batch padded to its longest text."""

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 # Cache entries hold a paragraph vector followed by its sentence vectors; the kind names that layout.
 SPAN_KIND = "passage+sentences:v1"
-BATCH = 16
+BATCH = 32  # paragraphs per encoder call: 4 batches of 8, so 2 cores each have one queued (ingest)
 
 
 class VectorSource(Protocol):

@@ -454,6 +454,29 @@ def test_a_chunked_body_over_the_cap_is_413_over_a_real_socket(uvicorn_server):
     assert data.startswith(b"HTTP/1.1 413")
 
 
+def test_connections_of_a_proto_0_listener_get_tcp_nodelay():
+    """uvicorn --workers N listens on socket.socket(AF_INET) (proto 0), where asyncio leaves Nagle on."""
+    from api.protocol import set_nodelay
+
+    class Transport:
+        def __init__(self, sock: socket.socket) -> None:
+            self.sock = sock
+
+        def get_extra_info(self, name: str):
+            return self.sock if name == "socket" else None
+
+    with socket.socket(socket.AF_INET) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        with socket.create_connection(listener.getsockname()):
+            conn, _ = listener.accept()
+            with conn:
+                assert conn.proto == 0
+                assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
+                set_nodelay(Transport(conn))  # type: ignore[arg-type]
+                assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
 # ----------------------------------------------------------------------------------------------------
 # 3/4. The CLI
 

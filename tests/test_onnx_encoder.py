@@ -94,6 +94,23 @@ def test_onnx_span_vectors_follow_the_torch_span_semantics(tiny):
     np.testing.assert_allclose(ours_s[3][1], ours_p[3], atol=1e-6)  # cut off: the paragraph vector
 
 
+def test_batches_run_side_by_side_give_the_vectors_of_one_thread(tiny):
+    """threads=2 runs batches concurrently (ingest); the order of the results and the vectors must not change."""
+    from embeddings.onnx_encoder import OnnxEncoder
+
+    _, export = tiny
+    texts = [t * k for k in range(1, 5) for t in _tiny_texts()]  # 24 texts of mixed lengths: 6+ batches of 4
+    spans = [[(0, min(2, len(t)))] for t in texts]
+    one = OnnxEncoder(export, precision="int8", threads=1, batch_size=4)
+    two = OnnxEncoder(export, precision="int8", threads=2, batch_size=4)
+    np.testing.assert_array_equal(two.encode_passages(texts), one.encode_passages(texts))
+    p1, s1 = one.encode_passages_with_spans(texts, spans)
+    p2, s2 = two.encode_passages_with_spans(texts, spans)
+    np.testing.assert_array_equal(p2, p1)
+    for a, b in zip(s2, s1, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_model_id_names_the_runtime_so_indexes_and_caches_never_mix(tiny):
     from embeddings.onnx_encoder import OnnxEncoder
     from embeddings.st_encoder import SentenceTransformerEncoder
