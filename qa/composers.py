@@ -20,12 +20,22 @@ def _learned(index: LoadedIndex, model_id: str, threshold: float | None) -> Comp
     return LearnedComposer(index, AnswerabilityModel.load(model_id), threshold=threshold)
 
 
+def _gated(index: LoadedIndex, model_id: str, threshold: float | None) -> Composer:
+    from qa.answerability import AnswerabilityModel
+    from qa.learned import GatedComposer
+
+    return GatedComposer(
+        index, AnswerabilityModel.load(model_id), base_threshold=LEGACY_THRESHOLD, threshold=threshold
+    )
+
+
 def _extractive_v1(index: LoadedIndex, model_id: str, threshold: float | None) -> Composer:
     return ExtractiveComposer(index, threshold=LEGACY_THRESHOLD if threshold is None else threshold)
 
 
 COMPOSERS: dict[str, Callable[[LoadedIndex, str, float | None], Composer]] = {
     "learned": _learned,
+    "gated": _gated,
     "extractive-v1": _extractive_v1,
 }
 

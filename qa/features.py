@@ -145,6 +145,13 @@ def analyze_question(question: str, df: Callable[[str], int], n_docs: int) -> Qu
     )
 
 
+def asks_for_fact(question: str) -> bool:
+    """Whether a question asks for one stated fact: a quantity, a time or day, a person. The answerability
+    model learned from such questions only (reading-comprehension factoids, report figures), so its score
+    means "a sentence states the asked fact" for them; for "how / what measures" questions it does not."""
+    return bool(_ASK_NUMBER.search(question) or _ASK_TIME.search(question) or _ASK_PERSON.search(question))
+
+
 def question_period_years(question: str) -> set[int]:
     """Years a question asks about: the ones it names, except a year naming a report ("2023年报告说…")."""
     naming = {int(y) for y in _REPORT_YEAR.findall(question)}

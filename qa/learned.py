@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from qa.answerability import AnswerabilityModel
-from qa.compose import REFUSAL, Composition, _Cand, _write, compose_meta
-from qa.features import Candidate, QuestionInfo, analyze_question, candidate_features
+from qa.compose import REFUSAL, Composition, ExtractiveComposer, _Cand, _write, compose_meta
+from qa.features import Candidate, QuestionInfo, analyze_question, asks_for_fact, candidate_features
 from qa.index import LoadedIndex
 from qa.mentions import speech_label
 from qa.retrieve import Retrieval
@@ -182,6 +182,49 @@ class LearnedComposer:
             "", [_as_cand(c, p) for _, c, p in chosen], feats, [f"{label}：" for label, _, _ in chosen]
         )
         return Composition(comp.answer + tail, True, comp.citations, evidence, feats)
+
+    def compose_meta(self, question: str, retrieval: Retrieval) -> Composition | None:
+        return compose_meta(self.index, question, retrieval)
+
+
+class GatedComposer:
+    """The first release's extractive answers, with the learned model as the refusal gate for questions
+    asking for a fact (a quantity, a time, a person): when no sentence of the top passages clears the model's
+    threshold, i.e. none states the asked fact, it refuses instead of quoting a sentence on the topic.
+
+    The threshold is the model's own (meta.json: chosen on the public validation split). Questions asking
+    "how / what measures" keep the extractive rules: the model, trained on factoid questions, scores their
+    good answers low (docs/answerability.md, national-dev and gold-dev).
+    """
+
+    name = "gated"
+    compares = True
+
+    def __init__(
+        self,
+        index: LoadedIndex,
+        model: AnswerabilityModel,
+        *,
+        base_threshold: float,
+        threshold: float | None = None,
+    ) -> None:
+        self.index = index
+        self.base = ExtractiveComposer(index, threshold=base_threshold)
+        self.learned = LearnedComposer(index, model, threshold=threshold)
+        self.threshold = self.learned.threshold
+
+    def compose(self, question: str, retrieval: Retrieval, *, max_chars: int = 200) -> Composition:
+        comp = self.base.compose(question, retrieval, max_chars=max_chars)
+        if not comp.answerable or comp.features.get("meta") or not asks_for_fact(question):
+            return comp
+        _, probs = self.learned.score(question, retrieval)
+        fact = float(probs.max()) if len(probs) else 0.0
+        feats = {**comp.features, "fact_evidence": fact, "fact_threshold": self.threshold}
+        if fact < self.threshold:
+            return Composition(
+                REFUSAL, False, (), fact, {**feats, "refused": "no sentence states the asked fact"}
+            )
+        return replace(comp, features=feats)
 
     def compose_meta(self, question: str, retrieval: Retrieval) -> Composition | None:
         return compose_meta(self.index, question, retrieval)

@@ -39,3 +39,34 @@ def test_question_whose_unit_is_absent_is_refused_and_answered_when_present(tmp_
     absent = _service(tmp_path, real_encoder, with_area=False).ask(question)
     assert not absent.answerable, absent.answer
     assert absent.citations == ()
+
+
+def _report(tmp_path, real_encoder, composer: str, plan_states_it: bool) -> AnswerService:
+    plan = "今年新城城镇调查失业率控制在5.5%左右，城镇新增就业3万人以上。"
+    if not plan_states_it:
+        plan = "今年新城城镇新增就业3万人以上，持续扩大就业容量。"
+    speech = make_speech(
+        title="2025年新城政府工作报告",
+        speaker="张明",
+        role="新城区长",
+        date="2025-01-20",
+        paragraphs=[
+            ("一、2024年工作回顾", "过去一年，新城城镇调查失业率为4.8%，居民人均可支配收入增长5.2%。"),
+            ("一、2024年工作回顾", "新城新建两座城市公园，绿化覆盖率提高到45%。"),
+            ("二、2025年主要任务", plan),
+            ("二、2025年主要任务", "新城将新建三条轨道交通线路，完善城市道路网络。"),
+        ],
+    )
+    index_dir = tmp_path / f"{composer}-{plan_states_it}"
+    build_index([speech], real_encoder, index_dir)
+    return AnswerService.open(index_dir, real_encoder, composer=composer)
+
+
+@pytest.mark.parametrize("composer", ["gated", "learned"])
+def test_a_figure_stated_for_another_year_only_is_refused(tmp_path, real_encoder, composer):
+    question = "新城2025年城镇调查失业率的目标是多少？"
+    stated = _report(tmp_path, real_encoder, composer, plan_states_it=True).ask(question)
+    assert stated.answerable and "5.5%" in stated.answer, stated.answer
+    # Only last year's 4.8% is in the report: a sentence on the topic, not the asked fact.
+    missing = _report(tmp_path, real_encoder, composer, plan_states_it=False).ask(question)
+    assert not missing.answerable, missing.answer
