@@ -37,8 +37,9 @@ class Settings(BaseSettings):
     top_k: int = Field(default=5, ge=1, le=20)
     answer_chars: int = Field(default=200, ge=50, le=2000)
     composer: str = Field(
-        default="extractive-v1",
-        description="answer composer: 'extractive-v1' (default) or 'learned' (experimental: docs/answerability.md)",
+        default="gated",
+        description="answer composer: 'gated' (default: extractive answers, refused when a question asks for a "
+        "fact no sentence states), 'extractive-v1' (the first release) or 'learned' (docs/answerability.md)",
     )
     min_evidence: float | None = Field(
         default=None, description="refusal threshold override; None uses the one calibrated with the composer"

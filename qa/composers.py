@@ -8,7 +8,7 @@ from data.errors import SpeechQAError
 from qa.compose import Composer, ExtractiveComposer
 from qa.index import LoadedIndex
 
-DEFAULT_COMPOSER = "extractive-v1"
+DEFAULT_COMPOSER = "gated"  # docs/answerability.md: why
 # The hand-weighted composer of the first release, kept for comparison (README table, `--composers`).
 LEGACY_THRESHOLD = 0.22
 
