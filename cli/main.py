@@ -322,6 +322,10 @@ def run_serve(settings: Settings, host: str, port: int, workers: int = 1) -> int
     # The workers read their settings from the environment: carry over what the command line changed, and
     # give prometheus-client a fresh directory to sum the workers' metrics in (set before it is imported).
     os.environ["SPEECHQA_INDEX_DIR"] = str(index_dir)
+    if settings.max_concurrent is None:
+        # The cores are shared by the workers: N workers with one slot per core each would run N x cores
+        # encodes at once and every answer would wait on the others (docs/benchmarks.md).
+        os.environ["SPEECHQA_MAX_CONCURRENT"] = str(max(1, (os.cpu_count() or 1) // workers))
     metrics_dir = tempfile.mkdtemp(prefix="speechqa-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
