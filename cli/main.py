@@ -384,7 +384,12 @@ def run_train(settings: Settings, benchmarks: Path | None, out: Path | None, lim
     encoder = build_encoder(settings, for_ingest=True)
     with tempfile.TemporaryDirectory(prefix="speechqa-train-") as work:
         meta = train(
-            root, encoder, Path(work), cache=open_cache(settings), out_dir=out or ARTIFACT_DIR, limit=limit
+            root,
+            encoder,
+            Path(work),
+            cache=open_cache(settings),
+            out_dir=out or ARTIFACT_DIR,
+            **({"limit": limit} if limit else {}),
         )
     print(
         json.dumps(
@@ -527,7 +532,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--benchmarks", type=Path, help="the shared benchmarks folder (default: ../shared/benchmarks)"
     )
     p.add_argument("--out", type=Path, help="artifact folder (default: the shipped qa/models/answerability)")
-    p.add_argument("--limit", type=int, help="questions per data set (quick runs)")
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="questions per data set (default: training.answerability.RC_LIMIT)",
+    )
 
     try:
         from cli.eval import add_eval_parser
