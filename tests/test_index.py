@@ -386,7 +386,8 @@ def test_handle_refresh_swaps_versions_while_an_old_snapshot_keeps_working(
 # -- dense: a real approximate index ------------------------------------------------------------------
 
 
-def test_ivf_recall_at_10_against_exact_search(tmp_path):
+@pytest.mark.parametrize("kind", ["ivf", "pq"])
+def test_ann_recall_at_10_against_exact_search(tmp_path, kind):
     import faiss
 
     from qa.stores.faiss_dense import FaissDenseStore, recall_at_k
@@ -395,10 +396,10 @@ def test_ivf_recall_at_10_against_exact_search(tmp_path):
     n, dim = 20_000, 64
     vectors = rng.standard_normal((n, dim)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    store = FaissDenseStore(dim, "ivf")
+    store = FaissDenseStore(dim, kind)
     store.add(np.arange(n), vectors)
     params = store.save(tmp_path)
-    assert params["kind"] == "ivf" and (tmp_path / "dense.faiss").exists()
+    assert params["kind"] == kind and (tmp_path / "dense.faiss").exists()
     loaded = FaissDenseStore.load(tmp_path, params, vectors)
     exact = faiss.IndexFlatIP(dim)
     exact.add(vectors)
@@ -407,7 +408,7 @@ def test_ivf_recall_at_10_against_exact_search(tmp_path):
     exact_s, _ = exact.search(queries, 10)
     found = np.stack([loaded.search(q, 10)[1] for q in queries])
     recall = recall_at_k(found, exact_s)
-    print(f"IVF nlist={params['nlist']} nprobe={params['nprobe']} recall@10={recall:.3f}")
+    print(f"{kind} {params} recall@10={recall:.3f}")
     assert recall >= 0.95
     # Deleted rows never come back; an allowed set is respected.
     top = loaded.search(queries[0], 10)[0]
@@ -416,6 +417,9 @@ def test_ivf_recall_at_10_against_exact_search(tmp_path):
     assert not set(view.search(queries[0], 10)[0]) & set(top[:5].tolist())
     allowed = np.arange(0, n, 7)
     assert set(loaded.search(queries[0], 10, allowed)[0]) <= set(allowed.tolist())
+    if kind == "pq":  # the PQ scan only proposes candidates: scores are exact
+        rows, scores = loaded.search(queries[0], 10)
+        np.testing.assert_allclose(scores, vectors[rows] @ queries[0], rtol=1e-5)
 
 
 # -- lexical ------------------------------------------------------------------------------------------
@@ -506,12 +510,12 @@ def test_naming_the_speaker_finds_their_speech(fake_index_dir, fake_encoder):
     assert hits[0].speaker == "孙永文"
 
 
-@pytest.mark.parametrize("kind", ["hnsw", "ivf"])
+@pytest.mark.parametrize("kind", ["hnsw", "ivf", "pq"])
 def test_requested_faiss_kinds_find_the_same_top_passage(tmp_path, corpus_speeches, fake_encoder, kind):
     build_index(corpus_speeches, fake_encoder, tmp_path / kind, faiss_kind=kind)
     index = load_index(tmp_path / kind, fake_encoder)
     assert index.manifest.faiss == kind
-    # IVF needs more rows than the built-in corpus has: it falls back to exact search.
+    # IVF and PQ need more rows than the built-in corpus has: they fall back to exact search.
     assert index.manifest.segments[0].dense["kind"] == ("hnsw" if kind == "hnsw" else "flat")
     q = fake_encoder.encode_queries(["地铁16号线通车"])[0]
     rows = index.live_rows()
