@@ -425,6 +425,56 @@ def test_ann_recall_at_10_against_exact_search(tmp_path, kind):
 # -- lexical ------------------------------------------------------------------------------------------
 
 
+def test_bm25_top_k_skips_common_terms_but_equals_scoring_every_document():
+    """The pruned top k (MaxScore) and row lookups give what scoring every document with a term gives, with
+    tombstones and filters, for queries mixing very common and rare terms."""
+    from qa.stores.bm25 import InvertedBM25, idf, top_k
+
+    rng = np.random.default_rng(3)
+    vocab = [f"w{i}" for i in range(400)]
+    p = 1.0 / np.arange(1, len(vocab) + 1)  # Zipf: w0 is in nearly every document
+    docs = [list(rng.choice(vocab, rng.integers(1, 40), p=p / p.sum())) for _ in range(3000)]
+    store = InvertedBM25()
+    store.add(np.arange(len(docs)), docs)
+    view = store.view()
+    view.delete(rng.choice(len(docs), 300, replace=False))
+    allowed = rng.random(len(docs)) < 0.5
+    for query in (
+        ["w0", "w1", "w250"],
+        ["w0", "w0", "w3", "w77", "w399"],
+        ["w0"],
+        ["w5", "nope"],
+        ["w0", "w1"],
+    ):
+        n = view.n_docs
+        idfs = {t: float(idf(view.df(t), n)) for t in set(query)}
+        avgdl = view.length_sum() / n
+        for mask in (None, allowed):
+            rows, scores = view.scores_for(query, idfs, avgdl, mask)
+            for k in (1, 10, 50):
+                want = top_k(rows, scores, k)
+                got = view.top_scored(query, idfs, avgdl, k, mask)
+                np.testing.assert_array_equal(got[0], want[0])
+                np.testing.assert_allclose(got[1], want[1], rtol=1e-5)
+            full = np.zeros(len(docs), dtype=np.float32)
+            full[rows] = scores
+            probe = np.arange(len(docs)) if mask is None else np.flatnonzero(mask)
+            np.testing.assert_allclose(
+                view.score_rows(query, idfs, avgdl, probe), full[probe], rtol=1e-5, atol=1e-6
+            )
+
+
+def test_hybrid_retrieval_reads_bm25_scores_of_dense_candidates(fake_index_dir, fake_encoder):
+    """Fusion gets BM25 for every candidate by lookup: the same numbers as scoring every document."""
+    index = load_index(fake_index_dir, fake_encoder)
+    retriever = HybridRetriever(index, fake_encoder)
+    for q in ("地铁16号线通车", "金融新区的发展"):
+        rows, scores = index.lexical.top(tokenize(q), None)
+        full = dict(zip(rows.tolist(), scores.tolist(), strict=True))
+        for hit in retriever.retrieve(q, 8).hits:
+            assert hit.bm25_score == pytest.approx(full.get(index.row_of(hit.passage_id), 0.0), rel=1e-5)
+
+
 def test_bm25_matches_bm25s_lucene_scores(fake_index_dir, fake_encoder, corpus_speeches):
     import bm25s
 

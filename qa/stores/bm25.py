@@ -1,12 +1,15 @@
 """BM25 over an inverted index of CSR postings (term -> documents, term frequencies) in numpy arrays.
 
-Only documents that contain a query term are scored. Scores use Lucene's idf, log(1 + (N - df + 0.5) /
+Only documents that contain a query term are scored, and a top-k query scores fewer still: terms whose summed
+best possible contribution cannot lift a document into the top k (MaxScore) are only looked up for the
+documents the rarer terms found, never walked. Scores use Lucene's idf, log(1 + (N - df + 0.5) /
 (df + 0.5)), and k1=1.2, b=0.75, computed at query time from the live documents' df and average length,
 so adding a segment or deleting rows needs no rebuild (bm25s "lucene" gives the same numbers).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -208,17 +211,123 @@ class InvertedBM25:
         summed = np.bincount(inverse, weights=np.concatenate(scores)).astype(np.float32)
         return uniq.astype(np.int64), summed
 
+    def _weights(self, query_tokens: Sequence[str], idfs: dict[str, float]) -> list[tuple[int, float]]:
+        """(term column, idf x repetitions) of the query terms this segment has, a repeated token counting again."""
+        counts = Counter(t for t in query_tokens if t in self.vocab)
+        return [(self.vocab[t], idfs[t] * c) for t, c in counts.items()]
+
+    def _term_part(self, col: int, weight: float, avgdl: float) -> tuple[np.ndarray, np.ndarray]:
+        a, b = int(self.indptr[col]), int(self.indptr[col + 1])
+        docs, tf = np.asarray(self.docs[a:b]), np.asarray(self.tf[a:b])
+        dl = np.asarray(self.doclen[docs], dtype=np.float32)
+        return docs, (weight * tf / (tf + K1 * ((1 - B) + B * dl / np.float32(avgdl)))).astype(np.float32)
+
+    def score_rows(
+        self, query_tokens: Sequence[str], idfs: dict[str, float], avgdl: float, rows: np.ndarray
+    ) -> np.ndarray:
+        """BM25 of the given rows (0 for a deleted row or one without a query term): binary searches in the
+        postings, so the cost is O(len(rows) x log df) per term however common the term is."""
+        rows = np.asarray(rows, dtype=np.int64)
+        total = np.zeros(len(rows), dtype=np.float64)
+        if not len(rows):
+            return total.astype(np.float32)
+        dl = np.asarray(self.doclen[rows], dtype=np.float32)
+        for col, weight in self._weights(query_tokens, idfs):
+            a, b = int(self.indptr[col]), int(self.indptr[col + 1])
+            if a == b:
+                continue
+            docs = self.docs[a:b]
+            pos = np.minimum(np.searchsorted(docs, rows), b - a - 1)
+            hit = np.asarray(docs[pos]) == rows
+            tf = np.asarray(self.tf[a:b])[pos[hit]]
+            total[hit] += weight * tf / (tf + K1 * ((1 - B) + B * dl[hit] / np.float32(avgdl)))
+        if self.live is not None:
+            total[~self.live[rows]] = 0.0
+        return total.astype(np.float32)
+
+    def top_scored(
+        self,
+        query_tokens: Sequence[str],
+        idfs: dict[str, float],
+        avgdl: float,
+        k: int,
+        allowed: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The exact top ``k`` (rows, scores) without walking the postings of terms too common to matter.
+
+        A term adds at most its weight (idf x repetitions: tf / (tf + K1 ...) < 1). The documents of the rarest
+        terms, scored in full, give a k-th best score; the most common terms whose weights sum below it are
+        *non-essential*: a document that has none of the other terms cannot reach the top k. Only the
+        essential terms' postings are walked; every candidate is then scored with all terms by lookup.
+        ``allowed`` is a boolean mask over rows.
+        """
+        weights = self._weights(query_tokens, idfs)
+        if not weights or k <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        keep = self.live
+        if allowed is not None:
+            keep = allowed if keep is None else keep & allowed
+        df = {col: int(self.indptr[col + 1] - self.indptr[col]) for col, _ in weights}
+
+        def gather(cols: Sequence[int]) -> np.ndarray:
+            rows = np.unique(
+                np.concatenate([np.asarray(self.docs[self.indptr[c] : self.indptr[c + 1]]) for c in cols])
+            )
+            return rows if keep is None else rows[keep[rows]]
+
+        def best(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return top_k(rows, self.score_rows(query_tokens, idfs, avgdl, rows), k)
+
+        rare_first = sorted(weights, key=lambda cw: df[cw[0]])
+        seed, size = [], 0
+        for col, _ in rare_first:
+            seed.append(col)
+            size += df[col]
+            if size >= 4 * k:
+                break
+        if len(seed) < len(weights):
+            rows, scores = best(gather(seed))
+            theta = float(scores[k - 1]) if len(scores) >= k else 0.0
+            essential, bound = [], 0.0
+            for col, weight in sorted(weights, key=lambda cw: cw[1]):  # lowest weight (most common) first
+                bound += weight
+                if bound >= theta:
+                    essential.append(col)
+        else:
+            essential = [col for col, _ in weights]
+        if sum(df[c] for c in essential) * 8 < self.n_rows:
+            return best(gather(essential))
+        # Most of the segment has an essential term: one pass over the postings into a dense accumulator.
+        acc = np.zeros(self.n_rows, dtype=np.float64)
+        for col, weight in weights:
+            docs, part = self._term_part(col, weight, avgdl)
+            acc[docs] += part
+        if keep is not None:
+            acc[~keep] = 0.0
+        rows = np.flatnonzero(acc > 0)
+        return top_k(rows, acc[rows].astype(np.float32), k)
+
+    def _corpus_stats(self, query_tokens: Sequence[str]) -> tuple[dict[str, float], float]:
+        n = self.n_docs
+        avgdl = self.length_sum() / n if n else 1.0
+        return {t: float(idf(self.df(t), n)) for t in set(query_tokens)}, avgdl
+
+    def scores(self, query_tokens: Sequence[str], rows: np.ndarray) -> np.ndarray:
+        """BM25 of ``rows`` with this segment alone as the corpus."""
+        idfs, avgdl = self._corpus_stats(query_tokens)
+        return self.score_rows(query_tokens, idfs, avgdl, rows)
+
     def top(
         self, query_tokens: Sequence[str], k: int | None, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """This segment alone as a corpus (``allowed``: row ids)."""
-        n = self.n_docs
-        avgdl = self.length_sum() / n if n else 1.0
-        idfs = {t: float(idf(self.df(t), n)) for t in set(query_tokens)}
+        idfs, avgdl = self._corpus_stats(query_tokens)
         mask = None
         if allowed is not None:
             mask = np.zeros(self.n_rows, dtype=bool)
             mask[np.asarray(allowed, dtype=np.int64)] = True
+        if k is not None:
+            return self.top_scored(query_tokens, idfs, avgdl, k, mask)
         rows, scores = self.scores_for(query_tokens, idfs, avgdl, mask)
         return top_k(rows, scores, k)
 
