@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -207,6 +208,7 @@ def measure(index_dir: Path, dim: int, n_queries: int) -> dict:
         "load_s": round(t2 - t1, 2),
         "rss_loaded_mb": rss_loaded,
         "rss_after_queries_mb": _rss_mb(),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "recall_at_10": round(recall_at_k(np.asarray(found), exact_s), 4),
         **{f"{k}_p50_ms": round(pct(v, 50), 2) for k, v in lat.items()},
         **{f"{k}_p95_ms": round(pct(v, 95), 2) for k, v in lat.items()},
@@ -235,7 +237,14 @@ def run_size(corpus: Corpus, n: int, root: Path, n_queries: int, faiss_kind: str
     )
     t2 = time.perf_counter()
     del speeches, picks, pvecs, svecs, tokens
-    out = {"paragraphs": m.counts["paragraphs"], "corpus_s": round(t1 - t0, 1), "build_s": round(t2 - t1, 1)}
+    out = {
+        "paragraphs": m.counts["paragraphs"],
+        "corpus_s": round(t1 - t0, 1),
+        "build_s": round(t2 - t1, 1),
+        # The process's peak so far: the synthetic corpus (Speech objects, token lists, vectors) plus the build.
+        "peak_rss_after_build_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "load_average": round(os.getloadavg()[0], 2),
+    }
     out["disk_mb"] = round(du(index_dir) / 1e6, 1)
     proc = subprocess.run(
         [

@@ -630,6 +630,31 @@ def _tombstone(
     ]
 
 
+def _reuse_sources(index_dir: Path, speeches: Sequence[Speech]) -> tuple[Manifest | None, list | None]:
+    """The committed version and, for speeches it already holds, where their vectors can be reused from.
+
+    Read without the lock: manifests are replaced atomically and opened segments stay readable when a writer
+    collects them. A version collected before its segments could be opened just means no reuse.
+    """
+    if not (index_dir / MANIFEST).exists():
+        return None, None
+    seen = read_manifest(index_dir)
+    try:
+        segments = _open_segments(index_dir, seen, False, None, full=False)
+    except IndexCorruptedError:
+        return seen, None
+    where = _live_location(segments, seen.segments)
+    sources = [
+        (
+            segments[where[sp.speech_id]].passages,
+            segments[where[sp.speech_id]].passages.rows_of_speech(sp.speech_id),
+        )
+        for sp in speeches
+        if sp.speech_id in where
+    ]
+    return seen, sources
+
+
 def add_to_index(
     index_dir: Path,
     new_speeches: Sequence[Speech],
@@ -643,37 +668,37 @@ def add_to_index(
     """Add (or replace, by speech id) speeches: one new segment, tombstones for the replaced copies.
 
     Costs O(new paragraphs): nothing else is re-encoded, re-tokenized or rewritten (until compaction).
-    The latest manifest is read after taking the writer lock, so concurrent additions all land.
+    Encoding and tokenizing happen before the writer lock is taken, so a slow encode does not stall other
+    writers; under the lock the latest manifest is read again and the tombstones are computed against it,
+    so concurrent additions all land and a speech added by another writer meanwhile is still replaced.
     """
     index_dir = Path(index_dir)
     new_speeches = _dedupe(new_speeches)
     if not any(sp.paragraphs for sp in new_speeches):
         raise SpeechQAError("nothing to add: no paragraphs were found", fix="check the input files")
+    seen, sources = _reuse_sources(index_dir, new_speeches)
+    if seen is not None:
+        _check_model(index_dir, seen, encoder)
+    started = time.perf_counter()
+    pvecs, svecs, n_encoded = _encode(new_speeches, encoder, cache, sources, progress)
+    seconds = time.perf_counter() - started
+    tokens = _tokens(new_speeches, tokenizer)
     with writer_lock(index_dir):
         previous = read_manifest(index_dir) if (index_dir / MANIFEST).exists() else None
         if previous is None:
-            return _build_locked(index_dir, new_speeches, encoder, cache, progress, tokenizer)
-        _check_model(index_dir, previous, encoder)
+            return _first_segment(index_dir, new_speeches, encoder, pvecs, svecs, tokens, n_encoded, seconds)
+        _check_model(index_dir, previous, encoder)  # the index may have been rebuilt with another model
+        if seen is None or previous.seq != seen.seq:
+            log.info("index %s changed while encoding; adding to version %s", index_dir, previous.version)
         segments = _open_segments(index_dir, previous, False, None, full=False)
         where = _live_location(segments, previous.segments)
-        sources = [
-            (
-                segments[where[sp.speech_id]].passages,
-                segments[where[sp.speech_id]].passages.rows_of_speech(sp.speech_id),
-            )
-            for sp in new_speeches
-            if sp.speech_id in where
-        ]
-        started = time.perf_counter()
-        pvecs, svecs, n_encoded = _encode(new_speeches, encoder, cache, sources, progress)
-        seconds = time.perf_counter() - started
         entries = _tombstone(list(previous.segments), where, [sp.speech_id for sp in new_speeches])
         new = _write_segment(
             index_dir,
             new_speeches,
             pvecs,
             svecs,
-            _tokens(new_speeches, tokenizer),
+            tokens,
             dim=encoder.dim,
             faiss_kind=previous.faiss,
             backends=previous.backends,
@@ -693,15 +718,13 @@ def add_to_index(
         return _commit(index_dir, manifest)
 
 
-def _build_locked(index_dir, speeches, encoder, cache, progress, tokenizer) -> Manifest:
-    started = time.perf_counter()
-    pvecs, svecs, n_encoded = _encode(speeches, encoder, cache, None, progress)
+def _first_segment(index_dir, speeches, encoder, pvecs, svecs, tokens, n_encoded, seconds) -> Manifest:
     entry = _write_segment(
         index_dir,
         speeches,
         pvecs,
         svecs,
-        _tokens(speeches, tokenizer),
+        tokens,
         dim=encoder.dim,
         faiss_kind="auto",
         backends=factory.DEFAULT_BACKENDS,
@@ -709,15 +732,7 @@ def _build_locked(index_dir, speeches, encoder, cache, progress, tokenizer) -> M
     counts = {"speeches": len(speeches), "paragraphs": entry.rows, "sentences": entry.sentences}
     return _commit(
         index_dir,
-        _manifest(
-            None,
-            encoder,
-            [entry],
-            counts,
-            faiss_kind="auto",
-            encoded=n_encoded,
-            seconds=time.perf_counter() - started,
-        ),
+        _manifest(None, encoder, [entry], counts, faiss_kind="auto", encoded=n_encoded, seconds=seconds),
     )
 
 

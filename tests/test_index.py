@@ -303,6 +303,47 @@ def test_concurrent_additions_all_land(tmp_path, fake_index_dir):
     print("waits logged:", sum(e.count("waiting for another writer") for e in errs))
 
 
+def test_add_encodes_without_the_writer_lock_and_sees_a_change_committed_meanwhile(
+    tmp_path, corpus_speeches, fake_encoder
+):
+    """While one writer encodes, the lock is free and another writer commits: both changes land, and the
+    speech the other writer added meanwhile is replaced (tombstoned in its segment), not duplicated."""
+    import fcntl
+
+    from qa.index import LOCK
+
+    d = tmp_path / "idx"
+    base, a, b = corpus_speeches[:3]
+    build_index([base], fake_encoder, d)
+    b_v2 = dataclasses.replace(b, title=b.title + "（修订）")
+    interleaved = []
+
+    class SecondWriterDuringEncode:
+        model_id, dim = fake_encoder.model_id, fake_encoder.dim
+
+        def encode_passages(self, texts):
+            if not interleaved:
+                with open(d / LOCK, "a+") as fh:  # BlockingIOError here if the first writer held the lock
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+                interleaved.append(True)
+                add_to_index(d, [a, b], fake_encoder)
+            return fake_encoder.encode_passages(texts)
+
+        def encode_queries(self, texts):
+            return fake_encoder.encode_queries(texts)
+
+    add_to_index(d, [b_v2], SecondWriterDuringEncode())
+    assert interleaved
+    index = load_index(d, fake_encoder)
+    assert set(index.speeches) == {base.speech_id, a.speech_id, b.speech_id}
+    assert index.speeches[b.speech_id].title == b_v2.title
+    assert index.n_paragraphs == sum(len(sp.paragraphs) for sp in (base, a, b_v2))
+    assert index.manifest.seq == 3
+    rows = index.speech_rows(b.speech_id)
+    assert [index.paragraph(int(r)).paragraph_id for r in rows] == [p.paragraph_id for p in b.paragraphs]
+
+
 @pytest.mark.parametrize("point", ["encoding", "segment_renamed", "before_manifest", "during_gc"])
 def test_killed_writer_leaves_a_loadable_index(
     tmp_path, fake_index_dir, fake_encoder, corpus_speeches, point
