@@ -49,7 +49,7 @@ from qa.stores import factory
 from qa.stores.base import FORMAT_VERSION, FileDigest, Manifest, SegmentEntry
 from qa.stores.bm25 import InvertedBM25
 from qa.stores.faiss_dense import KINDS as FAISS_KINDS
-from qa.stores.passages import write_passages
+from qa.stores.passages import write_merged_passages, write_passages
 
 log = logging.getLogger(__name__)
 
@@ -227,33 +227,37 @@ def _collect_garbage(index_dir: Path, manifest: Manifest) -> None:
 
 def _write_segment(
     index_dir: Path,
-    speeches: Sequence[Speech],
-    passage_vecs: np.ndarray,
-    sentence_vecs: np.ndarray,
+    write_passages_into: Callable[[Path], None],
     lexical: InvertedBM25 | Sequence[Sequence[str]],
     *,
     dim: int,
     faiss_kind: str,
     backends: Mapping[str, str],
 ) -> SegmentEntry:
-    """Write a complete segment under a temporary name, fsync it and rename it into ``segments/``."""
+    """Write a complete segment under a temporary name, fsync it and rename it into ``segments/``.
+
+    ``write_passages_into(dir)`` writes the passage store; the dense index is built from its memory-mapped
+    vectors, so the segment's vectors are never held twice in memory.
+    """
     segments = index_dir / SEGMENTS
     segments.mkdir(parents=True, exist_ok=True)
     name = f"seg-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:10]}"
     tmp = segments / f".tmp-{name}"
     tmp.mkdir()
     try:
-        paragraphs = [p for sp in speeches for p in sp.paragraphs]
-        n = len(paragraphs)
-        write_passages(tmp, speeches, passage_vecs, sentence_vecs)
+        write_passages_into(tmp)
+        store = factory.load_passages(dict(backends), tmp)
+        n = store.n_rows
         if isinstance(lexical, InvertedBM25):
             lexical.save(tmp)
         else:
             lex = factory.new_lexical(dict(backends))
             lex.add(np.arange(n), lexical)
             lex.save(tmp)
+            del lex
         dense = factory.new_dense(dict(backends), dim, faiss_kind)
-        dense.add(np.arange(n), passage_vecs)
+        dense.add(np.arange(n), store.passage_vectors)
+        sentence_vecs = store.sentence_vectors
         if len(sentence_vecs):
             pick = np.random.default_rng(0).choice(
                 len(sentence_vecs), min(200, len(sentence_vecs)), replace=False
@@ -261,25 +265,27 @@ def _write_segment(
             dense.calibration_vectors = np.asarray(sentence_vecs[np.sort(pick)], dtype=np.float32)
         dense_params = dense.save(tmp)
         files = {f: _digest(tmp / f) for f in sorted(os.listdir(tmp))}
-        fingerprint = hashlib.sha256()
-        for p in paragraphs:
-            fingerprint.update(p.paragraph_id.encode())
-            fingerprint.update(p.text.encode())
+        entry = SegmentEntry(
+            name=name,
+            rows=n,
+            sentences=int(len(sentence_vecs)),
+            speeches=len(store.speech_list),
+            fingerprint=store.fingerprint(),
+            dense=dense_params,
+            files=files,
+        )
+        del dense, store, sentence_vecs
         _fsync_path(tmp)
         os.rename(tmp, segments / name)
         _fsync_path(segments)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return SegmentEntry(
-        name=name,
-        rows=n,
-        sentences=int(sum(len(p.sentences) for p in paragraphs)),
-        speeches=len(speeches),
-        fingerprint=fingerprint.hexdigest(),
-        dense=dense_params,
-        files=files,
-    )
+    return entry
+
+
+def _passages_of(speeches: Sequence[Speech], pvecs: np.ndarray, svecs: np.ndarray) -> Callable[[Path], None]:
+    return lambda directory: write_passages(directory, speeches, pvecs, svecs)
 
 
 def _check_segment(index_dir: Path, entry: SegmentEntry, verify: bool | str) -> None:
@@ -568,9 +574,7 @@ def build_index_from_vectors(
         previous = _read_manifest_or_none(index_dir)
         entry = _write_segment(
             index_dir,
-            speeches,
-            passage_vecs,
-            sentence_vecs,
+            _passages_of(speeches, passage_vecs, sentence_vecs),
             token_lists,
             dim=dim,
             faiss_kind=faiss_kind,
@@ -695,9 +699,7 @@ def add_to_index(
         entries = _tombstone(list(previous.segments), where, [sp.speech_id for sp in new_speeches])
         new = _write_segment(
             index_dir,
-            new_speeches,
-            pvecs,
-            svecs,
+            _passages_of(new_speeches, pvecs, svecs),
             tokens,
             dim=encoder.dim,
             faiss_kind=previous.faiss,
@@ -721,9 +723,7 @@ def add_to_index(
 def _first_segment(index_dir, speeches, encoder, pvecs, svecs, tokens, n_encoded, seconds) -> Manifest:
     entry = _write_segment(
         index_dir,
-        speeches,
-        pvecs,
-        svecs,
+        _passages_of(speeches, pvecs, svecs),
         tokens,
         dim=encoder.dim,
         faiss_kind="auto",
@@ -823,30 +823,14 @@ def _compact(
     if not chosen:
         return segments, entries
     started = time.perf_counter()
-    speeches: list[Speech] = []
-    pvecs, svecs, lexical_parts = [], [], []
-    for i in chosen:
-        seg, entry = segments[i], entries[i]
-        live = seg.live_mask(entry.deleted)
-        gone = set(entry.deleted)
-        store = seg.passages
-        for sp in store.speech_list:
-            if sp.speech_id in gone:
-                continue
-            rows = store.rows_of_speech(sp.speech_id)
-            speeches.append(dataclasses.replace(sp, paragraphs=tuple(store.paragraph(int(r)) for r in rows)))
-        pvecs.append(np.asarray(store.passage_vectors[live], dtype=np.float32))
-        sent_live = np.repeat(live, np.diff(np.asarray(store._sent_off)))
-        svecs.append(np.asarray(store.sentence_vectors[sent_live]))
-        lexical_parts.append((seg.lexical, live))
+    parts = [(segments[i].passages, entries[i].deleted) for i in chosen]
+    lexical_parts = [(segments[i].lexical, segments[i].live_mask(entries[i].deleted)) for i in chosen]
     keep_segments = [s for i, s in enumerate(segments) if i not in chosen]
     keep_entries = [e for i, e in enumerate(entries) if i not in chosen]
-    if speeches:
+    if any(int(live.sum()) for _, live in lexical_parts):
         merged = _write_segment(
             index_dir,
-            speeches,
-            np.vstack(pvecs),
-            np.vstack(svecs),
+            lambda directory: write_merged_passages(directory, parts),
             InvertedBM25.merged(lexical_parts),
             dim=manifest.dim,
             faiss_kind=manifest.faiss,

@@ -247,6 +247,35 @@ def test_many_additions_are_compacted_and_search_the_same(tmp_path, corpus_speec
     )
 
 
+def test_compaction_copies_columns_into_the_same_segment_a_fresh_build_writes(
+    tmp_path, corpus_speeches, fake_encoder
+):
+    """Merging segments (tombstones dropped) gives the rows, records, vectors and fingerprint a build of the live
+    speeches gives, though nothing is decoded into Paragraph objects on the way."""
+    d = tmp_path / "idx"
+    build_index(corpus_speeches[:1], fake_encoder, d)
+    for sp in corpus_speeches[1:]:
+        add_to_index(d, [sp], fake_encoder)
+    remove_from_index(d, [corpus_speeches[1].speech_id], fake_encoder)
+    compact_index(d, fake_encoder)
+    live = [sp for sp in corpus_speeches if sp.speech_id != corpus_speeches[1].speech_id]
+    build_index(live, fake_encoder, tmp_path / "fresh")
+    a, b = load_index(d, fake_encoder), load_index(tmp_path / "fresh", fake_encoder)
+    assert len(a.manifest.segments) == 1
+    assert a.manifest.segments[0].fingerprint == b.manifest.segments[0].fingerprint
+    assert a.n_rows == b.n_rows == sum(len(sp.paragraphs) for sp in live)
+    assert dict(a.speeches) == dict(b.speeches)
+    for row in range(a.n_rows):
+        assert a.paragraph(row) == b.paragraph(row)
+        assert a.row_of(b.paragraph(row).paragraph_id) == row
+        np.testing.assert_array_equal(a.sentence_vectors_of(row), b.sentence_vectors_of(row))
+    np.testing.assert_array_equal(
+        a.passage_vectors_of(np.arange(a.n_rows)), b.passage_vectors_of(np.arange(b.n_rows))
+    )
+    for q in ("地铁16号线通车", "金融新区"):
+        assert a.lexical.top(tokenize(q), 5)[0].tolist() == b.lexical.top(tokenize(q), 5)[0].tolist()
+
+
 _WRITER = textwrap.dedent(
     """
     import dataclasses, os, signal, sys, time, pathlib
