@@ -231,6 +231,7 @@ def run_size(corpus: Corpus, n: int, root: Path, n_queries: int, faiss_kind: str
     speeches, picks = corpus.speeches(n)
     pvecs, svecs, tokens = corpus.arrays(speeches, picks)
     t1 = time.perf_counter()
+    rss_corpus = _rss_mb()
     enc = BenchEncoder(corpus.dim)
     m = build_index_from_vectors(
         speeches, pvecs, svecs, tokens, index_dir, model_id=enc.model_id, dim=enc.dim, faiss_kind=faiss_kind
@@ -241,7 +242,9 @@ def run_size(corpus: Corpus, n: int, root: Path, n_queries: int, faiss_kind: str
         "paragraphs": m.counts["paragraphs"],
         "corpus_s": round(t1 - t0, 1),
         "build_s": round(t2 - t1, 1),
-        # The process's peak so far: the synthetic corpus (Speech objects, token lists, vectors) plus the build.
+        # RSS holding the synthetic corpus (Speech objects, token lists, vectors), then the process's peak
+        # so far: what the build added on top of its input is the difference.
+        "rss_corpus_mb": rss_corpus,
         "peak_rss_after_build_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "load_average": round(os.getloadavg()[0], 2),
     }
