@@ -228,11 +228,17 @@ class InvertedBM25:
         """BM25 of the given rows (0 for a deleted row or one without a query term): binary searches in the
         postings, so the cost is O(len(rows) x log df) per term however common the term is."""
         rows = np.asarray(rows, dtype=np.int64)
+        out = self._score(self._weights(query_tokens, idfs), rows, avgdl)
+        if self.live is not None and len(rows):
+            out[~self.live[rows]] = 0.0
+        return out
+
+    def _score(self, weights: Sequence[tuple[int, float]], rows: np.ndarray, avgdl: float) -> np.ndarray:
         total = np.zeros(len(rows), dtype=np.float64)
         if not len(rows):
             return total.astype(np.float32)
         dl = np.asarray(self.doclen[rows], dtype=np.float32)
-        for col, weight in self._weights(query_tokens, idfs):
+        for col, weight in weights:
             a, b = int(self.indptr[col]), int(self.indptr[col + 1])
             if a == b:
                 continue
@@ -241,8 +247,6 @@ class InvertedBM25:
             hit = np.asarray(docs[pos]) == rows
             tf = np.asarray(self.tf[a:b])[pos[hit]]
             total[hit] += weight * tf / (tf + K1 * ((1 - B) + B * dl[hit] / np.float32(avgdl)))
-        if self.live is not None:
-            total[~self.live[rows]] = 0.0
         return total.astype(np.float32)
 
     def top_scored(
@@ -255,11 +259,12 @@ class InvertedBM25:
     ) -> tuple[np.ndarray, np.ndarray]:
         """The exact top ``k`` (rows, scores) without walking the postings of terms too common to matter.
 
-        A term adds at most its weight (idf x repetitions: tf / (tf + K1 ...) < 1). The documents of the rarest
-        terms, scored in full, give a k-th best score; the most common terms whose weights sum below it are
-        *non-essential*: a document that has none of the other terms cannot reach the top k. Only the
-        essential terms' postings are walked; every candidate is then scored with all terms by lookup.
-        ``allowed`` is a boolean mask over rows.
+        A term adds less than its weight (idf x repetitions: tf / (tf + K1 ...) < 1). The best documents of
+        the rarest term, scored in full, give a lower bound on the k-th best score; the most common terms
+        whose weights sum below it are *non-essential*: a document with none of the other terms cannot reach
+        the top k. Only the essential terms' postings are walked; of the documents found, those whose
+        essential part plus every non-essential weight cannot reach the k-th best essential part are dropped,
+        and the rest are scored with all terms by lookup. ``allowed`` is a boolean mask over rows.
         """
         weights = self._weights(query_tokens, idfs)
         if not weights or k <= 0:
@@ -268,44 +273,40 @@ class InvertedBM25:
         if allowed is not None:
             keep = allowed if keep is None else keep & allowed
         df = {col: int(self.indptr[col + 1] - self.indptr[col]) for col, _ in weights}
-
-        def gather(cols: Sequence[int]) -> np.ndarray:
-            rows = np.unique(
-                np.concatenate([np.asarray(self.docs[self.indptr[c] : self.indptr[c + 1]]) for c in cols])
-            )
-            return rows if keep is None else rows[keep[rows]]
-
-        def best(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            return top_k(rows, self.score_rows(query_tokens, idfs, avgdl, rows), k)
-
-        rare_first = sorted(weights, key=lambda cw: df[cw[0]])
-        seed, size = [], 0
-        for col, _ in rare_first:
-            seed.append(col)
-            size += df[col]
-            if size >= 4 * k:
-                break
-        if len(seed) < len(weights):
-            rows, scores = best(gather(seed))
-            theta = float(scores[k - 1]) if len(scores) >= k else 0.0
-            essential, bound = [], 0.0
-            for col, weight in sorted(weights, key=lambda cw: cw[1]):  # lowest weight (most common) first
-                bound += weight
-                if bound >= theta:
-                    essential.append(col)
-        else:
-            essential = [col for col, _ in weights]
-        if sum(df[c] for c in essential) * 8 < self.n_rows:
-            return best(gather(essential))
-        # Most of the segment has an essential term: one pass over the postings into a dense accumulator.
-        acc = np.zeros(self.n_rows, dtype=np.float64)
-        for col, weight in weights:
-            docs, part = self._term_part(col, weight, avgdl)
-            acc[docs] += part
+        rarest, w0 = min(weights, key=lambda cw: df[cw[0]])
+        docs, part = self._term_part(rarest, w0, avgdl)
         if keep is not None:
-            acc[~keep] = 0.0
-        rows = np.flatnonzero(acc > 0)
-        return top_k(rows, acc[rows].astype(np.float32), k)
+            docs, part = docs[keep[docs]], part[keep[docs]]
+        if len(docs) > 4 * k:
+            docs = docs[np.argpartition(-part, 4 * k - 1)[: 4 * k]]
+        seed = self._score(weights, np.sort(docs), avgdl)
+        theta = float(np.partition(seed, len(seed) - k)[len(seed) - k]) if len(seed) >= k else 0.0
+        essential, optional, bound = [], [], 0.0
+        for col, weight in sorted(weights, key=lambda cw: cw[1]):  # lowest weight (most common) first
+            if bound + weight < theta:
+                bound += weight
+                optional.append((col, weight))
+            else:
+                essential.append((col, weight))
+        if sum(df[c] for c, _ in essential) * 8 < self.n_rows:
+            parts = [np.asarray(self.docs[self.indptr[c] : self.indptr[c + 1]]) for c, _ in essential]
+            rows = np.unique(np.concatenate(parts))
+            if keep is not None:
+                rows = rows[keep[rows]]
+            partial = self._score(essential, rows, avgdl)
+        else:  # most of the segment has an essential term: one pass into a dense accumulator
+            acc = np.zeros(self.n_rows, dtype=np.float64)
+            for col, weight in essential:
+                d, s = self._term_part(col, weight, avgdl)
+                acc[d] += s
+            if keep is not None:
+                acc[~keep] = 0.0
+            rows = np.flatnonzero(acc > 0)
+            partial = acc[rows].astype(np.float32)
+        if optional and len(rows) > k:
+            floor = max(theta, float(np.partition(partial, len(partial) - k)[len(partial) - k]))
+            rows = rows[partial + bound >= floor - 1e-4 * max(floor, 1.0)]
+        return top_k(rows, self._score(weights, rows, avgdl), k)
 
     def _corpus_stats(self, query_tokens: Sequence[str]) -> tuple[dict[str, float], float]:
         n = self.n_docs
