@@ -49,14 +49,21 @@ class _Names:
         self.by_speaker: dict[str, list[str]] = {}
         self.by_region: dict[str, list[str]] = {}
         self.titles: list[tuple[str, str]] = []
+        self.by_title: dict[
+            str, list[str]
+        ] = {}  # titles of 4+ characters, found by the question's substrings
         for sid, sp in speeches.items():
             if sp.speaker:
                 self.by_speaker.setdefault(sp.speaker, []).append(sid)
-            self.titles.append((_PUNCT.sub("", sp.title), sid))
+            title = _PUNCT.sub("", sp.title)
+            self.titles.append((title, sid))
+            if len(title) >= 4:
+                self.by_title.setdefault(title, []).append(sid)
             region = speech_region(sp)
             core = region_core(region) if region else ""
             if core:
                 self.by_region.setdefault(core, []).append(sid)
+        self.longest_title = max(map(len, self.by_title), default=0)
 
 
 _NAMES: dict[int, tuple[Mapping[str, Speech], _Names]] = {}
@@ -88,13 +95,18 @@ def mentioned_speeches(question: str, speeches: Mapping[str, Speech]) -> tuple[s
         if speaker in q:
             pos = q.index(speaker)
             found.update((sid, pos) for sid in sids)
-    for title, sid in names.titles:
-        if sid in found:
-            continue
-        if len(title) >= 4 and title in q:
-            found[sid] = q.index(title)
-        elif quoted and any(t in title or title in t for t in quoted):
-            found[sid] = 0
+    # Titles in the question: look its substrings up (O(len(q) x longest title), not O(speeches)).
+    titled: dict[str, int] = {}
+    for i in range(len(q)):
+        for j in range(i + 4, min(len(q), i + names.longest_title) + 1):
+            for sid in names.by_title.get(q[i:j], ()):
+                titled.setdefault(sid, i)
+    for sid, pos in titled.items():
+        found.setdefault(sid, pos)
+    if quoted:
+        for title, sid in names.titles:
+            if sid not in found and any(t in title or title in t for t in quoted):
+                found[sid] = 0
     for core, sids in names.by_region.items():
         if core in q:
             pos = q.index(core)

@@ -134,7 +134,8 @@ class InvertedBM25:
         text = (directory / "lex_vocab.txt").read_text(encoding="utf-8")
         terms = text.split("\n") if text else []
         store.vocab = dict(zip(terms, range(len(terms)), strict=True))
-        load = lambda name: np.load(directory / name, mmap_mode="r", allow_pickle=False)  # noqa: E731
+        # Plain ndarray views of the maps: np.memmap's Python __getitem__ costs microseconds per slice.
+        load = lambda name: np.load(directory / name, mmap_mode="r", allow_pickle=False).view(np.ndarray)  # noqa: E731
         store.indptr, store.docs = load("lex_indptr.npy"), load("lex_docs.npy")
         store.tf, store.doclen = load("lex_tf.npy"), load("lex_doclen.npy")
         if len(store.indptr) != len(terms) + 1 or store.indptr[-1] != len(store.docs) != len(store.tf):
@@ -288,25 +289,28 @@ class InvertedBM25:
                 optional.append((col, weight))
             else:
                 essential.append((col, weight))
-        if sum(df[c] for c, _ in essential) * 8 < self.n_rows:
+        if sum(df[c] for c, _ in essential) * 64 < self.n_rows:
             parts = [np.asarray(self.docs[self.indptr[c] : self.indptr[c + 1]]) for c, _ in essential]
             rows = np.unique(np.concatenate(parts))
             if keep is not None:
                 rows = rows[keep[rows]]
             partial = self._score(essential, rows, avgdl)
-        else:  # most of the segment has an essential term: one pass into a dense accumulator
+        else:  # many postings: one pass into a dense accumulator beats sorting them
             acc = np.zeros(self.n_rows, dtype=np.float64)
             for col, weight in essential:
                 d, s = self._term_part(col, weight, avgdl)
                 acc[d] += s
             if keep is not None:
                 acc[~keep] = 0.0
-            rows = np.flatnonzero(acc > 0)
+            # A document whose essential part is below theta - bound cannot reach the top k.
+            rows = np.flatnonzero(acc >= max(theta - bound - 1e-4 * max(theta, 1.0), 1e-12))
             partial = acc[rows].astype(np.float32)
         if optional and len(rows) > k:
             floor = max(theta, float(np.partition(partial, len(partial) - k)[len(partial) - k]))
-            rows = rows[partial + bound >= floor - 1e-4 * max(floor, 1.0)]
-        return top_k(rows, self._score(weights, rows, avgdl), k)
+            cut = partial + bound >= floor - 1e-4 * max(floor, 1.0)
+            rows, partial = rows[cut], partial[cut]
+        # The essential part is known: only the non-essential terms are looked up.
+        return top_k(rows, partial + self._score(optional, rows, avgdl), k)
 
     def _corpus_stats(self, query_tokens: Sequence[str]) -> tuple[dict[str, float], float]:
         n = self.n_docs

@@ -120,7 +120,8 @@ class ColumnarPassages:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        load = lambda name: np.load(directory / name, mmap_mode="r", allow_pickle=False)  # noqa: E731
+        # Plain ndarray views of the maps: np.memmap's Python __getitem__ costs microseconds per slice.
+        load = lambda name: np.load(directory / name, mmap_mode="r", allow_pickle=False).view(np.ndarray)  # noqa: E731
         self._pid, self._pid_off = _map_bytes(directory / "pid.bin"), load("pid_off.npy")
         self._text, self._text_off = _map_bytes(directory / "text.bin"), load("text_off.npy")
         self._section, self._section_off = _map_bytes(directory / "section.bin"), load("section_off.npy")
