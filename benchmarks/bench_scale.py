@@ -198,7 +198,10 @@ def measure(index_dir: Path, dim: int, n_queries: int) -> dict:
         lat["bm25"].append((c - b) * 1000)
         lat["fusion"].append((d - c) * 1000)
         found.append(np.pad(scores, (0, 10 - len(scores)), constant_values=-np.inf))
-    rss_after = _rss_mb()  # before the exact reference below, which reads every vector
+    rss_after, rss_anon = (
+        _rss_mb(),
+        _rss_mb("RssAnon:"),
+    )  # before the exact reference below reads every vector
     exact_s = np.full((len(qvecs), 0), 0.0)
     parts = [s.passages.passage_vectors for s in snap._segments]  # exact reference over every segment
     exact_s = np.concatenate([exact_top(v, qvecs, 10)[0] for v in parts], axis=1)
@@ -208,6 +211,8 @@ def measure(index_dir: Path, dim: int, n_queries: int) -> dict:
         "load_s": round(t2 - t1, 2),
         "rss_loaded_mb": rss_loaded,
         "rss_after_queries_mb": rss_after,
+        # Of which anonymous (private) memory; the rest is file pages of the memory maps, shared and reclaimable.
+        "rss_anon_after_queries_mb": rss_anon,
         "recall_at_10": round(recall_at_k(np.asarray(found), exact_s), 4),
         **{f"{k}_p50_ms": round(pct(v, 50), 2) for k, v in lat.items()},
         **{f"{k}_p95_ms": round(pct(v, 95), 2) for k, v in lat.items()},
@@ -223,29 +228,41 @@ def _rss_mb(field: str = "VmRSS:") -> float:
     return float("nan")
 
 
-def run_size(corpus: Corpus, n: int, root: Path, n_queries: int, faiss_kind: str) -> dict:
-    from qa.index import add_to_index, build_index_from_vectors, remove_from_index
+def run_size(corpus: Corpus, n: int, root: Path, n_queries: int, faiss_kind: str, chunk: int) -> dict:
+    """Build (streamed in chunks of ``chunk`` paragraphs above that size), then measure in a fresh process."""
+    from qa.index import add_to_index, build_index_from_chunks, build_index_from_vectors, remove_from_index
 
     index_dir = root / f"idx-{n}"
-    t0 = time.perf_counter()
-    speeches, picks = corpus.speeches(n)
-    pvecs, svecs, tokens = corpus.arrays(speeches, picks)
-    t1 = time.perf_counter()
-    rss_corpus = _rss_mb()
     enc = BenchEncoder(corpus.dim)
-    m = build_index_from_vectors(
-        speeches, pvecs, svecs, tokens, index_dir, model_id=enc.model_id, dim=enc.dim, faiss_kind=faiss_kind
-    )
-    t2 = time.perf_counter()
-    del speeches, picks, pvecs, svecs, tokens
+    kw = {"model_id": enc.model_id, "dim": enc.dim, "faiss_kind": faiss_kind}
+    corpus_s = 0.0
+
+    def chunks():
+        nonlocal corpus_s
+        for c, start in enumerate(range(0, n, chunk)):
+            a = time.perf_counter()
+            speeches, picks = corpus.speeches(min(chunk, n - start), prefix=f"b{c}-")
+            pvecs, svecs, tokens = corpus.arrays(speeches, picks)
+            corpus_s += time.perf_counter() - a
+            yield speeches, pvecs, svecs, tokens
+            del speeches, picks, pvecs, svecs, tokens
+
+    t0 = time.perf_counter()
+    rss_before = _rss_mb()
+    if n <= chunk:
+        m = build_index_from_vectors(*next(chunks()), index_dir, **kw)
+    else:
+        m = build_index_from_chunks(chunks(), index_dir, **kw)
+    total = time.perf_counter() - t0
     out = {
         "paragraphs": m.counts["paragraphs"],
-        "corpus_s": round(t1 - t0, 1),
-        "build_s": round(t2 - t1, 1),
-        # RSS holding the synthetic corpus (Speech objects, token lists, vectors), then the process's peak
-        # so far: what the build added on top of its input is the difference.
-        "rss_corpus_mb": rss_corpus,
-        "peak_rss_after_build_mb": _rss_mb("VmHWM:"),
+        "corpus_s": round(corpus_s, 1),  # generating the synthetic chunks, interleaved with the build
+        "build_s": round(total - corpus_s, 1),
+        "chunks": (n + chunk - 1) // chunk,
+        # Peak of this process (corpus pool + one chunk of Speech objects, token lists, vectors + the build),
+        # and its RSS before the build started (the sentence pool and earlier sizes).
+        "rss_before_build_mb": rss_before,
+        "peak_rss_build_mb": _rss_mb("VmHWM:"),
         "load_average": round(os.getloadavg()[0], 2),
     }
     out["disk_mb"] = round(du(index_dir) / 1e6, 1)
@@ -287,6 +304,7 @@ def main() -> int:
     parser.add_argument(
         "--dir", type=Path, help="where to build (default: a temporary directory, removed after)"
     )
+    parser.add_argument("--chunk", type=int, default=100_000, help="paragraphs per streamed build chunk")
     parser.add_argument("--keep", action="store_true", help="keep the indexes under --dir")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -302,7 +320,7 @@ def main() -> int:
     corpus = Corpus(args.dim)
     try:
         for n in (int(x) for x in args.sizes.split(",")):
-            result = run_size(corpus, n, root, args.queries, args.faiss)
+            result = run_size(corpus, n, root, args.queries, args.faiss, args.chunk)
             print(json.dumps(result, ensure_ascii=False), flush=True)
             if not args.keep:
                 shutil.rmtree(root / f"idx-{n}", ignore_errors=True)

@@ -28,7 +28,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -595,6 +595,63 @@ def build_index_from_vectors(
     return manifest
 
 
+Chunk = tuple[Sequence[Speech], np.ndarray, np.ndarray, Sequence[Sequence[str]]]
+
+
+def build_index_from_chunks(
+    chunks: Iterable[Chunk],
+    index_dir: Path,
+    *,
+    model_id: str,
+    dim: int,
+    faiss_kind: str = "auto",
+) -> Manifest:
+    """``build_index_from_vectors`` for a corpus given a chunk at a time: (speeches, passage vectors, sentence
+    vectors, token lists) per chunk, so only one chunk's records, vectors and tokens are ever in memory.
+
+    Each chunk is written as a segment when it arrives (searched exactly: no dense index is built for it); then
+    all are merged into one segment with the requested dense index by copying columns between memory maps and
+    merging postings. Nothing is visible before the manifest is replaced; a crash leaves the previous version
+    and the chunk segments are collected by the next writer.
+    """
+    index_dir = Path(index_dir)
+    model = _Model(model_id, dim)
+    with writer_lock(index_dir):
+        previous = _read_manifest_or_none(index_dir)
+        entries: list[SegmentEntry] = []
+        where: dict[str, int] = {}  # speech id -> chunk holding it; a later chunk's copy wins
+        for speeches, pvecs, svecs, tokens in chunks:
+            if len({sp.speech_id for sp in speeches}) != len(speeches):
+                raise SpeechQAError("a chunk holds the same speech id twice", fix="deduplicate each chunk")
+            entries = _tombstone(entries, where, [sp.speech_id for sp in speeches])
+            where.update((sp.speech_id, len(entries)) for sp in speeches)
+            entries.append(
+                _write_segment(
+                    index_dir,
+                    _passages_of(speeches, pvecs, svecs),
+                    tokens,
+                    dim=dim,
+                    faiss_kind="flat",
+                    backends=factory.DEFAULT_BACKENDS,
+                )
+            )
+            del speeches, pvecs, svecs, tokens
+            log.info("chunk %d written (%d paragraphs)", len(entries), entries[-1].rows)
+        if not any(e.rows for e in entries):
+            raise SpeechQAError("nothing to index: no paragraphs were found", fix="check the input files")
+        draft = _manifest(previous, model, entries, {}, faiss_kind=faiss_kind, encoded=0, seconds=0.0)
+        segments = [_open_segment(index_dir, draft, e, False, full=False) for e in entries]
+        merged = _merge_segments(index_dir, draft, segments, entries)
+        assert merged is not None
+        del segments
+        counts = {"speeches": merged.speeches, "paragraphs": merged.rows, "sentences": merged.sentences}
+        # The corpus did not change between chunks: its fingerprint is that of the one segment, as for one chunk.
+        manifest = _manifest(previous, model, [merged], counts, faiss_kind=faiss_kind, encoded=0, seconds=0.0)
+        _commit(index_dir, manifest)
+    log.info("index written to %s: %s", index_dir, manifest.counts)
+    return manifest
+
+
 def _live_location(segments: Sequence[LoadedSegment], entries: Sequence[SegmentEntry]) -> dict[str, int]:
     """speech id -> index of the segment holding its live copy."""
     where: dict[str, int] = {}
@@ -823,20 +880,32 @@ def _compact(
     if not chosen:
         return segments, entries
     started = time.perf_counter()
-    parts = [(segments[i].passages, entries[i].deleted) for i in chosen]
-    lexical_parts = [(segments[i].lexical, segments[i].live_mask(entries[i].deleted)) for i in chosen]
+    merged = _merge_segments(index_dir, manifest, [segments[i] for i in chosen], [entries[i] for i in chosen])
     keep_segments = [s for i, s in enumerate(segments) if i not in chosen]
     keep_entries = [e for i, e in enumerate(entries) if i not in chosen]
-    if any(int(live.sum()) for _, live in lexical_parts):
-        merged = _write_segment(
-            index_dir,
-            lambda directory: write_merged_passages(directory, parts),
-            InvertedBM25.merged(lexical_parts),
-            dim=manifest.dim,
-            faiss_kind=manifest.faiss,
-            backends=manifest.backends,
-        )
+    if merged is not None:
         keep_segments.append(_open_segment(index_dir, manifest, merged, True, full=False))
         keep_entries.append(merged)
     log.info("compacted %d segments into one in %.1f s", len(chosen), time.perf_counter() - started)
     return keep_segments, keep_entries
+
+
+def _merge_segments(
+    index_dir: Path, manifest: Manifest, segments: Sequence[LoadedSegment], entries: Sequence[SegmentEntry]
+) -> SegmentEntry | None:
+    """The live rows of ``segments`` as one new segment (None if none is live), with ``manifest.faiss``'s dense
+    index: passage columns copied between memory maps, postings merged; nothing re-encoded or re-tokenized."""
+    parts = [(seg.passages, entry.deleted) for seg, entry in zip(segments, entries, strict=True)]
+    lexical_parts = [
+        (seg.lexical, seg.live_mask(entry.deleted)) for seg, entry in zip(segments, entries, strict=True)
+    ]
+    if not any(int(live.sum()) for _, live in lexical_parts):
+        return None
+    return _write_segment(
+        index_dir,
+        lambda directory: write_merged_passages(directory, parts),
+        InvertedBM25.merged(lexical_parts),
+        dim=manifest.dim,
+        faiss_kind=manifest.faiss,
+        backends=manifest.backends,
+    )

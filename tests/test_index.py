@@ -276,6 +276,35 @@ def test_compaction_copies_columns_into_the_same_segment_a_fresh_build_writes(
         assert a.lexical.top(tokenize(q), 5)[0].tolist() == b.lexical.top(tokenize(q), 5)[0].tolist()
 
 
+def test_building_from_chunks_writes_the_index_one_chunk_gives(tmp_path, corpus_speeches, fake_encoder):
+    """A corpus streamed a chunk at a time (a later chunk's copy of a speech wins) is the same one segment."""
+    from qa.encode import dense_prefix, encode_paragraphs
+    from qa.index import build_index_from_chunks, build_index_from_vectors
+
+    def chunk(speeches):
+        items = [(dense_prefix(sp, p), p) for sp in speeches for p in sp.paragraphs]
+        pvecs, svecs, _ = encode_paragraphs(fake_encoder, items)
+        return (
+            speeches,
+            pvecs,
+            svecs,
+            [tokenize(lexical_text(sp, p)) for sp in speeches for p in sp.paragraphs],
+        )
+
+    a, b, c = corpus_speeches[:3]
+    stale_b = dataclasses.replace(b, title="旧标题")
+    kw = {"model_id": fake_encoder.model_id, "dim": fake_encoder.dim, "faiss_kind": "pq"}
+    build_index_from_chunks((chunk(x) for x in ([a, stale_b], [c], [b])), tmp_path / "chunks", **kw)
+    build_index_from_vectors(*chunk([a, c, b]), tmp_path / "one", **kw)
+    x, y = load_index(tmp_path / "chunks", fake_encoder), load_index(tmp_path / "one", fake_encoder)
+    assert len(x.manifest.segments) == 1 and not x.manifest.segments[0].deleted
+    assert x.manifest.segments[0].fingerprint == y.manifest.segments[0].fingerprint
+    assert x.manifest.counts == y.manifest.counts
+    assert dict(x.speeches) == dict(y.speeches) and x.speeches[b.speech_id].title == b.title
+    assert [x.paragraph(r) for r in range(x.n_rows)] == [y.paragraph(r) for r in range(y.n_rows)]
+    assert len(list((tmp_path / "chunks" / "segments").iterdir())) == 1  # the chunk segments are collected
+
+
 _WRITER = textwrap.dedent(
     """
     import dataclasses, os, signal, sys, time, pathlib

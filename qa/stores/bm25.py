@@ -55,8 +55,9 @@ class InvertedBM25:
         if not docs_tokens:
             return
         vocab = self.vocab
-        old_terms = np.repeat(np.arange(len(self.indptr) - 1, dtype=np.int64), np.diff(self.indptr))
-        terms, docs, tfs = [old_terms], [np.asarray(self.docs, dtype=np.int64)], [np.asarray(self.tf)]
+        # int32 terms and rows (the stored dtype): a million paragraphs have ~55M postings.
+        old_terms = np.repeat(np.arange(len(self.indptr) - 1, dtype=np.int32), np.diff(self.indptr))
+        terms, docs, tfs = [old_terms], [np.asarray(self.docs, dtype=np.int32)], [np.asarray(self.tf)]
         lengths = []
         base = len(self.doclen)
         for start in range(0, len(docs_tokens), chunk):
@@ -69,14 +70,18 @@ class InvertedBM25:
             doc = np.repeat(np.arange(len(part), dtype=np.int64), n_tok)
             key = np.asarray(ids, dtype=np.int64) * len(part) + doc
             uniq, counts = np.unique(key, return_counts=True)  # sorted by (term, doc)
-            terms.append(uniq // len(part))
-            docs.append(uniq % len(part) + base + start)
+            terms.append((uniq // len(part)).astype(np.int32))
+            docs.append((uniq % len(part) + base + start).astype(np.int32))
+            del ids, key, uniq
             tfs.append(counts.astype(np.float32))
         term = np.concatenate(terms)
+        del terms
         # Stable: within a term, documents stay in increasing order (chunks come in document order).
         order = np.argsort(term, kind="stable")
-        self.docs = np.concatenate(docs)[order].astype(np.int32)
+        self.docs = np.concatenate(docs)[order]
+        del docs
         self.tf = np.concatenate(tfs)[order].astype(np.float32)
+        del tfs, order
         self.indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
         self.indptr[1:] = np.cumsum(np.bincount(term, minlength=len(vocab)))
         # bm25s indexes an empty document as one "<empty>" token; its length is 1 there too.
@@ -109,18 +114,19 @@ class InvertedBM25:
             remap = np.fromiter(
                 (out.vocab.setdefault(t, len(out.vocab)) for t in local_terms), np.int64, len(local_terms)
             )
-            term = np.repeat(remap, np.diff(store.indptr))
+            term = np.repeat(remap.astype(np.int32), np.diff(store.indptr))
             keep = live[store.docs]
             terms_all.append(term[keep])
-            docs_all.append(new_row[store.docs[keep]])
+            docs_all.append(new_row[store.docs[keep]].astype(np.int32))
             tf_all.append(np.asarray(store.tf)[keep])
             out.doclen = np.concatenate([out.doclen, np.asarray(store.doclen)[live]])
             base += int(live.sum())
         if base:
             term = np.concatenate(terms_all)
-            doc = np.concatenate(docs_all)
-            order = np.lexsort((doc, term))
-            out.docs = doc[order].astype(np.int32)
+            # Parts come in row order and each part's postings are sorted by (term, row): a stable sort by term
+            # alone gives (term, row) order.
+            order = np.argsort(term, kind="stable")
+            out.docs = np.concatenate(docs_all)[order]
             out.tf = np.concatenate(tf_all)[order].astype(np.float32)
             out.indptr = np.zeros(len(out.vocab) + 1, dtype=np.int64)
             out.indptr[1:] = np.cumsum(np.bincount(term, minlength=len(out.vocab)))
