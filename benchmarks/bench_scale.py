@@ -220,6 +220,28 @@ def measure(index_dir: Path, dim: int, n_queries: int) -> dict:
     }
 
 
+class _PeakSampler:
+    """Highest RssAnon and RssFile of this process while the block runs (sampled by a thread)."""
+
+    def __enter__(self) -> _PeakSampler:
+        import threading
+
+        self.anon = self.file = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            self.anon = max(self.anon, _rss_mb("RssAnon:"))
+            self.file = max(self.file, _rss_mb("RssFile:"))
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def _rss_mb(field: str = "VmRSS:") -> float:
     """Resident set (or with "VmHWM:" its peak) of this process in MB."""
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -249,10 +271,11 @@ def run_size(corpus: Corpus, n: int, root: Path, n_queries: int, faiss_kind: str
 
     t0 = time.perf_counter()
     rss_before = _rss_mb()
-    if n <= chunk:
-        m = build_index_from_vectors(*next(chunks()), index_dir, **kw)
-    else:
-        m = build_index_from_chunks(chunks(), index_dir, **kw)
+    with _PeakSampler() as peak:
+        if n <= chunk:
+            m = build_index_from_vectors(*next(chunks()), index_dir, **kw)
+        else:
+            m = build_index_from_chunks(chunks(), index_dir, **kw)
     total = time.perf_counter() - t0
     out = {
         "paragraphs": m.counts["paragraphs"],
@@ -263,6 +286,10 @@ def run_size(corpus: Corpus, n: int, root: Path, n_queries: int, faiss_kind: str
         # and its RSS before the build started (the sentence pool and earlier sizes).
         "rss_before_build_mb": rss_before,
         "peak_rss_build_mb": _rss_mb("VmHWM:"),
+        # Sampled every 0.1 s during the build: private memory, and file pages of the memory maps read and
+        # written (page cache, shared and reclaimable, but counted in RSS).
+        "peak_rss_anon_build_mb": peak.anon,
+        "peak_rss_file_build_mb": peak.file,
         "load_average": round(os.getloadavg()[0], 2),
     }
     out["disk_mb"] = round(du(index_dir) / 1e6, 1)
