@@ -5,10 +5,13 @@ reports in ../shared/benchmarks (national + provincial), grouped into speeches o
 encoder is not what is measured, so vectors are cheap: a sentence's vector is the fake HashEncoder's
 (signed hashing of character unigrams and bigrams into ``--dim`` buckets, L2-normalized) and a
 paragraph's is the normalized sum of its sentences'. BM25 tokens are jieba's, computed once per pool
-sentence and concatenated. Start-up, RSS and searches run in a fresh process, as a server would.
+sentence and concatenated. Hashed vectors have no cluster structure, which is why ``auto`` uses PQ codes
+with exact re-ranking rather than IVF above 50k rows (docs/index.md). Above ``--chunk`` paragraphs the corpus
+is generated and written a chunk at a time (``build_index_from_chunks``). Start-up, RSS and searches run in a
+fresh process, as a server would.
 
     python benchmarks/bench_scale.py --sizes 10000,100000
-    python benchmarks/bench_scale.py                 # 10k, 100k, 1M (run on a quiet machine)
+    python benchmarks/bench_scale.py                 # 10k, 100k, 1M (~12 min on 2 cores)
 """
 
 from __future__ import annotations
