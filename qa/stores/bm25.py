@@ -295,6 +295,7 @@ class InvertedBM25:
                 optional.append((col, weight))
             else:
                 essential.append((col, weight))
+        rows: np.ndarray
         if sum(df[c] for c, _ in essential) * 64 < self.n_rows:
             parts = [np.asarray(self.docs[self.indptr[c] : self.indptr[c + 1]]) for c, _ in essential]
             rows = np.unique(np.concatenate(parts))

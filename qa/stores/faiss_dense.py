@@ -123,7 +123,7 @@ class FaissDenseStore:
             kind = "flat"
         started = time.perf_counter()
         self.index, self.params = _build(vectors, kind, self.calibration_vectors)
-        if self.params["kind"] != "flat":
+        if self.index is not None:  # flat keeps no file: it searches the passage store's vectors
             faiss.write_index(self.index, str(directory / "dense.faiss"))
         self.params["build_seconds"] = round(time.perf_counter() - started, 3)
         return dict(self.params)
@@ -270,7 +270,8 @@ def _exact_all(
 
 def _build(
     vectors: np.ndarray, kind: str, extra: np.ndarray | None = None
-) -> tuple[faiss.Index, dict[str, Any]]:
+) -> tuple[faiss.Index | None, dict[str, Any]]:
+    """The index of ``kind`` over ``vectors`` and its manifest parameters (None for flat: nothing to build)."""
     n, dim = vectors.shape
     if kind == "flat":
         return None, {"kind": "flat"}

@@ -233,7 +233,7 @@ def _copy_runs(out: Any, blob: Any, runs: Sequence[tuple[int, int]]) -> None:
             out.write(blob[a:b])
 
 
-def _npy_out(path: Path, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+def _npy_out(path: Path, shape: tuple[int, ...], dtype: Any) -> np.memmap:
     return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
 
 
