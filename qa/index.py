@@ -58,6 +58,8 @@ MANIFESTS = "manifests"
 SEGMENTS = "segments"
 LOCK = ".writer.lock"
 MAX_SEGMENTS = 8
+# build_index encodes, tokenizes and writes a larger corpus this many paragraphs at a time (bounded memory).
+BUILD_CHUNK_PARAGRAPHS = 100_000
 # Files up to this size are checked against their sha256 at load; larger ones by size only (a million
 # paragraphs must open in seconds). verify="full" checks every file.
 SHA_VERIFY_MAX_BYTES = 64 << 20
@@ -532,10 +534,13 @@ def build_index(
     speeches = _dedupe(speeches)
     if not any(sp.paragraphs for sp in speeches):
         raise SpeechQAError("nothing to index: no paragraphs were found", fix="check the input files")
+    if reuse is not None and reuse.manifest.model_id != encoder.model_id:
+        reuse = None
+    batches = _batches(speeches, BUILD_CHUNK_PARAGRAPHS)
+    if len(batches) > 1:
+        return _build_in_chunks(batches, encoder, index_dir, cache, faiss_kind, progress, reuse, tokenizer)
     started = time.perf_counter()
-    sources = None
-    if reuse is not None and reuse.manifest.model_id == encoder.model_id:
-        sources = [(reuse, reuse.live_rows())]
+    sources = [(reuse, reuse.live_rows())] if reuse is not None else None
     pvecs, svecs, n_encoded = _encode(speeches, encoder, cache, sources, progress)
     seconds = time.perf_counter() - started
     return build_index_from_vectors(
@@ -549,6 +554,47 @@ def build_index(
         faiss_kind=faiss_kind,
         encoded=n_encoded,
         encode_seconds=seconds,
+    )
+
+
+def _batches(speeches: Sequence[Speech], max_paragraphs: int) -> list[list[Speech]]:
+    """Whole speeches in order, about ``max_paragraphs`` paragraphs a batch."""
+    out: list[list[Speech]] = [[]]
+    size = 0
+    for sp in speeches:
+        if size and size + len(sp.paragraphs) > max_paragraphs:
+            out.append([])
+            size = 0
+        out[-1].append(sp)
+        size += len(sp.paragraphs)
+    return out
+
+
+def _build_in_chunks(batches, encoder, index_dir, cache, faiss_kind, progress, reuse, tokenizer) -> Manifest:
+    """A large corpus is encoded, tokenized and written a batch at a time (``build_index_from_chunks``), so
+    its vectors and token lists are never all in memory. Vectors are reused from paragraphs of the same speech
+    id in ``reuse``."""
+    total = sum(len(sp.paragraphs) for batch in batches for sp in batch)
+    stats = {"encoded": 0, "encode_seconds": 0.0}
+
+    def chunks() -> Iterator[Chunk]:
+        done = 0
+        for batch in batches:
+            sources = None
+            if reuse is not None:
+                rows = [reuse.speech_rows(sp.speech_id) for sp in batch if sp.speech_id in reuse.speeches]
+                sources = [(reuse, np.concatenate(rows))] if rows else None
+            offset = done
+            step = (lambda d, _n, o=offset: progress(o + d, total)) if progress else None
+            started = time.perf_counter()
+            pvecs, svecs, n_encoded = _encode(batch, encoder, cache, sources, step)
+            stats["encode_seconds"] += time.perf_counter() - started
+            stats["encoded"] += n_encoded
+            done += sum(len(sp.paragraphs) for sp in batch)
+            yield batch, pvecs, svecs, _tokens(batch, tokenizer)
+
+    return build_index_from_chunks(
+        chunks(), index_dir, model_id=encoder.model_id, dim=encoder.dim, faiss_kind=faiss_kind, stats=stats
     )
 
 
@@ -605,6 +651,7 @@ def build_index_from_chunks(
     model_id: str,
     dim: int,
     faiss_kind: str = "auto",
+    stats: Mapping[str, float] | None = None,
 ) -> Manifest:
     """``build_index_from_vectors`` for a corpus given a chunk at a time: (speeches, passage vectors, sentence
     vectors, token lists) per chunk, so only one chunk's records, vectors and tokens are ever in memory.
@@ -612,7 +659,8 @@ def build_index_from_chunks(
     Each chunk is written as a segment when it arrives (searched exactly: no dense index is built for it); then
     all are merged into one segment with the requested dense index by copying columns between memory maps and
     merging postings. Nothing is visible before the manifest is replaced; a crash leaves the previous version
-    and the chunk segments are collected by the next writer.
+    and the chunk segments are collected by the next writer. ``stats`` (``encoded``, ``encode_seconds``) may be
+    filled while the chunks are produced; they are read for the manifest after the last chunk.
     """
     index_dir = Path(index_dir)
     model = _Model(model_id, dim)
@@ -645,8 +693,16 @@ def build_index_from_chunks(
         assert merged is not None
         del segments
         counts = {"speeches": merged.speeches, "paragraphs": merged.rows, "sentences": merged.sentences}
-        # The corpus did not change between chunks: its fingerprint is that of the one segment, as for one chunk.
-        manifest = _manifest(previous, model, [merged], counts, faiss_kind=faiss_kind, encoded=0, seconds=0.0)
+        stats = stats or {}
+        manifest = _manifest(
+            previous,
+            model,
+            [merged],
+            counts,
+            faiss_kind=faiss_kind,
+            encoded=int(stats.get("encoded", 0)),
+            seconds=float(stats.get("encode_seconds", 0.0)),
+        )
         _commit(index_dir, manifest)
     log.info("index written to %s: %s", index_dir, manifest.counts)
     return manifest

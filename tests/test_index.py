@@ -305,6 +305,32 @@ def test_building_from_chunks_writes_the_index_one_chunk_gives(tmp_path, corpus_
     assert len(list((tmp_path / "chunks" / "segments").iterdir())) == 1  # the chunk segments are collected
 
 
+def test_a_large_corpus_is_built_in_chunks_into_the_same_index(
+    tmp_path, corpus_speeches, fake_encoder, monkeypatch
+):
+    """build_index above BUILD_CHUNK_PARAGRAPHS encodes and writes a batch at a time: same index, same counts,
+    progress over the whole corpus, and a rebuild with ``reuse`` encodes nothing."""
+    import qa.index as qi
+
+    build_index(corpus_speeches, fake_encoder, tmp_path / "whole")
+    monkeypatch.setattr(qi, "BUILD_CHUNK_PARAGRAPHS", 5)
+    seen = []
+    m = build_index(
+        corpus_speeches, fake_encoder, tmp_path / "chunked", progress=lambda d, n: seen.append((d, n))
+    )
+    whole, chunked = (
+        load_index(tmp_path / "whole", fake_encoder),
+        load_index(tmp_path / "chunked", fake_encoder),
+    )
+    assert m.segments[0].fingerprint == whole.manifest.segments[0].fingerprint
+    assert m.counts == whole.manifest.counts and m.encoded_paragraphs == whole.manifest.encoded_paragraphs
+    assert seen[-1] == (whole.n_paragraphs, whole.n_paragraphs)
+    rows = np.arange(whole.n_rows)
+    np.testing.assert_array_equal(chunked.passage_vectors_of(rows), whole.passage_vectors_of(rows))
+    again = build_index(corpus_speeches, fake_encoder, tmp_path / "chunked", reuse=chunked)
+    assert again.encoded_paragraphs == 0
+
+
 _WRITER = textwrap.dedent(
     """
     import dataclasses, os, signal, sys, time, pathlib
