@@ -331,6 +331,35 @@ def test_a_large_corpus_is_built_in_chunks_into_the_same_index(
     assert again.encoded_paragraphs == 0
 
 
+def test_contains_text_bigram_filter_agrees_with_scanning(tmp_path, corpus_speeches, fake_encoder):
+    """The per-segment bigram table answers "absent" without a scan, and never for text that is there
+    (substrings of paragraphs and sections, across paragraph boundaries, in merged segments too)."""
+    import random
+
+    d = tmp_path / "idx"
+    build_index(corpus_speeches[:2], fake_encoder, d)
+    add_to_index(d, corpus_speeches[2:], fake_encoder)
+    for index in (load_index(d, fake_encoder), load_index(d, fake_encoder, verify="full")):
+        segs = [seg.passages for seg in index._segments]
+        assert all(p._bigrams is not None and len(p._bigrams) for p in segs)
+        blob = "".join(bytes(p._text).decode() + "\x00" + bytes(p._section).decode() for p in segs)
+        rng = random.Random(0)
+        needles = ["量子纠缠", "不存在的词汇", "zz", "网络", "的"]
+        for _ in range(300):
+            i = rng.randrange(len(blob) - 8)
+            needles.append(blob[i : i + rng.randint(2, 8)].replace("\x00", ""))
+        for needle in needles:
+            want = any(needle in bytes(b).decode() for p in segs for b in (p._text, p._section))
+            assert any(p.contains_text(needle) for p in segs) == want, needle
+    compact_index(d, fake_encoder)
+    merged = load_index(d, fake_encoder)._segments[0].passages
+    fresh = tmp_path / "fresh"
+    build_index(corpus_speeches, fake_encoder, fresh)
+    np.testing.assert_array_equal(
+        merged._bigrams, load_index(fresh, fake_encoder)._segments[0].passages._bigrams
+    )
+
+
 _WRITER = textwrap.dedent(
     """
     import dataclasses, os, signal, sys, time, pathlib
