@@ -96,6 +96,8 @@ class FaissDenseStore:
         self.index: faiss.Index | None = None
         self.vectors: np.ndarray = np.zeros((0, dim), dtype=np.float32)
         self.dead: np.ndarray | None = None
+        self._live: np.ndarray | None = None  # ~dead and its count, kept so a query does no O(rows) work
+        self._n_live = 0
         self._sel: Any = None
         # Vectors like the questions users will ask (the index writer passes a sample of sentence vectors):
         # short texts are the hardest queries for IVF, harder than whole paragraphs.
@@ -162,6 +164,8 @@ class FaissDenseStore:
         if self.dead is None:
             self.dead = np.zeros(len(self.vectors), dtype=bool)
         self.dead[np.asarray(rows, dtype=np.int64)] = True
+        self._live = ~self.dead
+        self._n_live = int(self._live.sum())
         dead_ids = np.flatnonzero(self.dead).astype(np.int64)
         batch = faiss.IDSelectorBatch(dead_ids)
         self._sel = (faiss.IDSelectorNot(batch), batch)  # keep the inner selector alive
@@ -190,21 +194,21 @@ class FaissDenseStore:
                 if self.kind == "pq" and len(allowed) > EXACT_ALLOWED_MAX:
                     keep = np.zeros(len(self.vectors), dtype=bool)
                     keep[allowed] = True
-                    return self._pq_search(q[0], k, keep)
+                    return self._pq_search(q[0], k, keep, len(allowed))
                 return _exact_rows(self.vectors, np.sort(allowed), q[0], k)
             assert self.index is not None, "search before save/load"
             sel = faiss.IDSelectorBatch(allowed)
             k = min(k, len(allowed))
             scores, ids = self.index.search(q, k, params=self._search_params(sel))
         else:
-            n_live = len(self.vectors) - (0 if self.dead is None else int(self.dead.sum()))
+            n_live = len(self.vectors) if self._live is None else self._n_live
             k = min(k, n_live)
             if k <= 0:
                 return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
             if self.kind == "flat":
                 return _exact_all(self.vectors, q[0], k, self.dead)
             if self.kind == "pq":
-                return self._pq_search(q[0], k, None if self.dead is None else ~self.dead)
+                return self._pq_search(q[0], k, self._live, n_live)
             assert self.index is not None, "search before save/load"
             params = self._search_params(self._sel[0]) if self._sel is not None else None
             if params is None and self.kind != "flat":
@@ -213,9 +217,11 @@ class FaissDenseStore:
         keep = ids[0] >= 0
         return ids[0][keep].astype(np.int64), scores[0][keep]
 
-    def _pq_search(self, q: np.ndarray, k: int, keep: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """PQ fast-scan candidates, only rows in ``keep``, re-scored exactly; exact search if too few are left."""
-        n_keep = len(self.vectors) if keep is None else int(keep.sum())
+    def _pq_search(
+        self, q: np.ndarray, k: int, keep: np.ndarray | None, n_keep: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """PQ fast-scan candidates, only rows in ``keep`` (``n_keep`` of them), re-scored exactly; exact search
+        if too few are left."""
         k = min(k, n_keep)
         if k <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
