@@ -206,7 +206,7 @@ class FaissDenseStore:
             if k <= 0:
                 return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
             if self.kind == "flat":
-                return _exact_all(self.vectors, q[0], k, self.dead)
+                return _exact_all(self.vectors, q[0], k, self.dead, n_live)
             if self.kind == "pq":
                 return self._pq_search(q[0], k, self._live, n_live)
             assert self.index is not None, "search before save/load"
@@ -243,12 +243,27 @@ def _pq_candidates(index: Any, q: np.ndarray, breadth: int) -> np.ndarray:
     return ids[ids >= 0].astype(np.int64)
 
 
+def _knn(x: np.ndarray, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, scores) of the exact top-k of ``x`` by inner product, on the calling thread's OpenMP threads.
+
+    Not numpy: its BLAS spreads one query over every core, and on a busy 2-core machine a 10k x 384 product
+    took 5.4 ms that way against 0.6 ms on one thread. A float32 memory map is passed without a copy.
+    """
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    k = min(k, len(x))
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    scores, ids = faiss.knn(np.asarray(q, np.float32).reshape(1, -1), x, k, metric=faiss.METRIC_INNER_PRODUCT)
+    keep = ids[0] >= 0
+    return ids[0][keep].astype(np.int64), scores[0][keep]
+
+
 def _exact_rows(
     vectors: np.ndarray, rows: np.ndarray, q: np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k among ``rows`` (sorted): ties by row, as the other paths order them."""
-    sims = np.asarray(vectors[rows], dtype=np.float32) @ q
-    return _top(rows, sims, k)
+    """Exact top-k among ``rows``: ties by row, as the other paths order them."""
+    i, s = _knn(vectors[rows], q, k)
+    return _top(rows[i], s, k)
 
 
 def _top(rows: np.ndarray, sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -260,18 +275,14 @@ def _top(rows: np.ndarray, sims: np.ndarray, k: int) -> tuple[np.ndarray, np.nda
 
 
 def _exact_all(
-    vectors: np.ndarray, q: np.ndarray, k: int, dead: np.ndarray | None, block: int = 262_144
+    vectors: np.ndarray, q: np.ndarray, k: int, dead: np.ndarray | None, n_live: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k over every live row of a (memory-mapped) matrix, a block at a time."""
-    best_r, best_s = np.zeros(0, np.int64), np.zeros(0, np.float32)
-    for start in range(0, len(vectors), block):
-        sims = np.asarray(vectors[start : start + block], dtype=np.float32) @ q
-        if dead is not None:
-            sims[dead[start : start + block]] = -np.inf
-        r, s = _top(np.arange(start, start + len(sims)), sims, k)
-        best_r, best_s = _top(np.concatenate([best_r, r]), np.concatenate([best_s, s]), k)
-    live = np.isfinite(best_s)
-    return best_r[live], best_s[live]
+    """Exact top-k over the live rows of a (memory-mapped) matrix: the top k + dead, then the dead dropped."""
+    if dead is None:
+        return _top(*_knn(vectors, q, k), k)
+    i, s = _knn(vectors, q, k + len(vectors) - n_live)
+    keep = ~dead[i]
+    return _top(i[keep], s[keep], k)
 
 
 def _build(
