@@ -591,7 +591,11 @@ def test_bm25_top_k_skips_common_terms_but_equals_scoring_every_document():
     store = InvertedBM25()
     store.add(np.arange(len(docs)), docs)
     view = store.view()
-    view.delete(rng.choice(len(docs), 300, replace=False))
+    view.delete(rng.choice(len(docs), 150, replace=False))
+    assert view.df("w0") == len(view.postings("w0")[0])  # remembered ...
+    view.delete(rng.choice(len(docs), 150, replace=False))  # ... until the deletions change
+    assert all(view.df(t) == len(view.postings(t)[0]) for t in vocab)
+    assert store.df("w0") == len(store.postings("w0")[0]) > view.df("w0")
     allowed = rng.random(len(docs)) < 0.5
     queries = [["w0", "w1", "w250"], ["w0", "w0", "w3", "w77", "w399"], ["w0"], ["w5", "nope"], ["w0", "w1"]]
     queries += [list(rng.choice(vocab, rng.integers(2, 7), p=p / p.sum())) for _ in range(20)]
