@@ -5,10 +5,13 @@ reports in ../shared/benchmarks (national + provincial), grouped into speeches o
 encoder is not what is measured, so vectors are cheap: a sentence's vector is the fake HashEncoder's
 (signed hashing of character unigrams and bigrams into ``--dim`` buckets, L2-normalized) and a
 paragraph's is the normalized sum of its sentences'. BM25 tokens are jieba's, computed once per pool
-sentence and concatenated. Start-up, RSS and searches run in a fresh process, as a server would.
+sentence and concatenated. Hashed vectors have no cluster structure, which is why ``auto`` uses PQ codes
+with exact re-ranking rather than IVF above 50k rows (docs/index.md). Above ``--chunk`` paragraphs the corpus
+is generated and written a chunk at a time (``build_index_from_chunks``). Start-up, RSS and searches run in a
+fresh process, as a server would.
 
     python benchmarks/bench_scale.py --sizes 10000,100000
-    python benchmarks/bench_scale.py                 # 10k, 100k, 1M (run on a quiet machine)
+    python benchmarks/bench_scale.py                 # 10k, 100k, 1M (~12 min on 2 cores)
 """
 
 from __future__ import annotations
@@ -198,6 +201,10 @@ def measure(index_dir: Path, dim: int, n_queries: int) -> dict:
         lat["bm25"].append((c - b) * 1000)
         lat["fusion"].append((d - c) * 1000)
         found.append(np.pad(scores, (0, 10 - len(scores)), constant_values=-np.inf))
+    rss_after, rss_anon = (
+        _rss_mb(),
+        _rss_mb("RssAnon:"),
+    )  # before the exact reference below reads every vector
     exact_s = np.full((len(qvecs), 0), 0.0)
     parts = [s.passages.passage_vectors for s in snap._segments]  # exact reference over every segment
     exact_s = np.concatenate([exact_top(v, qvecs, 10)[0] for v in parts], axis=1)
@@ -206,7 +213,9 @@ def measure(index_dir: Path, dim: int, n_queries: int) -> dict:
         "import_s": round(t1 - t0, 2),
         "load_s": round(t2 - t1, 2),
         "rss_loaded_mb": rss_loaded,
-        "rss_after_queries_mb": _rss_mb(),
+        "rss_after_queries_mb": rss_after,
+        # Of which anonymous (private) memory; the rest is file pages of the memory maps, shared and reclaimable.
+        "rss_anon_after_queries_mb": rss_anon,
         "recall_at_10": round(recall_at_k(np.asarray(found), exact_s), 4),
         **{f"{k}_p50_ms": round(pct(v, 50), 2) for k, v in lat.items()},
         **{f"{k}_p95_ms": round(pct(v, 95), 2) for k, v in lat.items()},
@@ -214,28 +223,78 @@ def measure(index_dir: Path, dim: int, n_queries: int) -> dict:
     }
 
 
-def _rss_mb() -> float:
+class _PeakSampler:
+    """Highest RssAnon and RssFile of this process while the block runs (sampled by a thread)."""
+
+    def __enter__(self) -> _PeakSampler:
+        import threading
+
+        self.anon = self.file = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            self.anon = max(self.anon, _rss_mb("RssAnon:"))
+            self.file = max(self.file, _rss_mb("RssFile:"))
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _rss_mb(field: str = "VmRSS:") -> float:
+    """Resident set (or with "VmHWM:" its peak) of this process in MB."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field):
             return round(int(line.split()[1]) / 1024, 1)
     return float("nan")
 
 
-def run_size(corpus: Corpus, n: int, root: Path, n_queries: int, faiss_kind: str) -> dict:
-    from qa.index import add_to_index, build_index_from_vectors, remove_from_index
+def run_size(corpus: Corpus, n: int, root: Path, n_queries: int, faiss_kind: str, chunk: int) -> dict:
+    """Build (streamed in chunks of ``chunk`` paragraphs above that size), then measure in a fresh process."""
+    from qa.index import add_to_index, build_index_from_chunks, build_index_from_vectors, remove_from_index
 
     index_dir = root / f"idx-{n}"
-    t0 = time.perf_counter()
-    speeches, picks = corpus.speeches(n)
-    pvecs, svecs, tokens = corpus.arrays(speeches, picks)
-    t1 = time.perf_counter()
     enc = BenchEncoder(corpus.dim)
-    m = build_index_from_vectors(
-        speeches, pvecs, svecs, tokens, index_dir, model_id=enc.model_id, dim=enc.dim, faiss_kind=faiss_kind
-    )
-    t2 = time.perf_counter()
-    del speeches, picks, pvecs, svecs, tokens
-    out = {"paragraphs": m.counts["paragraphs"], "corpus_s": round(t1 - t0, 1), "build_s": round(t2 - t1, 1)}
+    kw = {"model_id": enc.model_id, "dim": enc.dim, "faiss_kind": faiss_kind}
+    corpus_s = 0.0
+
+    def chunks():
+        nonlocal corpus_s
+        for c, start in enumerate(range(0, n, chunk)):
+            a = time.perf_counter()
+            speeches, picks = corpus.speeches(min(chunk, n - start), prefix=f"b{c}-")
+            pvecs, svecs, tokens = corpus.arrays(speeches, picks)
+            corpus_s += time.perf_counter() - a
+            yield speeches, pvecs, svecs, tokens
+            del speeches, picks, pvecs, svecs, tokens
+
+    t0 = time.perf_counter()
+    rss_before = _rss_mb()
+    with _PeakSampler() as peak:
+        if n <= chunk:
+            m = build_index_from_vectors(*next(chunks()), index_dir, **kw)
+        else:
+            m = build_index_from_chunks(chunks(), index_dir, **kw)
+    total = time.perf_counter() - t0
+    out = {
+        "paragraphs": m.counts["paragraphs"],
+        "corpus_s": round(corpus_s, 1),  # generating the synthetic chunks, interleaved with the build
+        "build_s": round(total - corpus_s, 1),
+        "chunks": (n + chunk - 1) // chunk,
+        # Peak of this process (corpus pool + one chunk of Speech objects, token lists, vectors + the build),
+        # and its RSS before the build started (the sentence pool and earlier sizes).
+        "rss_before_build_mb": rss_before,
+        "peak_rss_build_mb": _rss_mb("VmHWM:"),
+        # Sampled every 0.1 s during the build: private memory, and file pages of the memory maps read and
+        # written (page cache, shared and reclaimable, but counted in RSS).
+        "peak_rss_anon_build_mb": peak.anon,
+        "peak_rss_file_build_mb": peak.file,
+        "load_average": round(os.getloadavg()[0], 2),
+    }
     out["disk_mb"] = round(du(index_dir) / 1e6, 1)
     proc = subprocess.run(
         [
@@ -275,6 +334,8 @@ def main() -> int:
     parser.add_argument(
         "--dir", type=Path, help="where to build (default: a temporary directory, removed after)"
     )
+    parser.add_argument("--chunk", type=int, default=100_000, help="paragraphs per streamed build chunk")
+    parser.add_argument("--keep", action="store_true", help="keep the indexes under --dir")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -289,9 +350,10 @@ def main() -> int:
     corpus = Corpus(args.dim)
     try:
         for n in (int(x) for x in args.sizes.split(",")):
-            result = run_size(corpus, n, root, args.queries, args.faiss)
+            result = run_size(corpus, n, root, args.queries, args.faiss, args.chunk)
             print(json.dumps(result, ensure_ascii=False), flush=True)
-            shutil.rmtree(root / f"idx-{n}", ignore_errors=True)
+            if not args.keep:
+                shutil.rmtree(root / f"idx-{n}", ignore_errors=True)
     finally:
         if args.dir is None:
             shutil.rmtree(root, ignore_errors=True)

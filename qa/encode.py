@@ -59,6 +59,10 @@ def encode_paragraphs(
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Return (paragraph vectors, sentence vectors in paragraph order, number of paragraphs encoded now).
 
+    Paragraph vectors are float32; sentence vectors float16, as the passage store keeps them: both are filled
+    into arrays allocated once, so a large build holds each vector once (4.5M sentence vectors of 384
+    dimensions are 3.5 GB in float16, twice that in float32, four times with per-paragraph copies).
+
     ``items`` are (prefix, paragraph): the encoder sees ``prefix + paragraph.text``. Sentence vectors come
     from the same forward pass when the encoder can pool token spans (no second pass over the text);
     otherwise each sentence is encoded on its own. ``reuse`` lists (store, rows) whose vectors may be taken
@@ -69,7 +73,16 @@ def encode_paragraphs(
     fulls = [prefix + p.text for prefix, p in items]
     spans = [_spans(prefix, p) for prefix, p in items]
     keys = [paragraph_key(prefix, p) for prefix, p in items]
-    results: list[np.ndarray | None] = [None] * n
+    sent_off = np.zeros(n + 1, dtype=np.int64)
+    sent_off[1:] = np.cumsum([len(sp) for sp in spans])
+    passage = np.zeros((n, dim), dtype=np.float32)
+    sentence = np.zeros((int(sent_off[-1]), dim), dtype=np.float16)
+    have = np.zeros(n, dtype=bool)
+
+    def put(i: int, vec: np.ndarray) -> None:
+        passage[i] = vec[0]
+        sentence[sent_off[i] : sent_off[i + 1]] = vec[1:]
+        have[i] = True
 
     if reuse:
         previous: dict[str, tuple[VectorSource, int]] = {}
@@ -81,17 +94,19 @@ def encode_paragraphs(
             found = previous.get(k)
             if found is not None:
                 store, row = found
-                results[i] = np.vstack(
-                    [store.passage_vectors_of(np.asarray([row])), store.sentence_vectors_of(row)]
+                put(
+                    i,
+                    np.vstack([store.passage_vectors_of(np.asarray([row])), store.sentence_vectors_of(row)]),
                 )
+        del previous
 
-    missing = [i for i in range(n) if results[i] is None]
+    missing = [i for i in range(n) if not have[i]]
     if cache is not None and missing:
         cached = cache.get_many(encoder.model_id, SPAN_KIND, [keys[i] for i in missing])
         for i, vec in zip(missing, cached, strict=True):
             if vec is not None and vec.shape == (1 + len(spans[i]), dim):
-                results[i] = vec
-        missing = [i for i in range(n) if results[i] is None]
+                put(i, vec)
+        missing = [i for i in range(n) if not have[i]]
 
     # Batches of similar length waste less work on padding: sort what is left to encode by length.
     missing.sort(key=lambda i: len(fulls[i]))
@@ -115,19 +130,12 @@ def encode_paragraphs(
                 pos += len(sp)
         entries = []
         for j, i in enumerate(batch):
-            results[i] = np.vstack([pvecs[j : j + 1], svecs[j]]).astype(np.float32)
-            entries.append(results[i])
+            vec = np.vstack([pvecs[j : j + 1], svecs[j]]).astype(np.float32)
+            put(i, vec)
+            entries.append(vec)
         if cache is not None:
             cache.put_many(encoder.model_id, SPAN_KIND, [keys[i] for i in batch], entries)
         done += len(batch)
         if progress:
             progress(done, n)
-
-    passage = np.vstack([r[0:1] for r in results]).astype(np.float32)  # type: ignore[index]
-    sentence_parts = [r[1:] for r in results]  # type: ignore[index]
-    sentence = (
-        np.vstack(sentence_parts).astype(np.float32)
-        if sentence_parts
-        else np.zeros((0, dim), dtype=np.float32)
-    )
-    return np.ascontiguousarray(passage), np.ascontiguousarray(sentence), len(missing)
+    return passage, sentence, len(missing)

@@ -28,7 +28,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +49,7 @@ from qa.stores import factory
 from qa.stores.base import FORMAT_VERSION, FileDigest, Manifest, SegmentEntry
 from qa.stores.bm25 import InvertedBM25
 from qa.stores.faiss_dense import KINDS as FAISS_KINDS
-from qa.stores.passages import write_passages
+from qa.stores.passages import write_merged_passages, write_passages
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,8 @@ MANIFESTS = "manifests"
 SEGMENTS = "segments"
 LOCK = ".writer.lock"
 MAX_SEGMENTS = 8
+# build_index encodes, tokenizes and writes a larger corpus this many paragraphs at a time (bounded memory).
+BUILD_CHUNK_PARAGRAPHS = 100_000
 # Files up to this size are checked against their sha256 at load; larger ones by size only (a million
 # paragraphs must open in seconds). verify="full" checks every file.
 SHA_VERIFY_MAX_BYTES = 64 << 20
@@ -227,33 +229,37 @@ def _collect_garbage(index_dir: Path, manifest: Manifest) -> None:
 
 def _write_segment(
     index_dir: Path,
-    speeches: Sequence[Speech],
-    passage_vecs: np.ndarray,
-    sentence_vecs: np.ndarray,
+    write_passages_into: Callable[[Path], None],
     lexical: InvertedBM25 | Sequence[Sequence[str]],
     *,
     dim: int,
     faiss_kind: str,
     backends: Mapping[str, str],
 ) -> SegmentEntry:
-    """Write a complete segment under a temporary name, fsync it and rename it into ``segments/``."""
+    """Write a complete segment under a temporary name, fsync it and rename it into ``segments/``.
+
+    ``write_passages_into(dir)`` writes the passage store; the dense index is built from its memory-mapped
+    vectors, so the segment's vectors are never held twice in memory.
+    """
     segments = index_dir / SEGMENTS
     segments.mkdir(parents=True, exist_ok=True)
     name = f"seg-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:10]}"
     tmp = segments / f".tmp-{name}"
     tmp.mkdir()
     try:
-        paragraphs = [p for sp in speeches for p in sp.paragraphs]
-        n = len(paragraphs)
-        write_passages(tmp, speeches, passage_vecs, sentence_vecs)
+        write_passages_into(tmp)
+        store = factory.load_passages(dict(backends), tmp)
+        n = store.n_rows
         if isinstance(lexical, InvertedBM25):
             lexical.save(tmp)
         else:
             lex = factory.new_lexical(dict(backends))
             lex.add(np.arange(n), lexical)
             lex.save(tmp)
+            del lex
         dense = factory.new_dense(dict(backends), dim, faiss_kind)
-        dense.add(np.arange(n), passage_vecs)
+        dense.add(np.arange(n), store.passage_vectors)
+        sentence_vecs = store.sentence_vectors
         if len(sentence_vecs):
             pick = np.random.default_rng(0).choice(
                 len(sentence_vecs), min(200, len(sentence_vecs)), replace=False
@@ -261,25 +267,27 @@ def _write_segment(
             dense.calibration_vectors = np.asarray(sentence_vecs[np.sort(pick)], dtype=np.float32)
         dense_params = dense.save(tmp)
         files = {f: _digest(tmp / f) for f in sorted(os.listdir(tmp))}
-        fingerprint = hashlib.sha256()
-        for p in paragraphs:
-            fingerprint.update(p.paragraph_id.encode())
-            fingerprint.update(p.text.encode())
+        entry = SegmentEntry(
+            name=name,
+            rows=n,
+            sentences=int(len(sentence_vecs)),
+            speeches=len(store.speech_list),
+            fingerprint=store.fingerprint(),
+            dense=dense_params,
+            files=files,
+        )
+        del dense, store, sentence_vecs
         _fsync_path(tmp)
         os.rename(tmp, segments / name)
         _fsync_path(segments)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return SegmentEntry(
-        name=name,
-        rows=n,
-        sentences=int(sum(len(p.sentences) for p in paragraphs)),
-        speeches=len(speeches),
-        fingerprint=fingerprint.hexdigest(),
-        dense=dense_params,
-        files=files,
-    )
+    return entry
+
+
+def _passages_of(speeches: Sequence[Speech], pvecs: np.ndarray, svecs: np.ndarray) -> Callable[[Path], None]:
+    return lambda directory: write_passages(directory, speeches, pvecs, svecs)
 
 
 def _check_segment(index_dir: Path, entry: SegmentEntry, verify: bool | str) -> None:
@@ -526,10 +534,13 @@ def build_index(
     speeches = _dedupe(speeches)
     if not any(sp.paragraphs for sp in speeches):
         raise SpeechQAError("nothing to index: no paragraphs were found", fix="check the input files")
+    if reuse is not None and reuse.manifest.model_id != encoder.model_id:
+        reuse = None
+    batches = _batches(speeches, BUILD_CHUNK_PARAGRAPHS)
+    if len(batches) > 1:
+        return _build_in_chunks(batches, encoder, index_dir, cache, faiss_kind, progress, reuse, tokenizer)
     started = time.perf_counter()
-    sources = None
-    if reuse is not None and reuse.manifest.model_id == encoder.model_id:
-        sources = [(reuse, reuse.live_rows())]
+    sources = [(reuse, reuse.live_rows())] if reuse is not None else None
     pvecs, svecs, n_encoded = _encode(speeches, encoder, cache, sources, progress)
     seconds = time.perf_counter() - started
     return build_index_from_vectors(
@@ -543,6 +554,47 @@ def build_index(
         faiss_kind=faiss_kind,
         encoded=n_encoded,
         encode_seconds=seconds,
+    )
+
+
+def _batches(speeches: Sequence[Speech], max_paragraphs: int) -> list[list[Speech]]:
+    """Whole speeches in order, about ``max_paragraphs`` paragraphs a batch."""
+    out: list[list[Speech]] = [[]]
+    size = 0
+    for sp in speeches:
+        if size and size + len(sp.paragraphs) > max_paragraphs:
+            out.append([])
+            size = 0
+        out[-1].append(sp)
+        size += len(sp.paragraphs)
+    return out
+
+
+def _build_in_chunks(batches, encoder, index_dir, cache, faiss_kind, progress, reuse, tokenizer) -> Manifest:
+    """A large corpus is encoded, tokenized and written a batch at a time (``build_index_from_chunks``), so
+    its vectors and token lists are never all in memory. Vectors are reused from paragraphs of the same speech
+    id in ``reuse``."""
+    total = sum(len(sp.paragraphs) for batch in batches for sp in batch)
+    stats = {"encoded": 0, "encode_seconds": 0.0}
+
+    def chunks() -> Iterator[Chunk]:
+        done = 0
+        for batch in batches:
+            sources = None
+            if reuse is not None:
+                rows = [reuse.speech_rows(sp.speech_id) for sp in batch if sp.speech_id in reuse.speeches]
+                sources = [(reuse, np.concatenate(rows))] if rows else None
+            offset = done
+            step = (lambda d, _n, o=offset: progress(o + d, total)) if progress else None
+            started = time.perf_counter()
+            pvecs, svecs, n_encoded = _encode(batch, encoder, cache, sources, step)
+            stats["encode_seconds"] += time.perf_counter() - started
+            stats["encoded"] += n_encoded
+            done += sum(len(sp.paragraphs) for sp in batch)
+            yield batch, pvecs, svecs, _tokens(batch, tokenizer)
+
+    return build_index_from_chunks(
+        chunks(), index_dir, model_id=encoder.model_id, dim=encoder.dim, faiss_kind=faiss_kind, stats=stats
     )
 
 
@@ -568,9 +620,7 @@ def build_index_from_vectors(
         previous = _read_manifest_or_none(index_dir)
         entry = _write_segment(
             index_dir,
-            speeches,
-            passage_vecs,
-            sentence_vecs,
+            _passages_of(speeches, passage_vecs, sentence_vecs),
             token_lists,
             dim=dim,
             faiss_kind=faiss_kind,
@@ -585,6 +635,73 @@ def build_index_from_vectors(
             faiss_kind=faiss_kind,
             encoded=encoded,
             seconds=encode_seconds,
+        )
+        _commit(index_dir, manifest)
+    log.info("index written to %s: %s", index_dir, manifest.counts)
+    return manifest
+
+
+Chunk = tuple[Sequence[Speech], np.ndarray, np.ndarray, Sequence[Sequence[str]]]
+
+
+def build_index_from_chunks(
+    chunks: Iterable[Chunk],
+    index_dir: Path,
+    *,
+    model_id: str,
+    dim: int,
+    faiss_kind: str = "auto",
+    stats: Mapping[str, float] | None = None,
+) -> Manifest:
+    """``build_index_from_vectors`` for a corpus given a chunk at a time: (speeches, passage vectors, sentence
+    vectors, token lists) per chunk, so only one chunk's records, vectors and tokens are ever in memory.
+
+    Each chunk is written as a segment when it arrives (searched exactly: no dense index is built for it); then
+    all are merged into one segment with the requested dense index by copying columns between memory maps and
+    merging postings. Nothing is visible before the manifest is replaced; a crash leaves the previous version
+    and the chunk segments are collected by the next writer. ``stats`` (``encoded``, ``encode_seconds``) may be
+    filled while the chunks are produced; they are read for the manifest after the last chunk.
+    """
+    index_dir = Path(index_dir)
+    model = _Model(model_id, dim)
+    with writer_lock(index_dir):
+        previous = _read_manifest_or_none(index_dir)
+        entries: list[SegmentEntry] = []
+        where: dict[str, int] = {}  # speech id -> chunk holding it; a later chunk's copy wins
+        for speeches, pvecs, svecs, tokens in chunks:
+            if len({sp.speech_id for sp in speeches}) != len(speeches):
+                raise SpeechQAError("a chunk holds the same speech id twice", fix="deduplicate each chunk")
+            entries = _tombstone(entries, where, [sp.speech_id for sp in speeches])
+            where.update((sp.speech_id, len(entries)) for sp in speeches)
+            entries.append(
+                _write_segment(
+                    index_dir,
+                    _passages_of(speeches, pvecs, svecs),
+                    tokens,
+                    dim=dim,
+                    faiss_kind="flat",
+                    backends=factory.DEFAULT_BACKENDS,
+                )
+            )
+            del speeches, pvecs, svecs, tokens
+            log.info("chunk %d written (%d paragraphs)", len(entries), entries[-1].rows)
+        if not any(e.rows for e in entries):
+            raise SpeechQAError("nothing to index: no paragraphs were found", fix="check the input files")
+        draft = _manifest(previous, model, entries, {}, faiss_kind=faiss_kind, encoded=0, seconds=0.0)
+        segments = [_open_segment(index_dir, draft, e, False, full=False) for e in entries]
+        merged = _merge_segments(index_dir, draft, segments, entries)
+        assert merged is not None
+        del segments
+        counts = {"speeches": merged.speeches, "paragraphs": merged.rows, "sentences": merged.sentences}
+        stats = stats or {}
+        manifest = _manifest(
+            previous,
+            model,
+            [merged],
+            counts,
+            faiss_kind=faiss_kind,
+            encoded=int(stats.get("encoded", 0)),
+            seconds=float(stats.get("encode_seconds", 0.0)),
         )
         _commit(index_dir, manifest)
     log.info("index written to %s: %s", index_dir, manifest.counts)
@@ -630,6 +747,31 @@ def _tombstone(
     ]
 
 
+def _reuse_sources(index_dir: Path, speeches: Sequence[Speech]) -> tuple[Manifest | None, list | None]:
+    """The committed version and, for speeches it already holds, where their vectors can be reused from.
+
+    Read without the lock: manifests are replaced atomically and opened segments stay readable when a writer
+    collects them. A version collected before its segments could be opened just means no reuse.
+    """
+    if not (index_dir / MANIFEST).exists():
+        return None, None
+    seen = read_manifest(index_dir)
+    try:
+        segments = _open_segments(index_dir, seen, False, None, full=False)
+    except IndexCorruptedError:
+        return seen, None
+    where = _live_location(segments, seen.segments)
+    sources = [
+        (
+            segments[where[sp.speech_id]].passages,
+            segments[where[sp.speech_id]].passages.rows_of_speech(sp.speech_id),
+        )
+        for sp in speeches
+        if sp.speech_id in where
+    ]
+    return seen, sources
+
+
 def add_to_index(
     index_dir: Path,
     new_speeches: Sequence[Speech],
@@ -643,37 +785,35 @@ def add_to_index(
     """Add (or replace, by speech id) speeches: one new segment, tombstones for the replaced copies.
 
     Costs O(new paragraphs): nothing else is re-encoded, re-tokenized or rewritten (until compaction).
-    The latest manifest is read after taking the writer lock, so concurrent additions all land.
+    Encoding and tokenizing happen before the writer lock is taken, so a slow encode does not stall other
+    writers; under the lock the latest manifest is read again and the tombstones are computed against it,
+    so concurrent additions all land and a speech added by another writer meanwhile is still replaced.
     """
     index_dir = Path(index_dir)
     new_speeches = _dedupe(new_speeches)
     if not any(sp.paragraphs for sp in new_speeches):
         raise SpeechQAError("nothing to add: no paragraphs were found", fix="check the input files")
+    seen, sources = _reuse_sources(index_dir, new_speeches)
+    if seen is not None:
+        _check_model(index_dir, seen, encoder)
+    started = time.perf_counter()
+    pvecs, svecs, n_encoded = _encode(new_speeches, encoder, cache, sources, progress)
+    seconds = time.perf_counter() - started
+    tokens = _tokens(new_speeches, tokenizer)
     with writer_lock(index_dir):
         previous = read_manifest(index_dir) if (index_dir / MANIFEST).exists() else None
         if previous is None:
-            return _build_locked(index_dir, new_speeches, encoder, cache, progress, tokenizer)
-        _check_model(index_dir, previous, encoder)
+            return _first_segment(index_dir, new_speeches, encoder, pvecs, svecs, tokens, n_encoded, seconds)
+        _check_model(index_dir, previous, encoder)  # the index may have been rebuilt with another model
+        if seen is None or previous.seq != seen.seq:
+            log.info("index %s changed while encoding; adding to version %s", index_dir, previous.version)
         segments = _open_segments(index_dir, previous, False, None, full=False)
         where = _live_location(segments, previous.segments)
-        sources = [
-            (
-                segments[where[sp.speech_id]].passages,
-                segments[where[sp.speech_id]].passages.rows_of_speech(sp.speech_id),
-            )
-            for sp in new_speeches
-            if sp.speech_id in where
-        ]
-        started = time.perf_counter()
-        pvecs, svecs, n_encoded = _encode(new_speeches, encoder, cache, sources, progress)
-        seconds = time.perf_counter() - started
         entries = _tombstone(list(previous.segments), where, [sp.speech_id for sp in new_speeches])
         new = _write_segment(
             index_dir,
-            new_speeches,
-            pvecs,
-            svecs,
-            _tokens(new_speeches, tokenizer),
+            _passages_of(new_speeches, pvecs, svecs),
+            tokens,
             dim=encoder.dim,
             faiss_kind=previous.faiss,
             backends=previous.backends,
@@ -693,15 +833,11 @@ def add_to_index(
         return _commit(index_dir, manifest)
 
 
-def _build_locked(index_dir, speeches, encoder, cache, progress, tokenizer) -> Manifest:
-    started = time.perf_counter()
-    pvecs, svecs, n_encoded = _encode(speeches, encoder, cache, None, progress)
+def _first_segment(index_dir, speeches, encoder, pvecs, svecs, tokens, n_encoded, seconds) -> Manifest:
     entry = _write_segment(
         index_dir,
-        speeches,
-        pvecs,
-        svecs,
-        _tokens(speeches, tokenizer),
+        _passages_of(speeches, pvecs, svecs),
+        tokens,
         dim=encoder.dim,
         faiss_kind="auto",
         backends=factory.DEFAULT_BACKENDS,
@@ -709,15 +845,7 @@ def _build_locked(index_dir, speeches, encoder, cache, progress, tokenizer) -> M
     counts = {"speeches": len(speeches), "paragraphs": entry.rows, "sentences": entry.sentences}
     return _commit(
         index_dir,
-        _manifest(
-            None,
-            encoder,
-            [entry],
-            counts,
-            faiss_kind="auto",
-            encoded=n_encoded,
-            seconds=time.perf_counter() - started,
-        ),
+        _manifest(None, encoder, [entry], counts, faiss_kind="auto", encoded=n_encoded, seconds=seconds),
     )
 
 
@@ -808,36 +936,32 @@ def _compact(
     if not chosen:
         return segments, entries
     started = time.perf_counter()
-    speeches: list[Speech] = []
-    pvecs, svecs, lexical_parts = [], [], []
-    for i in chosen:
-        seg, entry = segments[i], entries[i]
-        live = seg.live_mask(entry.deleted)
-        gone = set(entry.deleted)
-        store = seg.passages
-        for sp in store.speech_list:
-            if sp.speech_id in gone:
-                continue
-            rows = store.rows_of_speech(sp.speech_id)
-            speeches.append(dataclasses.replace(sp, paragraphs=tuple(store.paragraph(int(r)) for r in rows)))
-        pvecs.append(np.asarray(store.passage_vectors[live], dtype=np.float32))
-        sent_live = np.repeat(live, np.diff(np.asarray(store._sent_off)))
-        svecs.append(np.asarray(store.sentence_vectors[sent_live]))
-        lexical_parts.append((seg.lexical, live))
+    merged = _merge_segments(index_dir, manifest, [segments[i] for i in chosen], [entries[i] for i in chosen])
     keep_segments = [s for i, s in enumerate(segments) if i not in chosen]
     keep_entries = [e for i, e in enumerate(entries) if i not in chosen]
-    if speeches:
-        merged = _write_segment(
-            index_dir,
-            speeches,
-            np.vstack(pvecs),
-            np.vstack(svecs),
-            InvertedBM25.merged(lexical_parts),
-            dim=manifest.dim,
-            faiss_kind=manifest.faiss,
-            backends=manifest.backends,
-        )
+    if merged is not None:
         keep_segments.append(_open_segment(index_dir, manifest, merged, True, full=False))
         keep_entries.append(merged)
     log.info("compacted %d segments into one in %.1f s", len(chosen), time.perf_counter() - started)
     return keep_segments, keep_entries
+
+
+def _merge_segments(
+    index_dir: Path, manifest: Manifest, segments: Sequence[LoadedSegment], entries: Sequence[SegmentEntry]
+) -> SegmentEntry | None:
+    """The live rows of ``segments`` as one new segment (None if none is live), with ``manifest.faiss``'s dense
+    index: passage columns copied between memory maps, postings merged; nothing re-encoded or re-tokenized."""
+    parts = [(seg.passages, entry.deleted) for seg, entry in zip(segments, entries, strict=True)]
+    lexical_parts = [
+        (seg.lexical, seg.live_mask(entry.deleted)) for seg, entry in zip(segments, entries, strict=True)
+    ]
+    if not any(int(live.sum()) for _, live in lexical_parts):
+        return None
+    return _write_segment(
+        index_dir,
+        lambda directory: write_merged_passages(directory, parts),
+        InvertedBM25.merged(lexical_parts),
+        dim=manifest.dim,
+        faiss_kind=manifest.faiss,
+        backends=manifest.backends,
+    )

@@ -40,28 +40,79 @@ def speech_label(sp: Speech) -> str:
     return speech_region(sp) or sp.speaker or sp.title
 
 
-def mentioned_speeches(question: str, speeches: Mapping[str, Speech]) -> tuple[str, ...]:
-    """Speeches the question names by speaker name, by (part of) title, or by region, in question order."""
-    q = _PUNCT.sub("", question)
-    quoted = [_PUNCT.sub("", m) for m in re.findall(r"《([^》]+)》", question)]
-    found: dict[str, int] = {}
-    for sid, sp in speeches.items():
-        title = _PUNCT.sub("", sp.title)
-        pos = -1
-        if sp.speaker and sp.speaker in q:
-            pos = q.index(sp.speaker)
-        elif len(title) >= 4 and title in q:
-            pos = q.index(title)
-        elif any(len(t) >= 4 and (t in title or title in t) for t in quoted):
-            pos = 0
-        else:
+class _Names:
+    """The names a question can use for the speeches of one mapping, grouped once: speakers and regions are
+    few and shared by many speeches, so a question is compared with each name once, not once per speech."""
+
+    def __init__(self, speeches: Mapping[str, Speech]) -> None:
+        self.order = {sid: i for i, sid in enumerate(speeches)}
+        self.by_speaker: dict[str, list[str]] = {}
+        self.by_region: dict[str, list[str]] = {}
+        self.titles: list[tuple[str, str]] = []
+        self.by_title: dict[
+            str, list[str]
+        ] = {}  # titles of 4+ characters, found by the question's substrings
+        for sid, sp in speeches.items():
+            if sp.speaker:
+                self.by_speaker.setdefault(sp.speaker, []).append(sid)
+            title = _PUNCT.sub("", sp.title)
+            self.titles.append((title, sid))
+            if len(title) >= 4:
+                self.by_title.setdefault(title, []).append(sid)
             region = speech_region(sp)
             core = region_core(region) if region else ""
-            if core and core in q:
-                pos = q.index(core)
-        if pos >= 0:
-            found[sid] = pos
-    return tuple(sorted(found, key=lambda s: found[s]))
+            if core:
+                self.by_region.setdefault(core, []).append(sid)
+        self.longest_title = max(map(len, self.by_title), default=0)
+
+
+_NAMES: dict[int, tuple[Mapping[str, Speech], _Names]] = {}
+
+
+def _names(speeches: Mapping[str, Speech]) -> _Names:
+    # A snapshot's speech mapping never changes: index it once (keyed by identity, holding the mapping so the
+    # id is not reused while cached).
+    hit = _NAMES.get(id(speeches))
+    if hit is not None and hit[0] is speeches:
+        return hit[1]
+    names = _Names(speeches)
+    if len(_NAMES) >= 4:
+        _NAMES.pop(next(iter(_NAMES)))
+    _NAMES[id(speeches)] = (speeches, names)
+    return names
+
+
+def mentioned_speeches(question: str, speeches: Mapping[str, Speech]) -> tuple[str, ...]:
+    """Speeches the question names by speaker name, by (part of) title, or by region, in question order.
+
+    A speech's position is that of its speaker if named, else of its title, else 0 for a quoted 《title》,
+    else of its region."""
+    q = _PUNCT.sub("", question)
+    quoted = [t for t in (_PUNCT.sub("", m) for m in re.findall(r"《([^》]+)》", question)) if len(t) >= 4]
+    names = _names(speeches)
+    found: dict[str, int] = {}
+    for speaker, sids in names.by_speaker.items():
+        if speaker in q:
+            pos = q.index(speaker)
+            found.update((sid, pos) for sid in sids)
+    # Titles in the question: look its substrings up (O(len(q) x longest title), not O(speeches)).
+    titled: dict[str, int] = {}
+    for i in range(len(q)):
+        for j in range(i + 4, min(len(q), i + names.longest_title) + 1):
+            for sid in names.by_title.get(q[i:j], ()):
+                titled.setdefault(sid, i)
+    for sid, pos in titled.items():
+        found.setdefault(sid, pos)
+    if quoted:
+        for title, sid in names.titles:
+            if sid not in found and any(t in title or title in t for t in quoted):
+                found[sid] = 0
+    for core, sids in names.by_region.items():
+        if core in q:
+            pos = q.index(core)
+            for sid in sids:
+                found.setdefault(sid, pos)
+    return tuple(sorted(found, key=lambda s: (found[s], names.order[s])))
 
 
 def rewrite_follow_up(

@@ -16,6 +16,7 @@ from qa.features import period_of, question_period_years, relative_years
 from qa.lexical import tokenize
 from qa.mentions import mentioned_speeches, speech_region
 from qa.snapshot import Snapshot
+from qa.stores.base import LexicalStore
 from qa.types import Filters, Hit
 
 log = logging.getLogger(__name__)
@@ -32,18 +33,15 @@ class Retrieval:
 
 
 class _Sparse:
-    """BM25 scores of the documents that contain a query term; every other document scores 0."""
+    """BM25 of one question: the ranked top rows, and any other row's score looked up on demand (0 without a
+    query term), so no document outside the candidates is scored."""
 
-    def __init__(self, rows: np.ndarray, scores: np.ndarray) -> None:
-        order = np.argsort(rows, kind="stable")
-        self.rows, self.scores = rows[order], scores[order]
+    def __init__(self, lexical: LexicalStore, tokens: list[str], k: int, allowed: np.ndarray | None) -> None:
+        self._lexical, self._tokens = lexical, tokens
+        self.ranked, _ = lexical.top(tokens, k, allowed)
 
     def at(self, rows: np.ndarray) -> np.ndarray:
-        rows = np.asarray(rows, dtype=np.int64)
-        if not len(self.rows):
-            return np.zeros(len(rows), dtype=np.float32)
-        pos = np.clip(np.searchsorted(self.rows, rows), 0, len(self.rows) - 1)
-        return np.where(self.rows[pos] == rows, self.scores[pos], 0.0).astype(np.float32)
+        return np.asarray(self._lexical.scores(self._tokens, np.asarray(rows, dtype=np.int64)), np.float32)
 
 
 def speech_year(sp: Speech) -> int | None:
@@ -205,10 +203,9 @@ class HybridRetriever:
             rankings.append(("dense", self.index.dense.search(qv, depth, allowed)[0]))
         bm25 = None
         if mode in ("hybrid", "bm25"):
-            # Every document with a query term (BM25 > 0): fusion reads the scores of dense candidates too.
-            bm25 = _Sparse(*self.index.lexical.top(tokenize(question), None, allowed))
-            ranked = bm25.rows[np.lexsort((bm25.rows, -bm25.scores))]
-            rankings.append(("bm25", ranked[:depth]))
+            # The top ``depth`` by BM25; fusion looks up the BM25 scores of the dense candidates too.
+            bm25 = _Sparse(self.index.lexical, tokenize(question), depth, allowed)
+            rankings.append(("bm25", bm25.ranked))
         mentioned = self.mentioned_speeches(question) if mode == "hybrid" else ()
         rows = np.zeros(0, dtype=np.int64)
         if mentioned:
@@ -224,7 +221,8 @@ class HybridRetriever:
             fused = self._linear(rankings, qv, bm25, set(rows.tolist()) if mentioned else set())
         if mode == "bm25" and bm25 is not None:
             # A BM25-only ranking has no place for documents without any query term.
-            fused = {r: s for r, s in fused.items() if bm25.at(np.asarray([r]))[0] > 0}
+            has_term = bm25.at(np.fromiter(fused, dtype=np.int64, count=len(fused))) > 0
+            fused = {r: s for (r, s), ok in zip(fused.items(), has_term, strict=True) if ok}
         order = sorted(fused, key=lambda r: (-fused[r], r))
         if mode == "hybrid":
             order = self._period_first(question, order, 2 * k)

@@ -102,9 +102,25 @@ class SegmentedLexical:
         """Live documents containing ``term``."""
         return sum(s.df(term) for s in self._stores)
 
+    def scores(self, query_tokens: Sequence[str], rows: np.ndarray) -> np.ndarray:
+        """BM25 of the given rows (0 without a query term), by lookup in each segment's postings."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.zeros(len(rows), dtype=np.float32)
+        if not len(rows):
+            return out
+        idfs = {t: float(idf(self.df(t), self.n_docs)) for t in set(query_tokens)}
+        which = np.searchsorted(self._bases, rows, side="right") - 1
+        for i in np.unique(which):
+            mask = which == i
+            out[mask] = self._stores[i].score_rows(
+                query_tokens, idfs, self.avgdl, rows[mask] - self._bases[i]
+            )
+        return out
+
     def top(
         self, query_tokens: Sequence[str], k: int | None, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, scores) of the best ``k`` live documents; with k=None every document with a query term."""
         idfs = {t: float(idf(self.df(t), self.n_docs)) for t in set(query_tokens)}
         rows, scores = [], []
         for i, store in enumerate(self._stores):
@@ -116,7 +132,10 @@ class SegmentedLexical:
                     continue
                 mask = np.zeros(store.n_rows, dtype=bool)
                 mask[local] = True
-            r, s = store.scores_for(query_tokens, idfs, self.avgdl, mask)
+            if k is None:
+                r, s = store.scores_for(query_tokens, idfs, self.avgdl, mask)
+            else:  # each segment's exact top k holds the corpus' top k
+                r, s = store.top_scored(query_tokens, idfs, self.avgdl, k, mask)
             rows.append(r + base)
             scores.append(s)
         if not rows:

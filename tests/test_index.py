@@ -247,6 +247,119 @@ def test_many_additions_are_compacted_and_search_the_same(tmp_path, corpus_speec
     )
 
 
+def test_compaction_copies_columns_into_the_same_segment_a_fresh_build_writes(
+    tmp_path, corpus_speeches, fake_encoder
+):
+    """Merging segments (tombstones dropped) gives the rows, records, vectors and fingerprint a build of the live
+    speeches gives, though nothing is decoded into Paragraph objects on the way."""
+    d = tmp_path / "idx"
+    build_index(corpus_speeches[:1], fake_encoder, d)
+    for sp in corpus_speeches[1:]:
+        add_to_index(d, [sp], fake_encoder)
+    remove_from_index(d, [corpus_speeches[1].speech_id], fake_encoder)
+    compact_index(d, fake_encoder)
+    live = [sp for sp in corpus_speeches if sp.speech_id != corpus_speeches[1].speech_id]
+    build_index(live, fake_encoder, tmp_path / "fresh")
+    a, b = load_index(d, fake_encoder), load_index(tmp_path / "fresh", fake_encoder)
+    assert len(a.manifest.segments) == 1
+    assert a.manifest.segments[0].fingerprint == b.manifest.segments[0].fingerprint
+    assert a.n_rows == b.n_rows == sum(len(sp.paragraphs) for sp in live)
+    assert dict(a.speeches) == dict(b.speeches)
+    for row in range(a.n_rows):
+        assert a.paragraph(row) == b.paragraph(row)
+        assert a.row_of(b.paragraph(row).paragraph_id) == row
+        np.testing.assert_array_equal(a.sentence_vectors_of(row), b.sentence_vectors_of(row))
+    np.testing.assert_array_equal(
+        a.passage_vectors_of(np.arange(a.n_rows)), b.passage_vectors_of(np.arange(b.n_rows))
+    )
+    for q in ("地铁16号线通车", "金融新区"):
+        assert a.lexical.top(tokenize(q), 5)[0].tolist() == b.lexical.top(tokenize(q), 5)[0].tolist()
+
+
+def test_building_from_chunks_writes_the_index_one_chunk_gives(tmp_path, corpus_speeches, fake_encoder):
+    """A corpus streamed a chunk at a time (a later chunk's copy of a speech wins) is the same one segment."""
+    from qa.encode import dense_prefix, encode_paragraphs
+    from qa.index import build_index_from_chunks, build_index_from_vectors
+
+    def chunk(speeches):
+        items = [(dense_prefix(sp, p), p) for sp in speeches for p in sp.paragraphs]
+        pvecs, svecs, _ = encode_paragraphs(fake_encoder, items)
+        return (
+            speeches,
+            pvecs,
+            svecs,
+            [tokenize(lexical_text(sp, p)) for sp in speeches for p in sp.paragraphs],
+        )
+
+    a, b, c = corpus_speeches[:3]
+    stale_b = dataclasses.replace(b, title="旧标题")
+    kw = {"model_id": fake_encoder.model_id, "dim": fake_encoder.dim, "faiss_kind": "pq"}
+    build_index_from_chunks((chunk(x) for x in ([a, stale_b], [c], [b])), tmp_path / "chunks", **kw)
+    build_index_from_vectors(*chunk([a, c, b]), tmp_path / "one", **kw)
+    x, y = load_index(tmp_path / "chunks", fake_encoder), load_index(tmp_path / "one", fake_encoder)
+    assert len(x.manifest.segments) == 1 and not x.manifest.segments[0].deleted
+    assert x.manifest.segments[0].fingerprint == y.manifest.segments[0].fingerprint
+    assert x.manifest.counts == y.manifest.counts
+    assert dict(x.speeches) == dict(y.speeches) and x.speeches[b.speech_id].title == b.title
+    assert [x.paragraph(r) for r in range(x.n_rows)] == [y.paragraph(r) for r in range(y.n_rows)]
+    assert len(list((tmp_path / "chunks" / "segments").iterdir())) == 1  # the chunk segments are collected
+
+
+def test_a_large_corpus_is_built_in_chunks_into_the_same_index(
+    tmp_path, corpus_speeches, fake_encoder, monkeypatch
+):
+    """build_index above BUILD_CHUNK_PARAGRAPHS encodes and writes a batch at a time: same index, same counts,
+    progress over the whole corpus, and a rebuild with ``reuse`` encodes nothing."""
+    import qa.index as qi
+
+    build_index(corpus_speeches, fake_encoder, tmp_path / "whole")
+    monkeypatch.setattr(qi, "BUILD_CHUNK_PARAGRAPHS", 5)
+    seen = []
+    m = build_index(
+        corpus_speeches, fake_encoder, tmp_path / "chunked", progress=lambda d, n: seen.append((d, n))
+    )
+    whole, chunked = (
+        load_index(tmp_path / "whole", fake_encoder),
+        load_index(tmp_path / "chunked", fake_encoder),
+    )
+    assert m.segments[0].fingerprint == whole.manifest.segments[0].fingerprint
+    assert m.counts == whole.manifest.counts and m.encoded_paragraphs == whole.manifest.encoded_paragraphs
+    assert seen[-1] == (whole.n_paragraphs, whole.n_paragraphs)
+    rows = np.arange(whole.n_rows)
+    np.testing.assert_array_equal(chunked.passage_vectors_of(rows), whole.passage_vectors_of(rows))
+    again = build_index(corpus_speeches, fake_encoder, tmp_path / "chunked", reuse=chunked)
+    assert again.encoded_paragraphs == 0
+
+
+def test_contains_text_bigram_filter_agrees_with_scanning(tmp_path, corpus_speeches, fake_encoder):
+    """The per-segment bigram table answers "absent" without a scan, and never for text that is there
+    (substrings of paragraphs and sections, across paragraph boundaries, in merged segments too)."""
+    import random
+
+    d = tmp_path / "idx"
+    build_index(corpus_speeches[:2], fake_encoder, d)
+    add_to_index(d, corpus_speeches[2:], fake_encoder)
+    for index in (load_index(d, fake_encoder), load_index(d, fake_encoder, verify="full")):
+        segs = [seg.passages for seg in index._segments]
+        assert all(p._bigrams is not None and len(p._bigrams) for p in segs)
+        blob = "".join(bytes(p._text).decode() + "\x00" + bytes(p._section).decode() for p in segs)
+        rng = random.Random(0)
+        needles = ["量子纠缠", "不存在的词汇", "zz", "网络", "的"]
+        for _ in range(300):
+            i = rng.randrange(len(blob) - 8)
+            needles.append(blob[i : i + rng.randint(2, 8)].replace("\x00", ""))
+        for needle in needles:
+            want = any(needle in bytes(b).decode() for p in segs for b in (p._text, p._section))
+            assert any(p.contains_text(needle) for p in segs) == want, needle
+    compact_index(d, fake_encoder)
+    merged = load_index(d, fake_encoder)._segments[0].passages
+    fresh = tmp_path / "fresh"
+    build_index(corpus_speeches, fake_encoder, fresh)
+    np.testing.assert_array_equal(
+        merged._bigrams, load_index(fresh, fake_encoder)._segments[0].passages._bigrams
+    )
+
+
 _WRITER = textwrap.dedent(
     """
     import dataclasses, os, signal, sys, time, pathlib
@@ -301,6 +414,47 @@ def test_concurrent_additions_all_land(tmp_path, fake_index_dir):
         assert {f"{base}-A", f"{base}-B"} <= set(index.speeches), f"trial {i} lost an addition"
         assert index.manifest.counts["speeches"] == 5
     print("waits logged:", sum(e.count("waiting for another writer") for e in errs))
+
+
+def test_add_encodes_without_the_writer_lock_and_sees_a_change_committed_meanwhile(
+    tmp_path, corpus_speeches, fake_encoder
+):
+    """While one writer encodes, the lock is free and another writer commits: both changes land, and the
+    speech the other writer added meanwhile is replaced (tombstoned in its segment), not duplicated."""
+    import fcntl
+
+    from qa.index import LOCK
+
+    d = tmp_path / "idx"
+    base, a, b = corpus_speeches[:3]
+    build_index([base], fake_encoder, d)
+    b_v2 = dataclasses.replace(b, title=b.title + "（修订）")
+    interleaved = []
+
+    class SecondWriterDuringEncode:
+        model_id, dim = fake_encoder.model_id, fake_encoder.dim
+
+        def encode_passages(self, texts):
+            if not interleaved:
+                with open(d / LOCK, "a+") as fh:  # BlockingIOError here if the first writer held the lock
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+                interleaved.append(True)
+                add_to_index(d, [a, b], fake_encoder)
+            return fake_encoder.encode_passages(texts)
+
+        def encode_queries(self, texts):
+            return fake_encoder.encode_queries(texts)
+
+    add_to_index(d, [b_v2], SecondWriterDuringEncode())
+    assert interleaved
+    index = load_index(d, fake_encoder)
+    assert set(index.speeches) == {base.speech_id, a.speech_id, b.speech_id}
+    assert index.speeches[b.speech_id].title == b_v2.title
+    assert index.n_paragraphs == sum(len(sp.paragraphs) for sp in (base, a, b_v2))
+    assert index.manifest.seq == 3
+    rows = index.speech_rows(b.speech_id)
+    assert [index.paragraph(int(r)).paragraph_id for r in rows] == [p.paragraph_id for p in b.paragraphs]
 
 
 @pytest.mark.parametrize("point", ["encoding", "segment_renamed", "before_manifest", "during_gc"])
@@ -386,7 +540,8 @@ def test_handle_refresh_swaps_versions_while_an_old_snapshot_keeps_working(
 # -- dense: a real approximate index ------------------------------------------------------------------
 
 
-def test_ivf_recall_at_10_against_exact_search(tmp_path):
+@pytest.mark.parametrize("kind", ["ivf", "pq"])
+def test_ann_recall_at_10_against_exact_search(tmp_path, kind):
     import faiss
 
     from qa.stores.faiss_dense import FaissDenseStore, recall_at_k
@@ -395,10 +550,10 @@ def test_ivf_recall_at_10_against_exact_search(tmp_path):
     n, dim = 20_000, 64
     vectors = rng.standard_normal((n, dim)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    store = FaissDenseStore(dim, "ivf")
+    store = FaissDenseStore(dim, kind)
     store.add(np.arange(n), vectors)
     params = store.save(tmp_path)
-    assert params["kind"] == "ivf" and (tmp_path / "dense.faiss").exists()
+    assert params["kind"] == kind and (tmp_path / "dense.faiss").exists()
     loaded = FaissDenseStore.load(tmp_path, params, vectors)
     exact = faiss.IndexFlatIP(dim)
     exact.add(vectors)
@@ -407,7 +562,7 @@ def test_ivf_recall_at_10_against_exact_search(tmp_path):
     exact_s, _ = exact.search(queries, 10)
     found = np.stack([loaded.search(q, 10)[1] for q in queries])
     recall = recall_at_k(found, exact_s)
-    print(f"IVF nlist={params['nlist']} nprobe={params['nprobe']} recall@10={recall:.3f}")
+    print(f"{kind} {params} recall@10={recall:.3f}")
     assert recall >= 0.95
     # Deleted rows never come back; an allowed set is respected.
     top = loaded.search(queries[0], 10)[0]
@@ -416,9 +571,65 @@ def test_ivf_recall_at_10_against_exact_search(tmp_path):
     assert not set(view.search(queries[0], 10)[0]) & set(top[:5].tolist())
     allowed = np.arange(0, n, 7)
     assert set(loaded.search(queries[0], 10, allowed)[0]) <= set(allowed.tolist())
+    if kind == "pq":  # the PQ scan only proposes candidates: scores are exact
+        rows, scores = loaded.search(queries[0], 10)
+        np.testing.assert_allclose(scores, vectors[rows] @ queries[0], rtol=1e-5)
 
 
 # -- lexical ------------------------------------------------------------------------------------------
+
+
+def test_bm25_top_k_skips_common_terms_but_equals_scoring_every_document():
+    """The pruned top k (MaxScore) and row lookups give what scoring every document with a term gives, with
+    tombstones and filters, for queries mixing very common and rare terms."""
+    from qa.stores.bm25 import InvertedBM25, idf, top_k
+
+    rng = np.random.default_rng(3)
+    vocab = [f"w{i}" for i in range(400)]
+    p = 1.0 / np.arange(1, len(vocab) + 1)  # Zipf: w0 is in nearly every document
+    docs = [list(rng.choice(vocab, rng.integers(1, 40), p=p / p.sum())) for _ in range(3000)]
+    store = InvertedBM25()
+    store.add(np.arange(len(docs)), docs)
+    view = store.view()
+    view.delete(rng.choice(len(docs), 150, replace=False))
+    assert view.df("w0") == len(view.postings("w0")[0])  # remembered ...
+    view.delete(rng.choice(len(docs), 150, replace=False))  # ... until the deletions change
+    assert all(view.df(t) == len(view.postings(t)[0]) for t in vocab)
+    assert store.df("w0") == len(store.postings("w0")[0]) > view.df("w0")
+    allowed = rng.random(len(docs)) < 0.5
+    queries = [["w0", "w1", "w250"], ["w0", "w0", "w3", "w77", "w399"], ["w0"], ["w5", "nope"], ["w0", "w1"]]
+    queries += [list(rng.choice(vocab, rng.integers(2, 7), p=p / p.sum())) for _ in range(20)]
+    queries += [list(rng.choice(vocab, rng.integers(2, 7))) for _ in range(20)]
+    for query in queries:
+        n = view.n_docs
+        idfs = {t: float(idf(view.df(t), n)) for t in set(query)}
+        avgdl = view.length_sum() / n
+        for mask in (None, allowed):
+            rows, scores = view.scores_for(query, idfs, avgdl, mask)
+            full = np.zeros(len(docs), dtype=np.float32)
+            full[rows] = scores
+            for k in (1, 10, 50):
+                want = top_k(rows, scores, k)
+                got = view.top_scored(query, idfs, avgdl, k, mask)
+                # Same k best scores; each returned row really has its score (rounding may reorder exact ties).
+                np.testing.assert_allclose(got[1], want[1], rtol=1e-5)
+                np.testing.assert_allclose(full[got[0]], got[1], rtol=1e-5)
+                assert len(set(got[0].tolist())) == len(got[0])
+            probe = np.arange(len(docs)) if mask is None else np.flatnonzero(mask)
+            np.testing.assert_allclose(
+                view.score_rows(query, idfs, avgdl, probe), full[probe], rtol=1e-5, atol=1e-6
+            )
+
+
+def test_hybrid_retrieval_reads_bm25_scores_of_dense_candidates(fake_index_dir, fake_encoder):
+    """Fusion gets BM25 for every candidate by lookup: the same numbers as scoring every document."""
+    index = load_index(fake_index_dir, fake_encoder)
+    retriever = HybridRetriever(index, fake_encoder)
+    for q in ("地铁16号线通车", "金融新区的发展"):
+        rows, scores = index.lexical.top(tokenize(q), None)
+        full = dict(zip(rows.tolist(), scores.tolist(), strict=True))
+        for hit in retriever.retrieve(q, 8).hits:
+            assert hit.bm25_score == pytest.approx(full.get(index.row_of(hit.passage_id), 0.0), rel=1e-5)
 
 
 def test_bm25_matches_bm25s_lucene_scores(fake_index_dir, fake_encoder, corpus_speeches):
@@ -506,12 +717,12 @@ def test_naming_the_speaker_finds_their_speech(fake_index_dir, fake_encoder):
     assert hits[0].speaker == "孙永文"
 
 
-@pytest.mark.parametrize("kind", ["hnsw", "ivf"])
+@pytest.mark.parametrize("kind", ["hnsw", "ivf", "pq"])
 def test_requested_faiss_kinds_find_the_same_top_passage(tmp_path, corpus_speeches, fake_encoder, kind):
     build_index(corpus_speeches, fake_encoder, tmp_path / kind, faiss_kind=kind)
     index = load_index(tmp_path / kind, fake_encoder)
     assert index.manifest.faiss == kind
-    # IVF needs more rows than the built-in corpus has: it falls back to exact search.
+    # IVF and PQ need more rows than the built-in corpus has: they fall back to exact search.
     assert index.manifest.segments[0].dense["kind"] == ("hnsw" if kind == "hnsw" else "flat")
     q = fake_encoder.encode_queries(["地铁16号线通车"])[0]
     rows = index.live_rows()

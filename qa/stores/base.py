@@ -52,6 +52,10 @@ class LexicalStore(Protocol):
         """(rows, scores) of the best ``k`` documents containing a query term (all of them for k=None)."""
         ...
 
+    def scores(self, query_tokens: Sequence[str], rows: np.ndarray) -> np.ndarray:
+        """BM25 of the given rows (0 for a row without a query term), without scoring any other document."""
+        ...
+
     def df(self, term: str) -> int: ...
 
     @property

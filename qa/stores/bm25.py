@@ -1,12 +1,15 @@
 """BM25 over an inverted index of CSR postings (term -> documents, term frequencies) in numpy arrays.
 
-Only documents that contain a query term are scored. Scores use Lucene's idf, log(1 + (N - df + 0.5) /
+Only documents that contain a query term are scored, and a top-k query scores fewer still: terms whose summed
+best possible contribution cannot lift a document into the top k (MaxScore) are only looked up for the
+documents the rarer terms found, never walked. Scores use Lucene's idf, log(1 + (N - df + 0.5) /
 (df + 0.5)), and k1=1.2, b=0.75, computed at query time from the live documents' df and average length,
 so adding a segment or deleting rows needs no rebuild (bm25s "lucene" gives the same numbers).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,7 @@ class InvertedBM25:
         self.tf = np.zeros(0, dtype=np.float32)
         self.doclen = np.zeros(0, dtype=np.float32)
         self.live: np.ndarray | None = None  # None: every row is live
+        self._df: dict[str, int] = {}  # live df by term, filled on demand when there are tombstones
 
     # -- writing --------------------------------------------------------------------------------------
 
@@ -52,8 +56,9 @@ class InvertedBM25:
         if not docs_tokens:
             return
         vocab = self.vocab
-        old_terms = np.repeat(np.arange(len(self.indptr) - 1, dtype=np.int64), np.diff(self.indptr))
-        terms, docs, tfs = [old_terms], [np.asarray(self.docs, dtype=np.int64)], [np.asarray(self.tf)]
+        # int32 terms and rows (the stored dtype): a million paragraphs have ~55M postings.
+        old_terms = np.repeat(np.arange(len(self.indptr) - 1, dtype=np.int32), np.diff(self.indptr))
+        terms, docs, tfs = [old_terms], [np.asarray(self.docs, dtype=np.int32)], [np.asarray(self.tf)]
         lengths = []
         base = len(self.doclen)
         for start in range(0, len(docs_tokens), chunk):
@@ -66,14 +71,18 @@ class InvertedBM25:
             doc = np.repeat(np.arange(len(part), dtype=np.int64), n_tok)
             key = np.asarray(ids, dtype=np.int64) * len(part) + doc
             uniq, counts = np.unique(key, return_counts=True)  # sorted by (term, doc)
-            terms.append(uniq // len(part))
-            docs.append(uniq % len(part) + base + start)
+            terms.append((uniq // len(part)).astype(np.int32))
+            docs.append((uniq % len(part) + base + start).astype(np.int32))
+            del ids, key, uniq
             tfs.append(counts.astype(np.float32))
         term = np.concatenate(terms)
+        del terms
         # Stable: within a term, documents stay in increasing order (chunks come in document order).
         order = np.argsort(term, kind="stable")
-        self.docs = np.concatenate(docs)[order].astype(np.int32)
+        self.docs = np.concatenate(docs)[order]
+        del docs
         self.tf = np.concatenate(tfs)[order].astype(np.float32)
+        del tfs, order
         self.indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
         self.indptr[1:] = np.cumsum(np.bincount(term, minlength=len(vocab)))
         # bm25s indexes an empty document as one "<empty>" token; its length is 1 there too.
@@ -106,18 +115,19 @@ class InvertedBM25:
             remap = np.fromiter(
                 (out.vocab.setdefault(t, len(out.vocab)) for t in local_terms), np.int64, len(local_terms)
             )
-            term = np.repeat(remap, np.diff(store.indptr))
+            term = np.repeat(remap.astype(np.int32), np.diff(store.indptr))
             keep = live[store.docs]
             terms_all.append(term[keep])
-            docs_all.append(new_row[store.docs[keep]])
+            docs_all.append(new_row[store.docs[keep]].astype(np.int32))
             tf_all.append(np.asarray(store.tf)[keep])
             out.doclen = np.concatenate([out.doclen, np.asarray(store.doclen)[live]])
             base += int(live.sum())
         if base:
             term = np.concatenate(terms_all)
-            doc = np.concatenate(docs_all)
-            order = np.lexsort((doc, term))
-            out.docs = doc[order].astype(np.int32)
+            # Parts come in row order and each part's postings are sorted by (term, row): a stable sort by term
+            # alone gives (term, row) order.
+            order = np.argsort(term, kind="stable")
+            out.docs = np.concatenate(docs_all)[order]
             out.tf = np.concatenate(tf_all)[order].astype(np.float32)
             out.indptr = np.zeros(len(out.vocab) + 1, dtype=np.int64)
             out.indptr[1:] = np.cumsum(np.bincount(term, minlength=len(out.vocab)))
@@ -131,7 +141,8 @@ class InvertedBM25:
         text = (directory / "lex_vocab.txt").read_text(encoding="utf-8")
         terms = text.split("\n") if text else []
         store.vocab = dict(zip(terms, range(len(terms)), strict=True))
-        load = lambda name: np.load(directory / name, mmap_mode="r", allow_pickle=False)  # noqa: E731
+        # Plain ndarray views of the maps: np.memmap's Python __getitem__ costs microseconds per slice.
+        load = lambda name: np.load(directory / name, mmap_mode="r", allow_pickle=False).view(np.ndarray)  # noqa: E731
         store.indptr, store.docs = load("lex_indptr.npy"), load("lex_docs.npy")
         store.tf, store.doclen = load("lex_tf.npy"), load("lex_doclen.npy")
         if len(store.indptr) != len(terms) + 1 or store.indptr[-1] != len(store.docs) != len(store.tf):
@@ -143,12 +154,14 @@ class InvertedBM25:
         other = InvertedBM25.__new__(InvertedBM25)
         other.__dict__.update(self.__dict__)
         other.live = None if self.live is None else self.live.copy()
+        other._df = {}
         return other
 
     def delete(self, rows: np.ndarray) -> None:
         if self.live is None:
             self.live = np.ones(len(self.doclen), dtype=bool)
         self.live[np.asarray(rows, dtype=np.int64)] = False
+        self._df = {}
 
     @property
     def n_rows(self) -> int:
@@ -175,8 +188,18 @@ class InvertedBM25:
         return docs, tf
 
     def df(self, term: str) -> int:
-        post = self.postings(term)
-        return 0 if post is None else len(post[0])
+        """Live documents containing ``term``. With tombstones that means filtering the postings (O(df), a few
+        ms for a common term at 1M rows), so it is remembered: a view's deletions never change after load."""
+        col = self.vocab.get(term)
+        if col is None:
+            return 0
+        if self.live is None:
+            return int(self.indptr[col + 1] - self.indptr[col])
+        cached = self._df.get(term)
+        if cached is None:
+            a, b = int(self.indptr[col]), int(self.indptr[col + 1])
+            cached = self._df[term] = int(np.count_nonzero(self.live[self.docs[a:b]]))
+        return cached
 
     def scores_for(
         self,
@@ -208,17 +231,128 @@ class InvertedBM25:
         summed = np.bincount(inverse, weights=np.concatenate(scores)).astype(np.float32)
         return uniq.astype(np.int64), summed
 
+    def _weights(self, query_tokens: Sequence[str], idfs: dict[str, float]) -> list[tuple[int, float]]:
+        """(term column, idf x repetitions) of the query terms this segment has, a repeated token counting again."""
+        counts = Counter(t for t in query_tokens if t in self.vocab)
+        return [(self.vocab[t], idfs[t] * c) for t, c in counts.items()]
+
+    def _term_part(self, col: int, weight: float, avgdl: float) -> tuple[np.ndarray, np.ndarray]:
+        a, b = int(self.indptr[col]), int(self.indptr[col + 1])
+        docs, tf = np.asarray(self.docs[a:b]), np.asarray(self.tf[a:b])
+        dl = np.asarray(self.doclen[docs], dtype=np.float32)
+        return docs, (weight * tf / (tf + K1 * ((1 - B) + B * dl / np.float32(avgdl)))).astype(np.float32)
+
+    def score_rows(
+        self, query_tokens: Sequence[str], idfs: dict[str, float], avgdl: float, rows: np.ndarray
+    ) -> np.ndarray:
+        """BM25 of the given rows (0 for a deleted row or one without a query term): binary searches in the
+        postings, so the cost is O(len(rows) x log df) per term however common the term is."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = self._score(self._weights(query_tokens, idfs), rows, avgdl)
+        if self.live is not None and len(rows):
+            out[~self.live[rows]] = 0.0
+        return out
+
+    def _score(self, weights: Sequence[tuple[int, float]], rows: np.ndarray, avgdl: float) -> np.ndarray:
+        total = np.zeros(len(rows), dtype=np.float64)
+        if not len(rows):
+            return total.astype(np.float32)
+        dl = np.asarray(self.doclen[rows], dtype=np.float32)
+        for col, weight in weights:
+            a, b = int(self.indptr[col]), int(self.indptr[col + 1])
+            if a == b:
+                continue
+            docs = self.docs[a:b]
+            pos = np.minimum(np.searchsorted(docs, rows), b - a - 1)
+            hit = np.asarray(docs[pos]) == rows
+            tf = np.asarray(self.tf[a:b])[pos[hit]]
+            total[hit] += weight * tf / (tf + K1 * ((1 - B) + B * dl[hit] / np.float32(avgdl)))
+        return total.astype(np.float32)
+
+    def top_scored(
+        self,
+        query_tokens: Sequence[str],
+        idfs: dict[str, float],
+        avgdl: float,
+        k: int,
+        allowed: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The exact top ``k`` (rows, scores) without walking the postings of terms too common to matter.
+
+        A term adds less than its weight (idf x repetitions: tf / (tf + K1 ...) < 1). The best documents of
+        the rarest term, scored in full, give a lower bound on the k-th best score; the most common terms
+        whose weights sum below it are *non-essential*: a document with none of the other terms cannot reach
+        the top k. Only the essential terms' postings are walked; of the documents found, those whose
+        essential part plus every non-essential weight cannot reach the k-th best essential part are dropped,
+        and the rest are scored with all terms by lookup. ``allowed`` is a boolean mask over rows.
+        """
+        weights = self._weights(query_tokens, idfs)
+        if not weights or k <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        keep = self.live
+        if allowed is not None:
+            keep = allowed if keep is None else keep & allowed
+        df = {col: int(self.indptr[col + 1] - self.indptr[col]) for col, _ in weights}
+        rarest, w0 = min(weights, key=lambda cw: df[cw[0]])
+        docs, part = self._term_part(rarest, w0, avgdl)
+        if keep is not None:
+            docs, part = docs[keep[docs]], part[keep[docs]]
+        if len(docs) > 4 * k:
+            docs = docs[np.argpartition(-part, 4 * k - 1)[: 4 * k]]
+        seed = self._score(weights, np.sort(docs), avgdl)
+        theta = float(np.partition(seed, len(seed) - k)[len(seed) - k]) if len(seed) >= k else 0.0
+        essential, optional, bound = [], [], 0.0
+        for col, weight in sorted(weights, key=lambda cw: cw[1]):  # lowest weight (most common) first
+            if bound + weight < theta:
+                bound += weight
+                optional.append((col, weight))
+            else:
+                essential.append((col, weight))
+        rows: np.ndarray
+        if sum(df[c] for c, _ in essential) * 64 < self.n_rows:
+            parts = [np.asarray(self.docs[self.indptr[c] : self.indptr[c + 1]]) for c, _ in essential]
+            rows = np.unique(np.concatenate(parts))
+            if keep is not None:
+                rows = rows[keep[rows]]
+            partial = self._score(essential, rows, avgdl)
+        else:  # many postings: one pass into a dense accumulator beats sorting them
+            acc = np.zeros(self.n_rows, dtype=np.float64)
+            for col, weight in essential:
+                d, s = self._term_part(col, weight, avgdl)
+                acc[d] += s
+            if keep is not None:
+                acc[~keep] = 0.0
+            # A document whose essential part is below theta - bound cannot reach the top k.
+            rows = np.flatnonzero(acc >= max(theta - bound - 1e-4 * max(theta, 1.0), 1e-12))
+            partial = acc[rows].astype(np.float32)
+        if optional and len(rows) > k:
+            floor = max(theta, float(np.partition(partial, len(partial) - k)[len(partial) - k]))
+            cut = partial + bound >= floor - 1e-4 * max(floor, 1.0)
+            rows, partial = rows[cut], partial[cut]
+        # The essential part is known: only the non-essential terms are looked up.
+        return top_k(rows, partial + self._score(optional, rows, avgdl), k)
+
+    def _corpus_stats(self, query_tokens: Sequence[str]) -> tuple[dict[str, float], float]:
+        n = self.n_docs
+        avgdl = self.length_sum() / n if n else 1.0
+        return {t: float(idf(self.df(t), n)) for t in set(query_tokens)}, avgdl
+
+    def scores(self, query_tokens: Sequence[str], rows: np.ndarray) -> np.ndarray:
+        """BM25 of ``rows`` with this segment alone as the corpus."""
+        idfs, avgdl = self._corpus_stats(query_tokens)
+        return self.score_rows(query_tokens, idfs, avgdl, rows)
+
     def top(
         self, query_tokens: Sequence[str], k: int | None, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """This segment alone as a corpus (``allowed``: row ids)."""
-        n = self.n_docs
-        avgdl = self.length_sum() / n if n else 1.0
-        idfs = {t: float(idf(self.df(t), n)) for t in set(query_tokens)}
+        idfs, avgdl = self._corpus_stats(query_tokens)
         mask = None
         if allowed is not None:
             mask = np.zeros(self.n_rows, dtype=bool)
             mask[np.asarray(allowed, dtype=np.int64)] = True
+        if k is not None:
+            return self.top_scored(query_tokens, idfs, avgdl, k, mask)
         rows, scores = self.scores_for(query_tokens, idfs, avgdl, mask)
         return top_k(rows, scores, k)
 
