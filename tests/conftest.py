@@ -54,6 +54,15 @@ def fake_encoder():
     return HashEncoder(dim=256)
 
 
+@pytest.fixture(autouse=True)
+def _fake_encoder_answers_with_extractive_v1(request, monkeypatch):
+    """The answerability model is calibrated for the real embedding model only, and the default composer
+    (gated) refuses to start on any other, as a changed SPEECHQA_MODEL must. A test on the fake encoder
+    therefore answers with the uncalibrated first-release composer unless it names another."""
+    if "fake_encoder" in request.fixturenames:
+        monkeypatch.setattr("qa.service.DEFAULT_COMPOSER", "extractive-v1")
+
+
 @pytest.fixture(scope="session")
 def fake_index_dir(tmp_path_factory, corpus_speeches, fake_encoder) -> Path:
     from qa.index import build_index

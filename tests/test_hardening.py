@@ -34,7 +34,7 @@ ASK = {"question": "丽泽商务区的地铁16号线什么时候通车？"}
 
 @pytest.fixture(scope="module")
 def service(fake_index_dir, fake_encoder):
-    return AnswerService(load_index(fake_index_dir, fake_encoder), fake_encoder)
+    return AnswerService(load_index(fake_index_dir, fake_encoder), fake_encoder, composer="extractive-v1")
 
 
 @pytest.fixture

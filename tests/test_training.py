@@ -15,7 +15,9 @@ def _report(year: int, review: str, plan: str):
 
 
 def test_a_stated_figure_becomes_a_question_about_the_year_it_speaks_of():
-    sp = _report(2019, "过去一年，国内生产总值增长6.6%，城镇新增就业1361万人。", "今年粮食产量稳定在1.3万亿斤以上。")
+    sp = _report(
+        2019, "过去一年，国内生产总值增长6.6%，城镇新增就业1361万人。", "今年粮食产量稳定在1.3万亿斤以上。"
+    )
     facts = {(f.metric, f.year): f for f in extract_facts([sp])}
     assert facts[("国内生产总值", 2018)].span == "国内生产总值增长6.6%"
     assert facts[("城镇新增就业", 2018)].span == "城镇新增就业1361万人"
