@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from qa.answerability import model_key
@@ -67,20 +69,10 @@ def test_the_calibration_key_ignores_the_runtime_but_not_the_model():
     assert model_key('bge-small-zh#abc|q=""|p=""') != model_key(fp32)
 
 
-def _located(text: str, *, section: str = "", passage: str | None = None, year: int = 2025) -> Candidate:
-    return Candidate(
-        rank=0,
-        index_in_passage=0,
-        n_in_passage=1,
-        text=text,
-        passage_text=passage or text,
-        meta_text="2025年新城政府工作报告 新城",
-        sim=0.8,
-        passage_sim=0.8,
-        fused=1.0,
-        bm25=5.0,
-        year=year,
-        section=section,
+def _located(text: str, *, section: str = "", year: int = 2025) -> Candidate:
+    """A sentence of a 2025 report of the district 新城, in ``section``."""
+    return dataclasses.replace(
+        _cand(text), meta_text="2025年新城政府工作报告 新城", year=year, section=section
     )
 
 
