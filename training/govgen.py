@@ -202,7 +202,7 @@ def gov_questions(speeches: list[Speech]) -> list[RCQuestion]:
         if len({f.span for f in group}) != 1:
             continue  # the same quantity stated with different figures: ambiguous, leave it out
         f = group[0]
-        swaps = ()
+        swaps: tuple[str, ...] = ()
         for offset in (-3, 3, -5, 5, -8, 8):
             other = year + offset
             if other in stated_years[metric]:
