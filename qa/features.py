@@ -288,6 +288,7 @@ def candidate_features(q: QuestionInfo, cands: Sequence[Candidate], n_docs: int)
     for c in cands:
         by_passage.setdefault(c.rank, []).append(c)
     passage_cache: dict[int, tuple[float, float, float, int, float, float, float]] = {}
+    focus_of: dict[int, dict[str, float]] = {}
     for c in cands:
         if c.rank not in passage_cache:
             context = c.passage_text + " " + c.meta_text
@@ -304,6 +305,7 @@ def candidate_features(q: QuestionInfo, cands: Sequence[Candidate], n_docs: int)
                 ent,
                 year,
             )
+            focus_of[c.rank] = _focus_terms(q, c)
         cov_p, unc_max, unc_n, _, bi_p, ent, year = passage_cache[c.rank]
         siblings = by_passage[c.rank]
         window = " ".join(s.text for s in siblings if abs(s.index_in_passage - c.index_in_passage) <= 1)
@@ -342,7 +344,7 @@ def candidate_features(q: QuestionInfo, cands: Sequence[Candidate], n_docs: int)
                 float(len(q.terms)),
                 q.unknown_share,
                 *_period_features(q, c),
-                *_focus_features(q, c, log_n),
+                *_focus_features(q, focus_of[c.rank], c, log_n),
                 float(bool(_SCOPE.search(c.text)) and not _SCOPE.search(q.text)),
                 _person_in(c.text) if q.asks_person else -1.0,
             )
@@ -373,15 +375,17 @@ def _period_features(q: QuestionInfo, c: Candidate) -> tuple[float, float]:
 
 def _focus_terms(q: QuestionInfo, c: Candidate) -> dict[str, float]:
     """The question's focus: its content terms minus what the speech's metadata already covers (the region,
-    speaker or year it names locate the speech; they are not the fact asked for)."""
+    speaker or year it names locate the speech; they are not the fact asked for). The same for every
+    sentence of a passage."""
     meta = normalize(c.meta_text + " " + c.section)
     return {t: w for t, w in q.terms.items() if t not in meta and not _YEAR.fullmatch(t + "年")}
 
 
-def _focus_features(q: QuestionInfo, c: Candidate, log_n: float) -> tuple[float, float, float, float]:
+def _focus_features(
+    q: QuestionInfo, focus: dict[str, float], c: Candidate, log_n: float
+) -> tuple[float, float, float, float]:
     """How much of the focus the sentence states, in its best clause, and in the best clause stating a
     number (a quantity question is answered by a number in the clause that names what is counted)."""
-    focus = _focus_terms(q, c)
     if not focus:
         return 1.0, 1.0, (1.0 if q.asks_number else -1.0), 0.0
     clauses = [x for x in _CLAUSE.split(c.text) if x.strip()] or [c.text]

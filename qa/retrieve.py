@@ -249,8 +249,9 @@ class HybridRetriever:
             asked = explicit | {year + off for off in relative} if year else explicit
             return bool(asked & period_of((p.section, p.text), year))
 
-        first = [r for r in head if about(r)]
-        return first + [r for r in head if r not in set(first)] + tail
+        matches = [about(r) for r in head]
+        first = [r for r, m in zip(head, matches, strict=True) if m]
+        return first + [r for r, m in zip(head, matches, strict=True) if not m] + tail
 
     def _hit(self, row: int, score: float, dense: float, lexical: float) -> Hit:
         p = self.index.paragraph(row)
