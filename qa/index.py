@@ -865,16 +865,27 @@ def remove_from_index(index_dir: Path, speech_ids: Sequence[str], encoder: Encod
             )
         entries = _tombstone(list(previous.segments), where, list(dict.fromkeys(speech_ids)))
         segments, entries = _compact(index_dir, previous, segments, entries, MAX_SEGMENTS)
-        manifest = _manifest(
-            previous,
-            encoder,
-            entries,
-            _counts(segments, entries),
-            faiss_kind=previous.faiss,
-            encoded=0,
-            seconds=0.0,
-        )
-        return _commit(index_dir, manifest)
+        return _commit_rearranged(index_dir, previous, encoder, segments, entries)
+
+
+def _commit_rearranged(
+    index_dir: Path,
+    previous: Manifest,
+    encoder: Encoder,
+    segments: Sequence[LoadedSegment],
+    entries: Sequence[SegmentEntry],
+) -> Manifest:
+    """Commit a version made of existing segments only (a removal, a compaction): nothing was encoded."""
+    manifest = _manifest(
+        previous,
+        encoder,
+        entries,
+        _counts(segments, entries),
+        faiss_kind=previous.faiss,
+        encoded=0,
+        seconds=0.0,
+    )
+    return _commit(index_dir, manifest)
 
 
 def compact_index(index_dir: Path, encoder: Encoder) -> Manifest:
@@ -885,16 +896,7 @@ def compact_index(index_dir: Path, encoder: Encoder) -> Manifest:
         _check_model(index_dir, previous, encoder)
         segments = _open_segments(index_dir, previous, False, None, full=False)
         segments, entries = _compact(index_dir, previous, segments, list(previous.segments), 1, force=True)
-        manifest = _manifest(
-            previous,
-            encoder,
-            entries,
-            _counts(segments, entries),
-            faiss_kind=previous.faiss,
-            encoded=0,
-            seconds=0.0,
-        )
-        return _commit(index_dir, manifest)
+        return _commit_rearranged(index_dir, previous, encoder, segments, entries)
 
 
 # ----------------------------------------------------------------------------------------------------
