@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,8 +20,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 import uvicorn
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Dialog, Playwright, Route
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Dialog,
+    Playwright,
+    Route,
+    sync_playwright,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -203,6 +212,30 @@ class AppServer:
 
 def launch_chromium(playwright: Playwright) -> Browser:
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium per test module (import this fixture with ``make_tab``)."""
+    with sync_playwright() as p:
+        chromium = launch_chromium(p)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def make_tab(browser: Browser) -> Iterator[Callable[..., Tab]]:
+    """Opens tabs (``make_tab(**context_args)``), each in its own context, closed after the test."""
+    tabs: list[Tab] = []
+
+    def make(**context_args: Any) -> Tab:
+        tab = Tab(browser, **context_args)
+        tabs.append(tab)
+        return tab
+
+    yield make
+    for tab in tabs:
+        tab.context.close()
 
 
 def block_non_loopback(context: BrowserContext) -> list[str]:

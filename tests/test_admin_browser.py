@@ -7,14 +7,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Locator, Page, expect
 
 try:
     from tests.admin_fake import ADMIN_KEY, FakeAdminStore, create_fake_admin_app
-    from tests.browser_util import AppServer, Tab, launch_chromium
+    from tests.browser_util import AppServer, Tab, browser, make_tab  # noqa: F401 (pytest fixtures)
 except ImportError:  # run with tests/ itself on sys.path (plain `pytest`, no tests/__init__.py)
     from admin_fake import ADMIN_KEY, FakeAdminStore, create_fake_admin_app  # type: ignore[no-redef]
-    from browser_util import AppServer, Tab, launch_chromium  # type: ignore[no-redef]
+    from browser_util import AppServer, Tab, browser, make_tab  # type: ignore[no-redef]  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -38,27 +38,6 @@ DROP = """(zone, files) => {
 def fake_api() -> Iterator[AppServer]:
     with AppServer(create_fake_admin_app(job_seconds=1.5)) as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = launch_chromium(p)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def make_tab(browser: Browser) -> Iterator[Callable[[], Tab]]:
-    tabs: list[Tab] = []
-
-    def make() -> Tab:
-        tabs.append(Tab(browser))
-        return tabs[-1]
-
-    yield make
-    for tab in tabs:
-        tab.context.close()
 
 
 def tid(scope: Page | Locator, name: str) -> Locator:

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, Request, expect, sync_playwright
+from playwright.sync_api import Locator, Page, Request, expect
 
 try:
-    from tests.browser_util import AppServer, StaticSite, Tab, launch_chromium
+    from tests.browser_util import AppServer, StaticSite, Tab, browser, make_tab  # noqa: F401 (pytest fixtures)
 except ImportError:  # run with tests/ itself on sys.path (plain `pytest`, no tests/__init__.py)
-    from browser_util import AppServer, StaticSite, Tab, launch_chromium  # type: ignore[no-redef]
+    from browser_util import AppServer, StaticSite, Tab, browser, make_tab  # type: ignore[no-redef]  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -54,27 +54,6 @@ def api(fake_index_dir: Path, fake_encoder: Any, host_site: StaticSite) -> Itera
     app = create_app(Settings(cors_origins=[host_site.origin]), service=service)
     with AppServer(app) as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = launch_chromium(p)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def make_tab(browser: Browser) -> Iterator[Callable[[], Tab]]:
-    tabs: list[Tab] = []
-
-    def make() -> Tab:
-        tabs.append(Tab(browser))
-        return tabs[-1]
-
-    yield make
-    for tab in tabs:
-        tab.context.close()
 
 
 def embed(site: StaticSite, name: str, api_url: str, **attrs: str) -> str:

@@ -7,15 +7,22 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Locator, Page, expect
 
 try:
-    from tests.browser_util import Server, StaticSite, Tab, ingest, launch_chromium, parse_sse
+    from tests.browser_util import (  # noqa: F401 (pytest fixtures)
+        Server,
+        StaticSite,
+        Tab,
+        browser,
+        ingest,
+        make_tab,
+        parse_sse,
+    )
 except ImportError:  # run with tests/ itself on sys.path (plain `pytest`, no tests/__init__.py)
-    from browser_util import Server, StaticSite, Tab, ingest, launch_chromium, parse_sse  # type: ignore[no-redef]
+    from browser_util import Server, StaticSite, Tab, browser, ingest, make_tab, parse_sse  # type: ignore[no-redef]  # noqa: F401
 
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -72,28 +79,6 @@ def server(index_dir: Path, server_env: dict[str, str]) -> Iterator[Server]:
     srv.warm_up()
     yield srv
     srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = launch_chromium(p)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def make_tab(browser: Browser) -> Iterator[Callable[..., Tab]]:
-    tabs: list[Tab] = []
-
-    def make(**context_args: Any) -> Tab:
-        tab = Tab(browser, **context_args)
-        tabs.append(tab)
-        return tab
-
-    yield make
-    for tab in tabs:
-        tab.context.close()
 
 
 # ---------------------------------------------------------------- helpers
