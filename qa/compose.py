@@ -13,7 +13,7 @@ import numpy as np
 from data.text import display_text
 from data.text import markers as answer_markers
 from qa.index import LoadedIndex
-from qa.lexical import tokenize
+from qa.lexical import pos_tags_unless_known, tokenize
 from qa.mentions import speech_label
 from qa.meta import lead_for, meta_kind, needles_for, office_holders, stating_sentence
 from qa.retrieve import Retrieval
@@ -225,10 +225,8 @@ class ExtractiveComposer:
 
     def unknown_entities(self, question: str) -> list[str]:
         """Person and place names in the question that no speech mentions (jieba POS tags nr/ns)."""
-        import jieba.posseg as pseg
-
         found = []
-        for word, flag in pseg.lcut(question):
+        for word, flag in pos_tags_unless_known(question, self.index.contains_text):
             if len(word) < 2 or self.index.contains_text(word):
                 continue
             is_person = flag.startswith("nr") and 2 <= len(word) <= 4 and word[0] in _SURNAMES
