@@ -7,8 +7,9 @@ import logging
 from collections.abc import AsyncIterator, Callable
 
 from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
-from starlette.concurrency import iterate_in_threadpool
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
 from api.deps import GuardDep, ServiceDep, WorkSlot
@@ -23,12 +24,25 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["qa"], responses=ERROR_RESPONSES)
 
 
+def _json(model: BaseModel) -> Response:
+    """A response model written once, by pydantic, on the worker thread that built it.
+
+    Returning the model instead makes FastAPI validate it again and serialise it on a second trip through
+    the threadpool (for a ``def`` route), about 1 ms of a 9 ms answer over loopback; the schema in the
+    OpenAPI document still comes from ``response_model``.
+    """
+    return Response(model.model_dump_json(), media_type="application/json")
+
+
 @router.post("/ask", response_model=AnswerOut, dependencies=[WorkSlot])
-def ask(body: AskIn, svc: ServiceDep) -> AnswerOut:
-    filters = body.filters.to_domain() if body.filters else None
-    answer = svc.ask(body.question, body.top_k, filters, history=body.history)
-    observe_answer(answer.answerable, answer.timing_ms)
-    return AnswerOut.of(answer)
+async def ask(body: AskIn, svc: ServiceDep) -> Response:
+    def work() -> Response:
+        filters = body.filters.to_domain() if body.filters else None
+        answer = svc.ask(body.question, body.top_k, filters, history=body.history)
+        observe_answer(answer.answerable, answer.timing_ms)
+        return _json(AnswerOut.of(answer))
+
+    return await run_in_threadpool(work)
 
 
 @router.post("/ask/stream", responses={200: {"content": {"text/event-stream": {}}}})
@@ -88,9 +102,14 @@ class _SlotStream(StreamingResponse):
 
 
 @router.post("/search", response_model=SearchOut, dependencies=[WorkSlot])
-def search(body: QuestionIn, svc: ServiceDep) -> SearchOut:
-    filters = body.filters.to_domain() if body.filters else None
-    return SearchOut(passages=[PassageOut.of(h) for h in svc.search(body.question, body.top_k, filters)])
+async def search(body: QuestionIn, svc: ServiceDep) -> Response:
+    def work() -> Response:
+        filters = body.filters.to_domain() if body.filters else None
+        return _json(
+            SearchOut(passages=[PassageOut.of(h) for h in svc.search(body.question, body.top_k, filters)])
+        )
+
+    return await run_in_threadpool(work)
 
 
 def _event_data(event: AnswerEvent) -> dict:
