@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -169,3 +170,30 @@ def read_json_lines(path: Path) -> list[dict[str, Any]]:
 
 def first(items: list[GoldItem], limit: int | None) -> list[GoldItem]:
     return items if limit is None else items[: max(0, limit)]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Leave the paragraph out: the stable hold-out rule and the half/half sample every such benchmark uses
+
+
+def stable_share(key: str) -> float:
+    """A stable number in [0, 1) for ``key`` (SHA-256, so the same on every machine and run)."""
+    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big") / 2**64
+
+
+def _by_hash(items: Sequence[GoldItem]) -> list[GoldItem]:
+    return sorted(items, key=lambda i: hashlib.sha256(i.id.encode("utf-8")).hexdigest())
+
+
+def balanced_sample(
+    answerable: Sequence[GoldItem], unanswerable: Sequence[GoldItem], n: int
+) -> list[GoldItem]:
+    """``n`` questions, half unanswerable (the odd one answerable), each half the first by sha256(id); a
+    smaller ``n`` is a prefix of each half, so --limit keeps the ratio and picks the same questions again."""
+    n_unanswerable = min(n // 2, len(unanswerable))
+    n_answerable = min(n - n_unanswerable, len(answerable))
+    chosen = {i.id for i in _by_hash(answerable)[:n_answerable]} | {
+        i.id for i in _by_hash(unanswerable)[:n_unanswerable]
+    }
+    # One stable order (sha256 of the id) for the run, mixing the two kinds.
+    return [i for i in _by_hash([*answerable, *unanswerable]) if i.id in chosen]
