@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,9 +10,9 @@ from data.records import Speech
 from evaluation.datasets.common import (
     Benchmark,
     UniqueSlicer,
-    balanced_sample,
     find_data_file,
     first,
+    hold_out_benchmark,
     licence_line,
     stable_share,
 )
@@ -27,8 +26,6 @@ from evaluation.datasets.squad import (
 )
 from evaluation.gold import GoldItem
 from evaluation.metrics import normalize
-
-log = logging.getLogger(__name__)
 
 FOLDER = "cmrc2018"
 FILES = {"dev": "cmrc2018_dev.json", "trial": "cmrc2018_trial.json"}
@@ -130,27 +127,15 @@ def load_unanswerable(data: Path | None = None, limit: int | None = None) -> Ben
     held_ids = {p.id for a in articles for p in a.paragraphs if stable_share(p.id) < HOLD_OUT_SHARE}
     speeches, pid_of = squad_speeches(articles, "cmrc2018", keep=lambda p: p.id not in held_ids)
     split = hold_out(articles, pid_of)
-    items = balanced_sample(
-        split.answerable, split.unanswerable, min(UNANSWERABLE_QUESTIONS, limit or UNANSWERABLE_QUESTIONS)
-    )
-    details = {
-        "hold_out_share": HOLD_OUT_SHARE,
-        "paragraphs_indexed": len(split.indexed),
-        "paragraphs_held_out": len(split.held_out),
-        "candidates_answerable": len(split.answerable),
-        "candidates_unanswerable": len(split.unanswerable),
-        "held_out_dropped_answer_elsewhere": split.answer_elsewhere,
-        "questions_answerable": sum(1 for i in items if i.answerable),
-        "questions_unanswerable": sum(1 for i in items if not i.answerable),
-    }
-    log.info("cmrc2018-unanswerable: %s", details)
-    return Benchmark(
-        name="cmrc2018-unanswerable",
-        speeches=tuple(speeches),
-        items=tuple(items),
-        licence=licence_line(path.parent / "SOURCE.md"),
+    return hold_out_benchmark(
+        "cmrc2018-unanswerable",
+        path,
+        speeches,
+        split,
+        share=HOLD_OUT_SHARE,
+        questions=UNANSWERABLE_QUESTIONS,
+        limit=limit,
         internal_only=False,
-        data_file=path,
         description=(
             f"CMRC 2018 dev, leave the paragraph out: {len(split.held_out)} of "
             f"{len(split.held_out) + len(split.indexed)} paragraphs (sha256(paragraph id) < {HOLD_OUT_SHARE}) "
@@ -158,5 +143,4 @@ def load_unanswerable(data: Path | None = None, limit: int | None = None) -> Ben
             "refused, the questions of indexed paragraphs answered (key point = any reference answer, a "
             "citation is precise when it cites the gold paragraph)"
         ),
-        details=details,
     )
