@@ -55,7 +55,7 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
             "ncp-unanswerable",
             ncp.load_unanswerable,
             True,
-            "NCP policy QA dev, leave the paragraph out: 56 questions, half unanswerable (DEV set, internal only)",
+            "NCP policy QA train.json, leave the paragraph out: 300 questions, half unanswerable (DEV set, internal only)",
         ),
         BenchmarkSpec(
             "gold", lambda data, limit: builtin.load_gold_set("gold", limit), False, "data/eval/gold.jsonl"

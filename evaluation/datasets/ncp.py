@@ -111,12 +111,13 @@ def load(data: Path | None = None, limit: int | None = None) -> Benchmark:
 # ----------------------------------------------------------------------------------------------------
 # Leave the paragraph out: does the service refuse when the chunk that answered is gone?
 
-# The dev set has only 58 questions (one a document, 402 chunks), so no share gives the 150 unanswerable
-# questions a 300-question half/half sample wants: even 1.0 gives 58 and indexes nothing. 0.20 (89 chunks)
-# leaves 6 unanswerable against 50 answerable, 0.50 leaves 20 against 34; 0.55 (227 chunks held out, 50 of
-# the 58 documents keep some) is the smallest round share whose unanswerable questions fill half the sample:
-# 28 unanswerable, 28 answerable.
-HOLD_OUT_SHARE = 0.55
+# The refusal test reads train.json (600 questions over 599 documents), which nothing in this repo trains or
+# tunes a model on (training/ reads CMRC 2018 trial, DRCD and the State Council reports): dev.json's 58
+# questions cannot give 150 unanswerable at any share (even 1.0 gives 58 and indexes nothing). Over
+# train.json, 0.35 is the smallest round share that leaves at least 150 unanswerable questions for the
+# half/half sample of 300 (0.30 leaves fewer): the NCP counterpart of CMRC's 0.20.
+HOLD_OUT_FILE = "train.json"
+HOLD_OUT_SHARE = 0.35
 QUESTIONS = 300  # at most, half unanswerable: the 150 the split was meant for, were there that many
 
 
@@ -180,10 +181,10 @@ def hold_out_ncp(records: Sequence[dict[str, Any]], share: float = HOLD_OUT_SHAR
 
 
 def load_unanswerable(data: Path | None = None, limit: int | None = None) -> Benchmark:
-    """NCP policy QA dev with ~55% of its chunks left out of the index (see ``hold_out_ncp``): every
-    unanswerable question and as many answerable ones (56 questions); ``limit`` subsamples keeping the
-    half/half ratio. A DEV set for tuning refusals, internal only like ``ncp`` (no licence)."""
-    path = find_data_file("ncp", FOLDER, FILE, data)
+    """NCP policy QA train.json with ~35% of its chunks left out of the index (see ``hold_out_ncp``): 300
+    questions, half unanswerable; ``limit`` subsamples keeping the half/half ratio. A DEV set for tuning
+    refusals (no model here is trained on it), internal only like ``ncp`` (no licence)."""
+    path = find_data_file("ncp", FOLDER, HOLD_OUT_FILE, data)
     split = hold_out_ncp(read_json_lines(path))
     return hold_out_benchmark(
         "ncp-unanswerable",
@@ -195,7 +196,7 @@ def load_unanswerable(data: Path | None = None, limit: int | None = None) -> Ben
         limit=limit,
         internal_only=True,
         description=(
-            f"NCP policy QA dev (DEV set, internal only), leave the paragraph out: {len(split.held_out)} of "
+            f"NCP policy QA train.json (DEV set, internal only), leave the paragraph out: {len(split.held_out)} of "
             f"{len(split.held_out) + len(split.indexed)} chunks (sha256(paragraph id) < {HOLD_OUT_SHARE}) are "
             "not indexed; the questions whose every gold chunk is held out and whose answer occurs in no "
             "indexed chunk must be refused, those with a gold chunk and their evidence indexed answered "
