@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from evaluation.datasets import BENCHMARKS, load_benchmark
-from evaluation.datasets.cmrc2018 import balanced_sample, hold_out
+from evaluation.datasets.cmrc2018 import hold_out
+from evaluation.datasets.common import balanced_sample, stable_share
 from evaluation.datasets.squad import parse_squad, squad_gold, squad_speeches
 from evaluation.gold import GoldItem
 from evaluation.metrics import normalize
@@ -95,9 +96,7 @@ def test_squad_conversion_maps_every_text_and_refinds_answer_starts():
 def test_held_out_questions_are_unanswerable_only_when_no_indexed_paragraph_states_an_answer():
     articles = parse_squad(_squad(40))
     share = 0.3
-    from evaluation.datasets.cmrc2018 import _share
-
-    held_ids = {p.id for a in articles for p in a.paragraphs if _share(p.id) < share}
+    held_ids = {p.id for a in articles for p in a.paragraphs if stable_share(p.id) < share}
     speeches, pid_of = squad_speeches(articles, "t", keep=lambda p: p.id not in held_ids)
     split = hold_out(articles, pid_of, share)
     assert held_ids and {p.id for p in split.held_out} == held_ids

@@ -52,6 +52,12 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
         BenchmarkSpec("rgb", rgb.load, True, "RGB zh_refine"),
         BenchmarkSpec("ncp", ncp.load, True, "NCP policy QA dev (internal only)"),
         BenchmarkSpec(
+            "ncp-unanswerable",
+            ncp.load_unanswerable,
+            True,
+            "NCP policy QA train.json, leave the paragraph out: 300 questions, half unanswerable (DEV set, internal only)",
+        ),
+        BenchmarkSpec(
             "gold", lambda data, limit: builtin.load_gold_set("gold", limit), False, "data/eval/gold.jsonl"
         ),
         BenchmarkSpec(

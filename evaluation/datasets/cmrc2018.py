@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import hashlib
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from data.records import Speech
-from evaluation.datasets.common import Benchmark, UniqueSlicer, find_data_file, first, licence_line
+from evaluation.datasets.common import (
+    Benchmark,
+    UniqueSlicer,
+    find_data_file,
+    first,
+    hold_out_benchmark,
+    licence_line,
+    stable_share,
+)
 from evaluation.datasets.squad import (
     SquadArticle,
     SquadParagraph,
@@ -20,8 +26,6 @@ from evaluation.datasets.squad import (
 )
 from evaluation.gold import GoldItem
 from evaluation.metrics import normalize
-
-log = logging.getLogger(__name__)
 
 FOLDER = "cmrc2018"
 FILES = {"dev": "cmrc2018_dev.json", "trial": "cmrc2018_trial.json"}
@@ -73,11 +77,6 @@ def convert(articles: Sequence[SquadArticle]) -> tuple[list[Speech], list[GoldIt
 # Leave the paragraph out: does the service refuse when the paragraph that answered is gone?
 
 
-def _share(key: str) -> float:
-    """A stable number in [0, 1) for ``key`` (SHA-256, so the same on every machine and run)."""
-    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big") / 2**64
-
-
 @dataclass(frozen=True, slots=True)
 class HoldOut:
     """The split of one leave-the-paragraph-out run, with the counts the summary reports."""
@@ -95,8 +94,8 @@ def hold_out(
     """Hold out the paragraphs whose sha256(paragraph id) falls under ``share``; ``pid_of`` maps the indexed
     paragraphs to our ids (``squad_speeches`` with the same rule as ``keep``)."""
     paragraphs = [p for a in articles for p in a.paragraphs]
-    held = tuple(p for p in paragraphs if _share(p.id) < share)
-    indexed = tuple(p for p in paragraphs if _share(p.id) >= share)
+    held = tuple(p for p in paragraphs if stable_share(p.id) < share)
+    indexed = tuple(p for p in paragraphs if stable_share(p.id) >= share)
     # normalize() drops whitespace, so "\n" never joins two paragraphs into a false match.
     haystack = "\n".join(normalize(p.context) for p in indexed)
     unanswerable: list[GoldItem] = []
@@ -120,53 +119,23 @@ def hold_out(
     return HoldOut(indexed, held, tuple(answerable), tuple(unanswerable), elsewhere)
 
 
-def _by_hash(items: Sequence[GoldItem]) -> list[GoldItem]:
-    return sorted(items, key=lambda i: hashlib.sha256(i.id.encode("utf-8")).hexdigest())
-
-
-def balanced_sample(
-    answerable: Sequence[GoldItem], unanswerable: Sequence[GoldItem], n: int
-) -> list[GoldItem]:
-    """``n`` questions, half unanswerable (the odd one answerable), each half the first by sha256(id); a
-    smaller ``n`` is a prefix of each half, so --limit keeps the ratio and picks the same questions again."""
-    n_unanswerable = min(n // 2, len(unanswerable))
-    n_answerable = min(n - n_unanswerable, len(answerable))
-    chosen = {i.id for i in _by_hash(answerable)[:n_answerable]} | {
-        i.id for i in _by_hash(unanswerable)[:n_unanswerable]
-    }
-    # One stable order (sha256 of the id) for the run, mixing the two kinds.
-    return [i for i in _by_hash([*answerable, *unanswerable]) if i.id in chosen]
-
-
 def load_unanswerable(data: Path | None = None, limit: int | None = None) -> Benchmark:
     """CMRC 2018 dev with ~20% of its paragraphs left out of the index (see ``hold_out``): 1,000 questions,
     half of them unanswerable; ``limit`` subsamples keeping the half/half ratio."""
     path = data_file("dev", data)
     articles = read_squad(path)
-    held_ids = {p.id for a in articles for p in a.paragraphs if _share(p.id) < HOLD_OUT_SHARE}
+    held_ids = {p.id for a in articles for p in a.paragraphs if stable_share(p.id) < HOLD_OUT_SHARE}
     speeches, pid_of = squad_speeches(articles, "cmrc2018", keep=lambda p: p.id not in held_ids)
     split = hold_out(articles, pid_of)
-    items = balanced_sample(
-        split.answerable, split.unanswerable, min(UNANSWERABLE_QUESTIONS, limit or UNANSWERABLE_QUESTIONS)
-    )
-    details = {
-        "hold_out_share": HOLD_OUT_SHARE,
-        "paragraphs_indexed": len(split.indexed),
-        "paragraphs_held_out": len(split.held_out),
-        "candidates_answerable": len(split.answerable),
-        "candidates_unanswerable": len(split.unanswerable),
-        "held_out_dropped_answer_elsewhere": split.answer_elsewhere,
-        "questions_answerable": sum(1 for i in items if i.answerable),
-        "questions_unanswerable": sum(1 for i in items if not i.answerable),
-    }
-    log.info("cmrc2018-unanswerable: %s", details)
-    return Benchmark(
-        name="cmrc2018-unanswerable",
-        speeches=tuple(speeches),
-        items=tuple(items),
-        licence=licence_line(path.parent / "SOURCE.md"),
+    return hold_out_benchmark(
+        "cmrc2018-unanswerable",
+        path,
+        speeches,
+        split,
+        share=HOLD_OUT_SHARE,
+        questions=UNANSWERABLE_QUESTIONS,
+        limit=limit,
         internal_only=False,
-        data_file=path,
         description=(
             f"CMRC 2018 dev, leave the paragraph out: {len(split.held_out)} of "
             f"{len(split.held_out) + len(split.indexed)} paragraphs (sha256(paragraph id) < {HOLD_OUT_SHARE}) "
@@ -174,5 +143,4 @@ def load_unanswerable(data: Path | None = None, limit: int | None = None) -> Ben
             "refused, the questions of indexed paragraphs answered (key point = any reference answer, a "
             "citation is precise when it cites the gold paragraph)"
         ),
-        details=details,
     )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from data.errors import InputFileError
 from data.records import Speech
@@ -169,3 +170,87 @@ def read_json_lines(path: Path) -> list[dict[str, Any]]:
 
 def first(items: list[GoldItem], limit: int | None) -> list[GoldItem]:
     return items if limit is None else items[: max(0, limit)]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Leave the paragraph out: the stable hold-out rule and the half/half sample every such benchmark uses
+
+
+def stable_share(key: str) -> float:
+    """A stable number in [0, 1) for ``key`` (SHA-256, so the same on every machine and run)."""
+    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big") / 2**64
+
+
+def _by_hash(items: Sequence[GoldItem]) -> list[GoldItem]:
+    return sorted(items, key=lambda i: hashlib.sha256(i.id.encode("utf-8")).hexdigest())
+
+
+def balanced_sample(
+    answerable: Sequence[GoldItem], unanswerable: Sequence[GoldItem], n: int
+) -> list[GoldItem]:
+    """``n`` questions, half unanswerable (the odd one answerable), each half the first by sha256(id); a
+    smaller ``n`` is a prefix of each half, so --limit keeps the ratio and picks the same questions again."""
+    n_unanswerable = min(n // 2, len(unanswerable))
+    n_answerable = min(n - n_unanswerable, len(answerable))
+    chosen = {i.id for i in _by_hash(answerable)[:n_answerable]} | {
+        i.id for i in _by_hash(unanswerable)[:n_unanswerable]
+    }
+    # One stable order (sha256 of the id) for the run, mixing the two kinds.
+    return [i for i in _by_hash([*answerable, *unanswerable]) if i.id in chosen]
+
+
+class HoldOutSplit(Protocol):
+    """What a leave-the-paragraph-out split reports (``cmrc2018.HoldOut``, ``ncp.NcpHoldOut``)."""
+
+    @property
+    def indexed(self) -> Sequence[object]: ...
+    @property
+    def held_out(self) -> Sequence[object]: ...
+    @property
+    def answerable(self) -> Sequence[GoldItem]: ...
+    @property
+    def unanswerable(self) -> Sequence[GoldItem]: ...
+    @property
+    def answer_elsewhere(self) -> int: ...
+
+
+def hold_out_benchmark(
+    name: str,
+    path: Path,
+    speeches: Sequence[Speech],
+    split: HoldOutSplit,
+    *,
+    share: float,
+    questions: int,
+    limit: int | None,
+    internal_only: bool,
+    description: str,
+    **dropped: int,
+) -> Benchmark:
+    """A leave-the-paragraph-out benchmark: ``questions`` (or ``limit``) of the split's questions, half of them
+    unanswerable (``balanced_sample``), over the indexed ``speeches``; its details (also logged) count the
+    paragraphs on each side, the candidates of each kind, the held-out questions dropped because an indexed
+    paragraph states the answer (``dropped``: others dropped, by reason) and the questions of each kind."""
+    items = balanced_sample(split.answerable, split.unanswerable, min(questions, limit or questions))
+    details: dict[str, Any] = {
+        "hold_out_share": share,
+        "paragraphs_indexed": len(split.indexed),
+        "paragraphs_held_out": len(split.held_out),
+        "candidates_answerable": len(split.answerable),
+        "candidates_unanswerable": len(split.unanswerable),
+        "held_out_dropped_answer_elsewhere": split.answer_elsewhere,
+        **dropped,
+        "questions_answerable": sum(1 for i in items if i.answerable),
+        "questions_unanswerable": sum(1 for i in items if not i.answerable),
+    }
+    log.info("%s: %s", name, details)
+    return Benchmark(
+        name=name,
+        speeches=tuple(speeches),
+        items=tuple(items),
+        licence=licence_line(path.parent / "SOURCE.md"),
+        internal_only=internal_only,
+        data_file=path,
+        description=description,
+        details=details,
+    )
