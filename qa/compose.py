@@ -13,7 +13,7 @@ import numpy as np
 from data.text import display_text
 from data.text import markers as answer_markers
 from qa.index import LoadedIndex
-from qa.lexical import pos_tags_unless_known, tokenize
+from qa.lexical import pos_tags_skipping, tokenize
 from qa.mentions import speech_label
 from qa.meta import lead_for, meta_kind, needles_for, office_holders, stating_sentence
 from qa.retrieve import Retrieval
@@ -225,9 +225,19 @@ class ExtractiveComposer:
 
     def unknown_entities(self, question: str) -> list[str]:
         """Person and place names in the question that no speech mentions (jieba POS tags nr/ns)."""
+        contains = self.index.contains_text
+
+        def shaped(word: str) -> bool:  # could be a name this method reports, whatever its tag
+            return (2 <= len(word) <= 4 and word[0] in _SURNAMES) or word.endswith(_PLACE_SUFFIX)
+
+        def irrelevant(run: str) -> bool:
+            # No piece of ``run`` the tagger could make is both name-shaped and absent from the corpus.
+            pieces = {run[i:j] for i in range(len(run)) for j in range(i + 2, len(run) + 1)}
+            return all(contains(w) for w in pieces if shaped(w))
+
         found = []
-        for word, flag in pos_tags_unless_known(question, self.index.contains_text):
-            if len(word) < 2 or self.index.contains_text(word):
+        for word, flag in pos_tags_skipping(question, irrelevant):
+            if len(word) < 2 or contains(word):
                 continue
             is_person = flag.startswith("nr") and 2 <= len(word) <= 4 and word[0] in _SURNAMES
             is_place = flag.startswith("ns") and word.endswith(_PLACE_SUFFIX)

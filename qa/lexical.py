@@ -65,45 +65,43 @@ def warm_up() -> None:
     jieba.posseg.lcut("预热")
 
 
-def pos_tags_unless_known(text: str, known: Callable[[str], bool]) -> list[tuple[str, str]]:
+def pos_tags_skipping(text: str, skip: Callable[[str], bool]) -> list[tuple[str, str]]:
     """jieba's (word, part of speech) for ``text``, except that a run of characters jieba's dictionary does not
-    cover is returned whole with tag ``x`` when ``known(run)`` holds, instead of being cut and tagged by
-    jieba's POS HMM (a pure-Python Viterbi, about 1 ms per question: the slowest step of an answer after
-    the encoder).
+    cover is returned whole with tag ``x`` when ``skip(run)`` holds, instead of being cut and tagged by jieba's
+    POS HMM (a pure-Python Viterbi, about 1 ms per question: the slowest step of an answer after the encoder).
 
-    For a caller that only looks at words ``known`` rejects, nothing changes: every word the HMM could make
-    of such a run is a substring of it, so it is known too. Dictionary words are tagged exactly as by
-    ``jieba.posseg.lcut``.
+    ``skip(run)`` promises that the caller cares about no word inside ``run``: every word the HMM could make of
+    it is a substring of it. Dictionary words are tagged exactly as by ``jieba.posseg.lcut``.
     """
     _jieba()
     import jieba.posseg as pseg
 
-    return [(w.word, w.flag) for w in _KnownRunsTagger(pseg.dt, known).cut(text)]
+    return [(w.word, w.flag) for w in _SkippingTagger(pseg.dt, skip).cut(text)]
 
 
-def _known_runs_tagger_class() -> type:
+def _skipping_tagger_class() -> type:
     import jieba.posseg as pseg
 
-    class KnownRunsTagger(pseg.POSTokenizer):
-        """jieba 0.42's POSTokenizer whose HMM step (``__cut_detail``, name-mangled) is skipped for known runs.
+    class SkippingTagger(pseg.POSTokenizer):
+        """jieba 0.42's POSTokenizer whose HMM step (``__cut_detail``, name-mangled) is skipped where asked.
 
         Built per call over the shared tagger's dictionaries (a shallow copy of its attributes), so calls
-        from many threads never share ``known``.
+        from many threads never share ``skip``.
         """
 
         def __init__(
-            self, base: Any, known: Callable[[str], bool]
+            self, base: Any, skip: Callable[[str], bool]
         ) -> None:  # no super(): shares base's tables
             self.__dict__.update(base.__dict__)
-            self._known = known
+            self._skip = skip
 
         def _POSTokenizer__cut_detail(self, sentence: str) -> Iterator[Any]:  # noqa: N802 (jieba's mangled name)
-            if self._known(sentence):
+            if self._skip(sentence):
                 yield pseg.pair(sentence, "x")
                 return
             yield from pseg.POSTokenizer._POSTokenizer__cut_detail(self, sentence)  # type: ignore[attr-defined]
 
-    return KnownRunsTagger
+    return SkippingTagger
 
 
 class _LazyTagger:
@@ -111,13 +109,13 @@ class _LazyTagger:
 
     _cls: type | None = None
 
-    def __call__(self, base: Any, known: Callable[[str], bool]) -> Any:
+    def __call__(self, base: Any, skip: Callable[[str], bool]) -> Any:
         if self._cls is None:
-            self._cls = _known_runs_tagger_class()
-        return self._cls(base, known)
+            self._cls = _skipping_tagger_class()
+        return self._cls(base, skip)
 
 
-_KnownRunsTagger = _LazyTagger()
+_SkippingTagger = _LazyTagger()
 
 
 class LexicalIndex:

@@ -108,7 +108,7 @@ def test_a_quantity_question_needs_its_focus_in_the_clause_that_states_the_numbe
 def test_tagging_skips_the_pos_hmm_only_for_runs_the_corpus_contains():
     import jieba.posseg as pseg
 
-    from qa.lexical import pos_tags_unless_known
+    from qa.lexical import pos_tags_skipping
 
     corpus = "丽泽金融商务区建设取得新进展，区长在大会上作报告。"
     questions = [
@@ -119,11 +119,11 @@ def test_tagging_skips_the_pos_hmm_only_for_runs_the_corpus_contains():
     ]
     for question in questions:
         full = [(w.word, w.flag) for w in pseg.lcut(question)]
-        fast = pos_tags_unless_known(question, lambda run: run in corpus)
+        fast = pos_tags_skipping(question, lambda run: run in corpus)
         # Unknown words keep their tags; a run the corpus contains may be left untagged, nothing else changes.
         unknown = [(w, f) for w, f in full if len(w) >= 2 and w not in corpus]
         assert [(w, f) for w, f in fast if len(w) >= 2 and w not in corpus] == unknown
         assert "".join(w for w, _ in fast) == question
-    never = pos_tags_unless_known("张三丰区长在哪里讲话？", lambda run: False)
+    never = pos_tags_skipping("张三丰区长在哪里讲话？", lambda run: False)
     assert never == [(w.word, w.flag) for w in pseg.lcut("张三丰区长在哪里讲话？")]
     assert ("张三丰", "nr") in never

@@ -70,3 +70,12 @@ def test_a_figure_stated_for_another_year_only_is_refused(tmp_path, real_encoder
     # Only last year's 4.8% is in the report: a sentence on the topic, not the asked fact.
     missing = _report(tmp_path, real_encoder, composer, plan_states_it=False).ask(question)
     assert not missing.answerable, missing.answer
+
+
+def test_a_question_naming_a_person_or_place_the_corpus_never_mentions_is_refused(tmp_path, real_encoder):
+    service = _service(tmp_path, real_encoder, with_area=True)
+    named = service.ask("张明主任介绍了新城哪些产业？")  # the speaker, in the corpus
+    assert named.answerable, named.answer
+    for question in ("王建华主任介绍了新城哪些产业？", "海淀区新城规划总面积是多少平方公里？"):
+        answer = service.ask(question)
+        assert not answer.answerable, (question, answer.answer)
