@@ -13,7 +13,7 @@ import numpy as np
 from data.text import display_text
 from data.text import markers as answer_markers
 from qa.index import LoadedIndex
-from qa.lexical import pos_tags_skipping, tokenize
+from qa.lexical import pos_tags_skipping, tokenize_question
 from qa.mentions import speech_label
 from qa.meta import lead_for, meta_kind, needles_for, office_holders, stating_sentence
 from qa.retrieve import Retrieval
@@ -181,7 +181,7 @@ class ExtractiveComposer:
     # -- scoring --------------------------------------------------------------------------------------
 
     def _terms(self, question: str) -> dict[str, float]:
-        return {t: self.idf(t) for t in dict.fromkeys(tokenize(question))}
+        return {t: self.idf(t) for t in dict.fromkeys(tokenize_question(question))}
 
     @staticmethod
     def _coverage(terms: dict[str, float], text: str) -> float:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qa.lexical import normalize, tokenize
+from qa.lexical import normalize, tokenize_question
 
 # -- question analysis ------------------------------------------------------------------------------------
 
@@ -113,7 +113,7 @@ def analyze_question(question: str, df: Callable[[str], int], n_docs: int) -> Qu
     n = max(1, n_docs)
     terms: dict[str, float] = {}
     unknown = 0.0
-    for tok in dict.fromkeys(tokenize(question)):
+    for tok in dict.fromkeys(tokenize_question(question)):
         if tok in _QUESTION_WORDS:
             continue
         d = df(tok)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -55,6 +56,13 @@ def tokenize(text: str) -> list[str]:
             continue
         out.append(tok)
     return out
+
+
+@functools.lru_cache(maxsize=1024)
+def tokenize_question(question: str) -> tuple[str, ...]:
+    """``tokenize`` of a question, remembered: retrieval, the composer and the answerability features each
+    segment the same question (about 0.1 ms apiece); documents go through ``tokenize`` uncached."""
+    return tuple(tokenize(question))
 
 
 def warm_up() -> None:
