@@ -330,17 +330,26 @@ def run_serve(settings: Settings, host: str, port: int, workers: int = 1) -> int
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
         from api.observe import serve_log_config
+        from cli.workers import ReusePortWorkers, reuse_port_supported
 
-        uvicorn.run(
-            "api.app:create_app_from_env",
-            factory=True,
-            workers=workers,
+        worker_options: dict[str, Any] = {
+            "factory": True,
+            "workers": workers,
             # Loading the model holds the GIL for seconds at a time; uvicorn's default 5 s health check
             # then takes a starting worker for hung and kills it (seen on 2 busy cores).
-            timeout_worker_healthcheck=60,
-            log_config=serve_log_config(),
+            "timeout_worker_healthcheck": 60,
+            "log_config": serve_log_config(),
             **options,
-        )
+        }
+        if not reuse_port_supported():  # one shared socket, as uvicorn does it
+            uvicorn.run("api.app:create_app_from_env", **worker_options)
+            return 0
+        try:
+            supervisor = ReusePortWorkers(uvicorn.Config("api.app:create_app_from_env", **worker_options))
+        except OSError as exc:
+            print(f"error: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
+            return 1
+        supervisor.run()
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0

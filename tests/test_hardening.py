@@ -6,13 +6,16 @@ import errno
 import io
 import json
 import logging
+import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
 from html.parser import HTMLParser
+from pathlib import Path
 
 import httpx
 import pytest
@@ -653,9 +656,62 @@ def test_serve_with_two_workers_answers_and_sums_metrics_over_the_workers(real_i
         )
         assert line and float(line.group(1)) == n, text[:2000]
         assert "speechqa_index_paragraphs" in text
+
+        # A worker killed outright: its socket goes with it, so no new connection waits on a dead listener
+        # (each worker listens on a socket of its own; the supervisor keeps no copy open).
+        workers = _children(proc.pid)
+        assert len(workers) == 2, workers
+        os.kill(workers[0], signal.SIGKILL)
+        time.sleep(0.5)
+        for _ in range(n):
+            r = httpx.post(f"{base}/v1/search", json=ASK, headers={"X-API-Key": "wk"}, timeout=10)
+            assert r.status_code == 200
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` and that run a multiprocessing child (uvicorn's workers)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and b"multiprocessing" in cmdline and b"resource_tracker" not in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_each_worker_gets_a_socket_of_its_own_on_one_port_and_the_parent_keeps_none():
+    import uvicorn
+
+    from cli.workers import ReusePortWorkers, check_port_free
+
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        config = uvicorn.Config(
+            "api.app:create_app_from_env", factory=True, host="127.0.0.1", port=0, workers=2, log_config=None
+        )
+        supervisor = ReusePortWorkers(config)
+        first, second = supervisor.sockets[0], supervisor.sockets[0]
+        port = first.getsockname()[1]
+        assert second.getsockname()[1] == port and first.fileno() != second.fileno()
+        # Bound but not listening: the kernel sends a worker nothing until its server listens (app loaded).
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        second.listen()
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        # A port something listens on is refused up front (SO_REUSEPORT alone would share it silently).
+        with pytest.raises(OSError):
+            check_port_free("127.0.0.1", port)
+        supervisor._close_handed()
+        assert first.fileno() == -1 and second.fileno() == -1
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
