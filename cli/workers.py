@@ -89,25 +89,15 @@ class ReusePortWorkers(Multiprocess):
         pass
 
     def _close_handed(self) -> None:
-        # The started worker has its own copy (multiprocessing duplicated the descriptor at start()).
+        # A started worker has its own copy (multiprocessing duplicated the descriptor at start()).
         for sock in self._handed:
             sock.close()
         self._handed.clear()
 
-    def init_processes(self) -> None:
-        super().init_processes()
-        self._close_handed()
-
     def keep_subprocess_alive(self) -> None:
+        """uvicorn's check, every 0.5 s after the workers start; it also closes the parent's copies of the
+        sockets handed out since (by the first start, a replacement, a restart or a SIGTTIN worker)."""
         super().keep_subprocess_alive()
-        self._close_handed()
-
-    def restart_all(self) -> None:
-        super().restart_all()
-        self._close_handed()
-
-    def handle_ttin(self) -> None:
-        super().handle_ttin()
         self._close_handed()
 
     def run(self) -> None:
