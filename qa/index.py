@@ -821,16 +821,9 @@ def add_to_index(
         segments.append(_open_segment(index_dir, previous, new, True, full=False))
         entries.append(new)
         segments, entries = _compact(index_dir, previous, segments, entries, max_segments)
-        manifest = _manifest(
-            previous,
-            encoder,
-            entries,
-            _counts(segments, entries),
-            faiss_kind=previous.faiss,
-            encoded=n_encoded,
-            seconds=seconds,
+        return _commit_version(
+            index_dir, previous, encoder, segments, entries, encoded=n_encoded, seconds=seconds
         )
-        return _commit(index_dir, manifest)
 
 
 def _first_segment(index_dir, speeches, encoder, pvecs, svecs, tokens, n_encoded, seconds) -> Manifest:
@@ -865,25 +858,29 @@ def remove_from_index(index_dir: Path, speech_ids: Sequence[str], encoder: Encod
             )
         entries = _tombstone(list(previous.segments), where, list(dict.fromkeys(speech_ids)))
         segments, entries = _compact(index_dir, previous, segments, entries, MAX_SEGMENTS)
-        return _commit_rearranged(index_dir, previous, encoder, segments, entries)
+        return _commit_version(index_dir, previous, encoder, segments, entries)
 
 
-def _commit_rearranged(
+def _commit_version(
     index_dir: Path,
     previous: Manifest,
     encoder: Encoder,
     segments: Sequence[LoadedSegment],
     entries: Sequence[SegmentEntry],
+    *,
+    encoded: int = 0,
+    seconds: float = 0.0,
 ) -> Manifest:
-    """Commit a version made of existing segments only (a removal, a compaction): nothing was encoded."""
+    """Commit a new version of an existing index from its segments: a removal or a compaction (nothing
+    encoded), or an addition (``encoded`` paragraphs in ``seconds``)."""
     manifest = _manifest(
         previous,
         encoder,
         entries,
         _counts(segments, entries),
         faiss_kind=previous.faiss,
-        encoded=0,
-        seconds=0.0,
+        encoded=encoded,
+        seconds=seconds,
     )
     return _commit(index_dir, manifest)
 
@@ -896,7 +893,7 @@ def compact_index(index_dir: Path, encoder: Encoder) -> Manifest:
         _check_model(index_dir, previous, encoder)
         segments = _open_segments(index_dir, previous, False, None, full=False)
         segments, entries = _compact(index_dir, previous, segments, list(previous.segments), 1, force=True)
-        return _commit_rearranged(index_dir, previous, encoder, segments, entries)
+        return _commit_version(index_dir, previous, encoder, segments, entries)
 
 
 # ----------------------------------------------------------------------------------------------------
