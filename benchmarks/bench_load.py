@@ -150,6 +150,22 @@ def _count(errors: dict[str, int], key: str) -> None:
     errors[key] = errors.get(key, 0) + 1
 
 
+async def _ask(
+    conn: Connection, body: bytes, since: float, latencies: list[float], errors: dict[str, int]
+) -> None:
+    """One question: its latency from ``since`` (perf_counter) when answered with 200, else an error counted
+    by exception type or status."""
+    try:
+        status = await conn.post("/v1/ask", body)
+    except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+        _count(errors, type(exc).__name__)
+        return
+    if status == 200:
+        latencies.append((time.perf_counter() - since) * 1000)
+    else:
+        _count(errors, str(status))
+
+
 async def run_clients(base: str, qs: list[str], clients: int, seconds: float) -> dict:
     """Closed loop: ``clients`` connections, each sending its next question as soon as its answer arrives."""
     host, port = _host_port(base)
@@ -167,16 +183,7 @@ async def run_clients(base: str, qs: list[str], clients: int, seconds: float) ->
             body = bodies[n % len(bodies)]
             n += clients
             sent += 1
-            t = time.perf_counter()
-            try:
-                status = await conn.post("/v1/ask", body)
-            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
-                _count(errors, type(exc).__name__)
-                continue
-            if status == 200:
-                latencies.append((time.perf_counter() - t) * 1000)
-            else:
-                _count(errors, str(status))
+            await _ask(conn, body, time.perf_counter(), latencies, errors)
         conn.close()
 
     cpu0, started = time.process_time(), time.monotonic()
@@ -214,15 +221,7 @@ async def run_paced(
             wait = due - time.perf_counter()
             if wait > 0:
                 await asyncio.sleep(wait)
-            try:
-                status = await conn.post("/v1/ask", bodies[k % len(bodies)])
-            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
-                _count(errors, type(exc).__name__)
-                continue
-            if status == 200:
-                latencies.append((time.perf_counter() - due) * 1000)
-            else:
-                _count(errors, str(status))
+            await _ask(conn, bodies[k % len(bodies)], due, latencies, errors)
         conn.close()
 
     cpu0 = time.process_time()
