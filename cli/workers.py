@@ -80,7 +80,8 @@ class ReusePortWorkers(Multiprocess):
     @property  # type: ignore[override]
     def sockets(self) -> list[socket.socket]:
         """Read by ``Multiprocess`` once per worker it starts: a new socket each time."""
-        sock, self._first = (self._first, None) if self._first is not None else (self._bind(), None)
+        sock = self._first if self._first is not None else self._bind()
+        self._first = None
         self._handed.append(sock)
         return [sock]
 
