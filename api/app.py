@@ -32,6 +32,7 @@ from api.settings import Settings
 from api.uploads import UploadLimits
 from data.errors import SpeechQAError
 from embeddings.encoder import Encoder
+from qa.batching import batched
 from qa.service import AnswerService, serialized
 
 log = logging.getLogger(__name__)
@@ -59,8 +60,9 @@ def create_app(settings: Settings | None = None, service: AnswerService | None =
                 holder.set_error(exc)
         if encoder is not None:
             # One encoder for every index version and the ingest jobs; a torch one behind one lock (its
-            # tokenizer is not thread-safe), the ONNX one without (qa.service.serialized).
-            encoder = serialized(encoder)
+            # tokenizer is not thread-safe), the ONNX one without (qa.service.serialized). Questions waiting
+            # for an answer slot are encoded in batches by the request ahead of them (qa.batching).
+            encoder = batched(serialized(encoder))
             holder.loader = functools.partial(_load, settings, encoder=encoder, segments={})
             await run_in_threadpool(holder.refresh)
             app.state.knowledge = KnowledgeBase(

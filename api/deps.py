@@ -6,7 +6,8 @@ loop's self-pipe, the GIL handed back and forth) cost each /v1/ask more than the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -75,15 +76,25 @@ async def require_metrics_token(request: Request) -> None:
         check_secret(presented_key(request.headers), token, "metrics token")
 
 
-async def work_slot(request: Request) -> AsyncIterator[None]:
-    """One of the process's answer slots for the length of a plain (non-streaming) request; waiting for it
-    parks this request on the event loop without holding a worker thread."""
-    gate = request.app.state.guard.gate
-    await gate.acquire()
+@asynccontextmanager
+async def answer_slot(
+    guard: Guard, svc: AnswerService, question: str, history: Sequence[str] | None = None
+) -> AsyncIterator[None]:
+    """One of the process's answer slots for the length of a plain (non-streaming) answer or search.
+
+    While the request waits for it (parked on the event loop, holding no worker thread), its question is
+    announced to the query encoder, so that the request ahead of it can encode both in one batch
+    (``qa.batching``). Entered in the route, after the body is validated: a malformed request never waits.
+    """
+    withdraw = svc.announce(question, history)
     try:
-        yield
+        await guard.gate.acquire()
+        try:
+            yield
+        finally:
+            guard.gate.release()
     finally:
-        gate.release()
+        withdraw()
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -94,4 +105,3 @@ ApiKey = Depends(require_api_key)
 AdminKey = Depends(require_admin_key)
 AdminDep = AdminKey  # the admin router's name for it
 MetricsToken = Depends(require_metrics_token)
-WorkSlot = Depends(work_slot)

@@ -70,6 +70,9 @@ class OnnxEncoder:
         saved = info.get("prefixes") or {}
         self.query_prefix = saved.get("query", "") if query_prefix is None else query_prefix
         self.passage_prefix = saved.get("passage", "") if passage_prefix is None else passage_prefix
+        # fp32 gives a text the same vector in any batch (padding is masked); dynamic int8 quantizes each
+        # batch's activations together, so a question's vector would depend on its batch-mates (qa.batching).
+        self.batch_invariant = precision == "fp32"
         runtime = f"onnx-{precision}"
         self._model_id = f"{info['base_id']}+{runtime}|{prefixes_id(self.query_prefix, self.passage_prefix)}"
 

@@ -23,6 +23,8 @@ class HashEncoder:
     passages are encoded the same way (no prefixes), so a question that repeats a passage's words finds it.
     """
 
+    batch_invariant = True  # each text is hashed on its own (qa.batching)
+
     def __init__(self, dim: int = 256) -> None:
         if dim < 2:
             raise ValueError("dim must be at least 2")

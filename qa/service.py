@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,10 @@ def serialized(encoder: Encoder) -> Encoder:
     return LockedEncoder(encoder)
 
 
+def _nothing() -> None:
+    return None
+
+
 class AnswerService:
     def __init__(
         self,
@@ -114,6 +119,18 @@ class AnswerService:
         return self.index.version
 
     # -- questions ------------------------------------------------------------------------------------
+
+    def announce(self, question: str, history: Sequence[str] | None = None) -> Callable[[], None]:
+        """Tell the encoder that ``question`` will be asked soon (a request waiting for an answer slot), so
+        whoever encodes first can batch it (``qa.batching``); returns the call that withdraws it.
+
+        A follow-up is not announced: the text it is retrieved with depends on the history and the index,
+        worked out only once its turn comes. Nor is anything when the encoder does not batch."""
+        announce = getattr(self.encoder, "announce", None)
+        if announce is None or history:
+            return _nothing
+        ticket = announce(self.validate_question(question))
+        return functools.partial(self.encoder.withdraw, ticket)  # type: ignore[attr-defined]
 
     @staticmethod
     def validate_question(question: object) -> str:

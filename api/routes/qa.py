@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
-from api.deps import GuardDep, ServiceDep, WorkSlot
+from api.deps import GuardDep, ServiceDep, answer_slot
 from api.errors import ERROR_RESPONSES, error_body
 from api.observe import observe_answer
 from api.schemas import AnswerOut, AskIn, CitationOut, PassageOut, QuestionIn, SearchOut, TimingOut
@@ -34,15 +34,16 @@ def _json(model: BaseModel) -> Response:
     return Response(model.model_dump_json(), media_type="application/json")
 
 
-@router.post("/ask", response_model=AnswerOut, dependencies=[WorkSlot])
-async def ask(body: AskIn, svc: ServiceDep) -> Response:
+@router.post("/ask", response_model=AnswerOut)
+async def ask(body: AskIn, svc: ServiceDep, guard: GuardDep) -> Response:
     def work() -> Response:
         filters = body.filters.to_domain() if body.filters else None
         answer = svc.ask(body.question, body.top_k, filters, history=body.history)
         observe_answer(answer.answerable, answer.timing_ms)
         return _json(AnswerOut.of(answer))
 
-    return await run_in_threadpool(work)
+    async with answer_slot(guard, svc, body.question, body.history):
+        return await run_in_threadpool(work)
 
 
 @router.post("/ask/stream", responses={200: {"content": {"text/event-stream": {}}}})
@@ -56,8 +57,17 @@ async def ask_stream(body: AskIn, svc: ServiceDep, guard: GuardDep) -> Streaming
         svc.check_filters(filters)
 
     # The slot is held for the whole stream; waiting for it happens before the response starts, so an
-    # overloaded process answers a plain 503.
-    await guard.gate.acquire()
+    # overloaded process answers a plain 503. The question is announced for batching meanwhile (deps.answer_slot).
+    withdraw = svc.announce(body.question, body.history)
+    try:
+        await guard.gate.acquire()
+    except BaseException:
+        withdraw()
+        raise
+
+    def release() -> None:
+        guard.gate.release()
+        withdraw()
 
     async def events() -> AsyncIterator[bytes]:
         try:
@@ -78,7 +88,7 @@ async def ask_stream(body: AskIn, svc: ServiceDep, guard: GuardDep) -> Streaming
 
     return _SlotStream(
         events(),
-        release=guard.gate.release,
+        release=release,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -101,15 +111,16 @@ class _SlotStream(StreamingResponse):
                 self._release()
 
 
-@router.post("/search", response_model=SearchOut, dependencies=[WorkSlot])
-async def search(body: QuestionIn, svc: ServiceDep) -> Response:
+@router.post("/search", response_model=SearchOut)
+async def search(body: QuestionIn, svc: ServiceDep, guard: GuardDep) -> Response:
     def work() -> Response:
         filters = body.filters.to_domain() if body.filters else None
         return _json(
             SearchOut(passages=[PassageOut.of(h) for h in svc.search(body.question, body.top_k, filters)])
         )
 
-    return await run_in_threadpool(work)
+    async with answer_slot(guard, svc, body.question):
+        return await run_in_threadpool(work)
 
 
 def _event_data(event: AnswerEvent) -> dict:
