@@ -384,8 +384,29 @@ def _build_openvino(folder: Path, info: dict[str, Any], calibration: Path | None
     return record
 
 
+def import_nncf() -> Any:
+    """nncf, imported with its usage telemetry off.
+
+    NNCF sends usage events to Google Analytics unless a consent file in ~/intel says no (it never asks: it
+    turns its opt-in dialog off) and counts runs in ~/intel/stats; the install step of a service that runs
+    offline must not phone home or write outside its cache. It reads two switches once, at import: CI (its
+    telemetry library then declines and writes nothing) and NNCF_CI (nncf then uses its telemetry stub). They
+    are set for the import only; the one import here is the only one in the package.
+    """
+    saved = {name: os.environ.get(name) for name in ("CI", "NNCF_CI")}
+    os.environ.update(CI="true", NNCF_CI="1")
+    try:
+        import nncf
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    return nncf
+
+
 def _quantize_openvino(folder: Path, texts: list[str], max_len: int) -> None:
-    import nncf
     import openvino as ov
     from tokenizers import Tokenizer
 
@@ -400,6 +421,7 @@ def _quantize_openvino(folder: Path, texts: list[str], max_len: int) -> None:
         for e in tokenizer.encode_batch(texts)
     ]
     model = ov.Core().read_model(folder / FP32_FILE)
+    nncf = import_nncf()
     # NNCF logs INFO lines to stdout, where `speechqa model` prints its own result.
     level = logging.getLogger("nncf").level
     nncf.set_log_level(logging.ERROR)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -287,6 +288,28 @@ def test_a_failing_openvino_build_leaves_the_onnx_export_working_and_is_not_retr
     assert build["status"] == "unavailable" and "nncf crashed" in build["reason"] and build["retry"] is None
     create_encoder(str(source), runtime="openvino-int8", cache_dir=tmp_path, benchmarks_dir=BENCHMARKS)
     assert calls == [300]
+
+
+def test_the_openvino_build_sends_no_usage_telemetry_and_writes_nothing_in_home(tmp_path):
+    """Imported plainly, nncf sends usage events to Google Analytics (no consent asked) and counts runs in
+    ~/intel; the export imports it with that off. A fresh process: under pytest nncf stubs it anyway."""
+    code = (
+        "from embeddings.onnx_export import import_nncf; import_nncf(); "
+        "from nncf.telemetry.decorator import telemetry; from nncf.telemetry.wrapper import NNCFTelemetryStub; "
+        "print(isinstance(telemetry, NNCFTelemetryStub))"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "NNCF_CI")} | {"HOME": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert out.stdout.strip() == "True"
+    assert not (tmp_path / "intel").exists()
 
 
 def test_a_failed_export_leaves_neither_a_folder_nor_temporary_files(tmp_path, monkeypatch):
