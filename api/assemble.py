@@ -29,6 +29,7 @@ def build_encoder(settings: Settings, *, for_ingest: bool = False) -> Encoder:
         query_prefix=settings.query_prefix,
         passage_prefix=settings.passage_prefix,
         threads=threads,
+        benchmarks_dir=settings.benchmarks_dir,
     )
 
 

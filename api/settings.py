@@ -22,9 +22,16 @@ class Settings(BaseSettings):
     model: str = Field(
         default="default", description="'default' (multilingual-e5-small) or a local model path/name"
     )
-    runtime: Literal["onnx-int8", "onnx-fp32", "torch"] = Field(
-        default="onnx-int8",
-        description="encoder runtime: onnxruntime on the int8 or fp32 ONNX export of the model, or torch fp32",
+    runtime: Literal["openvino-int8", "onnx-int8", "onnx-fp32", "torch"] = Field(
+        default="openvino-int8",
+        description="encoder runtime: onnxruntime on the int8 or fp32 ONNX export of the model, or torch fp32; "
+        "openvino-int8 is onnx-int8 for queries and OpenVINO static int8 for passages (onnx-int8 where the "
+        "export has no OpenVINO build)",
+    )
+    benchmarks_dir: Path | None = Field(
+        default=None,
+        description="the public benchmarks folder; `speechqa model` calibrates the OpenVINO build on its "
+        "cmrc2018/cmrc2018_trial.json. Default: ../shared/benchmarks beside the working dir or the package",
     )
     query_prefix: str | None = None
     passage_prefix: str | None = None

@@ -1,9 +1,10 @@
-"""Encoder runtimes side by side: torch fp32 vs onnxruntime fp32 vs onnxruntime int8 on the default model.
+"""Encoder runtimes side by side: torch fp32 vs onnxruntime fp32 / int8 vs openvino-int8 on the default model.
 
 Prints query latency (one question at a time, 1 thread), ingest throughput on the same CMRC2018 dev paragraphs
-for torch fp32 and int8 (all cores, empty cache: the bare encoder with sentence spans, and the whole
-``build_index`` into a fresh embedding cache), cosine parity with torch fp32, and retrieval metrics (gold set,
-CMRC2018 dev) for torch fp32 and int8.
+for torch fp32, onnx-int8 and openvino-int8 (all cores, empty cache: the bare encoder with sentence spans, and
+the whole ``build_index`` into a fresh embedding cache), cosine parity with torch fp32, and retrieval metrics
+(gold set, CMRC2018 dev) for the same three. openvino-int8 encodes queries with onnxruntime int8 (its query rows
+equal onnx-int8's) and passages with the export's OpenVINO static-int8 build.
 
 Run: .venv/bin/python benchmarks/bench_encoder.py [--limit N]   (N: CMRC2018 dev paragraphs to index)
      .venv/bin/python benchmarks/bench_encoder.py --only ingest [--paragraphs 300]
@@ -39,7 +40,8 @@ from qa.encode import BATCH, _spans, dense_prefix  # noqa: E402
 from qa.index import build_index, load_index  # noqa: E402
 from qa.retrieve import HybridRetriever  # noqa: E402
 
-RUNTIMES = ("torch", "onnx-fp32", "onnx-int8")
+RUNTIMES = ("torch", "onnx-fp32", "onnx-int8", "openvino-int8")
+INGEST_RUNTIMES = ("torch", "onnx-int8", "openvino-int8")
 
 
 def gold_questions() -> list[str]:
@@ -168,13 +170,17 @@ def gold_retrieval(encoder: Encoder, cache) -> dict:
 
 
 def ingest_section(make, paragraphs: int, cores: int) -> dict[str, Encoder]:
-    """Ingest runs on all cores (api/assemble.build_encoder(for_ingest=True)); both runtimes get the same
-    paragraphs, and neither finds a cached vector."""
-    encoders = {rt: make(rt, cores) for rt in ("torch", "onnx-int8")}
+    """Ingest runs on all cores (api/assemble.build_encoder(for_ingest=True)); every runtime gets the same
+    paragraphs, and none finds a cached vector."""
+    encoders = {rt: make(rt, cores) for rt in INGEST_RUNTIMES}
     speeches = first_paragraphs(load_cmrc("dev")[0], paragraphs)
     speed = {rt: ingest_speed(enc, speeches) for rt, enc in encoders.items()}
     n = next(iter(speed.values()))["paragraphs"]
     print(f"\n## Ingest, {n} CMRC2018 dev paragraphs with sentence spans, empty cache, {cores} threads")
+    for rt, enc in encoders.items():
+        print(
+            f"{rt}: {enc.model_id}"
+        )  # openvino-int8 falls back to onnx-int8 without its build: this says so
     print(
         "| runtime | encoder paragraphs/s | encoder s | build_index paragraphs/s | build_index s | speed-up vs torch |"
     )
@@ -202,7 +208,13 @@ def main() -> None:
     started = time.perf_counter()
 
     def make(runtime: str, threads: int) -> Encoder:
-        return create_encoder(settings.model, runtime=runtime, cache_dir=settings.home, threads=threads)  # type: ignore[arg-type]
+        return create_encoder(
+            settings.model,
+            runtime=runtime,  # type: ignore[arg-type]
+            cache_dir=settings.home,
+            threads=threads,
+            benchmarks_dir=settings.benchmarks_dir or SHARED / "benchmarks",
+        )
 
     if args.only == "ingest":
         print(f"machine: {machine()}; load average {os.getloadavg()[0]:.2f} at start")
@@ -226,7 +238,7 @@ def main() -> None:
     texts = parity_texts()
     print(f"\n## Cosine with torch fp32, {len(texts)} texts as query and as passage (batched)")
     print("| runtime | vectors | mean | min |\n|---|---|---|---|")
-    for rt in ("onnx-fp32", "onnx-int8"):
+    for rt in RUNTIMES[1:]:
         par = parity(query_encoders[rt], query_encoders["torch"], texts)
         print(f"| {rt} | {par['n']} | {par['mean']:.5f} | {par['min']:.5f} |")
     del query_encoders

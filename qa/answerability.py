@@ -28,11 +28,12 @@ META_FILE = "meta.json"
 def model_key(encoder_model_id: str) -> str:
     """What a calibration is valid for: the embedding model and its prefixes, not the runtime that runs it.
 
-    An int8 or ONNX build of the same model is held to cosine parity >= 0.99 with fp32 by its own test, so
-    it shares the fp32 calibration; any other model (SPEECHQA_MODEL) needs its own (`speechqa train`).
+    An ONNX (fp32, int8) or OpenVINO (int8) build of the same model is held to cosine parity >= 0.99 with fp32
+    by its own test (tests/test_onnx_encoder.py), so it shares the fp32 calibration; any other model
+    (SPEECHQA_MODEL) needs its own (`speechqa train`).
     """
     base, _, prefixes = encoder_model_id.partition("|")
-    base = re.sub(r"\+onnx[-\w]*$", "", base)
+    base = re.sub(r"\+(?:onnx|openvino)[-\w]*$", "", base)
     return f"{base}|{prefixes}" if prefixes else base
 
 

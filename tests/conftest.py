@@ -74,7 +74,7 @@ def fake_index_dir(tmp_path_factory, corpus_speeches, fake_encoder) -> Path:
 
 @pytest.fixture(scope="session")
 def real_encoder():
-    """The encoder the server and CLI under test use (SPEECHQA_RUNTIME, default onnx-int8), on 2 threads."""
+    """The encoder the server and CLI under test use (SPEECHQA_RUNTIME, default openvino-int8), on 2 threads."""
     from api.assemble import build_encoder
     from api.settings import Settings
 

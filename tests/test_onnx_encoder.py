@@ -1,9 +1,11 @@
-"""The ONNX runtimes give the torch model's vectors: a tiny model exactly (fast), the real e5 within cosine bounds."""
+"""The ONNX and OpenVINO runtimes give the torch model's vectors: a tiny model exactly or nearly (fast), the real
+e5 within cosine bounds."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -20,7 +22,10 @@ from tests.test_embeddings import _tiny_st_model
 
 MEAN_COSINE = 0.99
 MIN_COSINE = 0.97
-CMRC_TRIAL = REPO.parent / "shared" / "benchmarks" / "cmrc2018" / "cmrc2018_trial.json"
+BENCHMARKS = REPO.parent / "shared" / "benchmarks"
+CMRC_TRIAL = BENCHMARKS / "cmrc2018" / "cmrc2018_trial.json"
+# The OpenVINO build calibrates on CMRC2018 trial; without it there is no build to test (its absence is tested).
+needs_trial = pytest.mark.skipif(not CMRC_TRIAL.is_file(), reason=f"{CMRC_TRIAL} not present")
 
 
 # ------------------------------------------------------------------------------------- tiny model, fast
@@ -30,7 +35,7 @@ CMRC_TRIAL = REPO.parent / "shared" / "benchmarks" / "cmrc2018" / "cmrc2018_tria
 def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny-onnx")
     source = _tiny_st_model(root / "tiny-e5-small")
-    return source, onnx_export.ensure_onnx_export(source, root / "models")
+    return source, onnx_export.ensure_onnx_export(source, root / "models", benchmarks_dir=BENCHMARKS)
 
 
 def _tiny_texts() -> list[str]:
@@ -55,6 +60,30 @@ def test_export_writes_both_builds_and_records_what_it_was_made_from(tiny):
     for name in ("model.onnx", "model.int8.onnx", "tokenizer.json"):
         assert (export / name).is_file()
     assert not list(export.parent.glob(".*tmp-*"))
+
+
+@needs_trial
+def test_export_adds_an_openvino_build_calibrated_on_public_training_data_only(tiny):
+    _, export = tiny
+    build = json.loads((export / "export.json").read_text())["openvino"]
+    assert build["status"] == "built" and (export / "model.ov-int8.xml").is_file()
+    assert (export / "model.ov-int8.bin").is_file()
+    assert build["quantization"] == onnx_export.OPENVINO_QUANTIZATION
+    assert build["calibration"]["file"].endswith("cmrc2018/cmrc2018_trial.json")
+    assert (build["calibration"]["passages"], build["calibration"]["queries"]) == (120, 180)
+    assert set(build["versions"]) == {"openvino", "nncf"} and "unknown" not in build["versions"].values()
+    assert build["self_check"]["min_cosine"] >= 0.99
+    assert build["self_check"]["precision_hint"] in ("bf16", "f32")
+
+
+@needs_trial
+def test_calibration_takes_the_first_trial_paragraphs_and_questions_in_file_order():
+    data = json.loads(CMRC_TRIAL.read_text(encoding="utf-8"))["data"]
+    passages, queries = onnx_export.calibration_texts(CMRC_TRIAL, {"query": "q: ", "passage": "p: "})
+    assert len(passages) == 120 and len(queries) == 180
+    assert passages[0] == "p: " + data[0]["paragraphs"][0]["context"]
+    assert queries[0] == "q: " + data[0]["paragraphs"][0]["qas"][0]["question"]
+    assert onnx_export.calibration_file(BENCHMARKS) == CMRC_TRIAL.resolve()
 
 
 def test_onnx_fp32_gives_the_torch_vectors_batched_and_one_by_one(tiny):
@@ -111,6 +140,54 @@ def test_batches_run_side_by_side_give_the_vectors_of_one_thread(tiny):
         np.testing.assert_array_equal(a, b)
 
 
+@needs_trial
+def test_openvino_batches_run_side_by_side_give_the_vectors_of_one_thread(tiny):
+    """Two OpenVINO streams (threads=2), each batch on its own thread's InferRequest: same vectors as one."""
+    from embeddings.onnx_encoder import OpenVinoEncoder
+
+    _, export = tiny
+    texts = [t * k for k in range(1, 5) for t in _tiny_texts()]
+    spans = [[(0, min(2, len(t)))] for t in texts]
+    one = OpenVinoEncoder(export, threads=1, batch_size=4)
+    two = OpenVinoEncoder(export, threads=2, batch_size=4)
+    np.testing.assert_allclose(two.encode_passages(texts), one.encode_passages(texts), atol=1e-6)
+    p1, s1 = one.encode_passages_with_spans(texts, spans)
+    p2, s2 = two.encode_passages_with_spans(texts, spans)
+    np.testing.assert_allclose(p2, p1, atol=1e-6)
+    for a, b in zip(s2, s1, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+@needs_trial
+def test_openvino_runtime_encodes_queries_with_onnx_int8_and_compiles_only_for_passages(tiny):
+    """A server worker answering questions never compiles the OpenVINO model; passages and their spans come
+    from it, shaped as the onnxruntime path shapes them and close to fp32."""
+    from embeddings.onnx_encoder import OnnxEncoder, OpenVinoEncoder
+
+    source, export = tiny
+    ov_enc = OpenVinoEncoder(export, threads=1, batch_size=4)
+    int8 = OnnxEncoder(export, precision="int8", threads=1, batch_size=4)
+    fp32 = OnnxEncoder(export, precision="fp32", threads=1, batch_size=4)
+    texts = _tiny_texts()
+    np.testing.assert_array_equal(ov_enc.encode_queries(texts), int8.encode_queries(texts))
+    np.testing.assert_array_equal(ov_enc.encode_queries(texts[:1]), int8.encode_queries(texts[:1]))
+    assert ov_enc._compiled is None
+    passages = ov_enc.encode_passages(texts)
+    assert ov_enc._compiled is not None
+    assert passages.dtype == np.float32 and passages.shape == (len(texts), 16)
+    assert float((passages * fp32.encode_passages(texts)).sum(axis=1).min()) >= 0.99
+    span_texts = ["中国的首都是哪里", "abc def", "是", "x" * 200]
+    spans = [[(0, 3), (3, 8)], [], [(0, 1)], [(0, 10), (150, 200)]]
+    ours_p, ours_s = ov_enc.encode_passages_with_spans(span_texts, spans)
+    ref_p, ref_s = fp32.encode_passages_with_spans(span_texts, spans)
+    assert ours_p.shape == ref_p.shape and float((ours_p * ref_p).sum(axis=1).min()) >= 0.99
+    for a, b in zip(ours_s, ref_s, strict=True):
+        assert a.shape == b.shape and a.dtype == np.float32
+        if len(a):
+            assert float((a * b).sum(axis=1).min()) >= 0.99
+    np.testing.assert_allclose(ours_s[3][1], ours_p[3], atol=1e-6)  # cut off: the paragraph vector
+
+
 def test_model_id_names_the_runtime_so_indexes_and_caches_never_mix(tiny):
     from embeddings.onnx_encoder import OnnxEncoder
     from embeddings.st_encoder import SentenceTransformerEncoder
@@ -119,10 +196,27 @@ def test_model_id_names_the_runtime_so_indexes_and_caches_never_mix(tiny):
     torch_id = SentenceTransformerEncoder(source).model_id
     int8_id = OnnxEncoder(export, precision="int8").model_id
     fp32_id = OnnxEncoder(export, precision="fp32").model_id
-    assert len({torch_id, int8_id, fp32_id}) == 3
+    ids = [torch_id, int8_id, fp32_id]
+    if CMRC_TRIAL.is_file():
+        from embeddings.onnx_encoder import OpenVinoEncoder
+
+        ids.append(OpenVinoEncoder(export).model_id)
+        assert OpenVinoEncoder(export, passage_prefix="doc: ").model_id.endswith('|p="doc: "')
+    assert len(set(ids)) == len(ids)
     base, _, prefixes = torch_id.partition("|")
     assert int8_id == f"{base}+onnx-int8|{prefixes}" and fp32_id == f"{base}+onnx-fp32|{prefixes}"
+    assert ids[3:] in ([], [f"{base}+openvino-int8|{prefixes}"])
     assert OnnxEncoder(export, passage_prefix="doc: ").model_id.endswith('|p="doc: "')
+
+
+def test_every_runtime_shares_the_answerability_calibration_of_its_model(tiny):
+    from qa.answerability import model_key
+
+    source, _ = tiny
+    key = 'tiny#abc|q="query: "|p="passage: "'
+    for runtime in ("onnx-int8", "onnx-fp32", "openvino-int8"):
+        assert model_key(f'tiny#abc+{runtime}|q="query: "|p="passage: "') == key
+    assert model_key('tiny#abd+openvino-int8|q="query: "|p="passage: "') != key
 
 
 def test_export_is_reused_while_the_source_is_unchanged_and_redone_after(tmp_path):
@@ -138,6 +232,84 @@ def test_export_is_reused_while_the_source_is_unchanged_and_redone_after(tmp_pat
     again = onnx_export.ensure_onnx_export(source, tmp_path / "models")
     assert again == first
     assert json.loads((again / "export.json").read_text())["source_fingerprint"] != old_fp
+
+
+@needs_trial
+def test_without_calibration_data_the_export_says_why_and_openvino_runs_as_onnx_int8_until_it_appears(
+    tmp_path, caplog
+):
+    """No benchmarks folder: the install goes on without the OpenVINO build; once the data is there, the next
+    start adds the build to the same export without redoing its ONNX files."""
+    from embeddings.factory import create_encoder
+    from embeddings.onnx_encoder import OnnxEncoder, OpenVinoEncoder
+
+    source = _tiny_st_model(tmp_path / "tiny-e5-small")
+    nowhere = tmp_path / "no-benchmarks"
+    with caplog.at_level(logging.WARNING):
+        enc = create_encoder(str(source), runtime="openvino-int8", cache_dir=tmp_path, benchmarks_dir=nowhere)
+    assert type(enc) is OnnxEncoder and "+onnx-int8|" in enc.model_id
+    assert (
+        "runs on onnx-int8 instead of openvino-int8" in caplog.text and "cmrc2018_trial.json" in caplog.text
+    )
+    export = tmp_path / "models" / "tiny-e5-small-onnx"
+    build = json.loads((export / "export.json").read_text())["openvino"]
+    assert build["status"] == "unavailable" and build["retry"] == "calibration"
+    assert not (export / "model.ov-int8.xml").exists()
+    onnx_inode = (export / "model.onnx").stat().st_ino
+    # Still no data: nothing to redo, the same export is used as it is.
+    assert onnx_export.ensure_onnx_export(source, tmp_path / "models", benchmarks_dir=nowhere) == export
+    assert not (export / "model.ov-int8.xml").exists()
+
+    enc = create_encoder(str(source), runtime="openvino-int8", cache_dir=tmp_path, benchmarks_dir=BENCHMARKS)
+    assert isinstance(enc, OpenVinoEncoder) and "+openvino-int8|" in enc.model_id
+    assert (export / "model.onnx").stat().st_ino == onnx_inode  # linked into the new export, not re-exported
+    assert json.loads((export / "export.json").read_text())["openvino"]["status"] == "built"
+    assert not list(export.parent.glob(".*tmp-*")) and not list(export.parent.glob(".*old-*"))
+
+
+@needs_trial
+def test_a_failing_openvino_build_leaves_the_onnx_export_working_and_is_not_retried_on_every_start(
+    tmp_path, monkeypatch
+):
+    from embeddings.factory import create_encoder
+    from embeddings.onnx_encoder import OnnxEncoder
+
+    calls = []
+
+    def broken(folder, texts, max_len):
+        calls.append(len(texts))
+        raise RuntimeError("nncf crashed")
+
+    monkeypatch.setattr(onnx_export, "_quantize_openvino", broken)
+    source = _tiny_st_model(tmp_path / "tiny-e5-small")
+    enc = create_encoder(str(source), runtime="openvino-int8", cache_dir=tmp_path, benchmarks_dir=BENCHMARKS)
+    assert type(enc) is OnnxEncoder and "+onnx-int8|" in enc.model_id
+    build = json.loads((tmp_path / "models" / "tiny-e5-small-onnx" / "export.json").read_text())["openvino"]
+    assert build["status"] == "unavailable" and "nncf crashed" in build["reason"] and build["retry"] is None
+    create_encoder(str(source), runtime="openvino-int8", cache_dir=tmp_path, benchmarks_dir=BENCHMARKS)
+    assert calls == [300]
+
+
+def test_the_openvino_build_sends_no_usage_telemetry_and_writes_nothing_in_home(tmp_path):
+    """Imported plainly, nncf sends usage events to Google Analytics (no consent asked) and counts runs in
+    ~/intel; the export imports it with that off. A fresh process: under pytest nncf stubs it anyway."""
+    code = (
+        "from embeddings.onnx_export import import_nncf; import_nncf(); "
+        "from nncf.telemetry.decorator import telemetry; from nncf.telemetry.wrapper import NNCFTelemetryStub; "
+        "print(isinstance(telemetry, NNCFTelemetryStub))"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "NNCF_CI")} | {"HOME": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert out.stdout.strip() == "True"
+    assert not (tmp_path / "intel").exists()
 
 
 def test_a_failed_export_leaves_neither_a_folder_nor_temporary_files(tmp_path, monkeypatch):
@@ -182,18 +354,20 @@ def test_runtime_setting_comes_from_the_environment(monkeypatch):
     from api.settings import Settings
 
     monkeypatch.delenv("SPEECHQA_RUNTIME", raising=False)
-    assert Settings().runtime == "onnx-int8"
-    monkeypatch.setenv("SPEECHQA_RUNTIME", "torch")
-    assert Settings().runtime == "torch"
+    assert Settings().runtime == "openvino-int8"
+    for runtime in ("onnx-int8", "onnx-fp32", "torch", "openvino-int8"):
+        monkeypatch.setenv("SPEECHQA_RUNTIME", runtime)
+        assert Settings().runtime == runtime
     monkeypatch.setenv("SPEECHQA_RUNTIME", "tensorrt")
     with pytest.raises(ValidationError):
         Settings()
 
 
-def test_importing_the_onnx_encoder_imports_neither_torch_nor_transformers():
+def test_importing_the_onnx_encoder_imports_neither_torch_nor_transformers_nor_openvino():
     code = (
         "import sys, embeddings.onnx_encoder, embeddings.factory, api.assemble; "
-        "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))"
+        "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers', 'openvino', 'nncf') "
+        "if m in sys.modules))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120, check=True
@@ -233,14 +407,32 @@ def torch_encoder():
     return create_encoder("default", runtime="torch", cache_dir=speechqa_home(), threads=2)
 
 
-@pytest.fixture(scope="module", params=["onnx-int8", "onnx-fp32"])
+@pytest.fixture(scope="module", params=["onnx-int8", "onnx-fp32", "openvino-int8"])
 def onnx_encoder(request):
     from embeddings.factory import create_encoder
-    from embeddings.onnx_encoder import OnnxEncoder
+    from embeddings.onnx_encoder import OnnxEncoder, OpenVinoEncoder
 
-    enc = create_encoder("default", runtime=request.param, cache_dir=speechqa_home(), threads=2)
-    assert isinstance(enc, OnnxEncoder)
+    if request.param == "openvino-int8" and not CMRC_TRIAL.is_file():
+        pytest.skip("no calibration data for the OpenVINO build")
+    enc = create_encoder(
+        "default", runtime=request.param, cache_dir=speechqa_home(), threads=2, benchmarks_dir=BENCHMARKS
+    )
+    assert isinstance(enc, OpenVinoEncoder if request.param == "openvino-int8" else OnnxEncoder)
+    assert f"+{request.param}|" in enc.model_id
     return enc
+
+
+@pytest.fixture(scope="module")
+def openvino_and_onnx():
+    """The default model on openvino-int8, onnx-fp32 and onnx-int8, to hold the OpenVINO passages against."""
+    from embeddings.factory import create_encoder
+
+    if not CMRC_TRIAL.is_file():
+        pytest.skip("no calibration data for the OpenVINO build")
+    return tuple(
+        create_encoder("default", runtime=rt, cache_dir=speechqa_home(), threads=2, benchmarks_dir=BENCHMARKS)
+        for rt in ("openvino-int8", "onnx-fp32", "onnx-int8")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -337,3 +529,50 @@ def test_eight_threads_at_once_get_the_vectors_of_a_sequential_run(onnx_encoder,
         assert got is not None
         for a, b in zip(got, want, strict=True):
             np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_openvino_passages_match_torch_and_onnx_fp32(openvino_and_onnx, torch_vectors, parity_texts, capsys):
+    """The passage path alone (ingest, uploads), batched as ingest batches it and one text at a time."""
+    ov_enc, fp32, _ = openvino_and_onnx
+    ours = ov_enc.encode_passages(parity_texts)
+    _check("openvino-int8 passages vs torch fp32", ours, torch_vectors[1], parity_texts, capsys)
+    _check(
+        "openvino-int8 passages vs onnx fp32", ours, fp32.encode_passages(parity_texts), parity_texts, capsys
+    )
+    # Static int8 has fixed activation scales, so a batch's other texts and padding move a vector only by
+    # bf16/f32 rounding (onnxruntime's dynamic int8 moves them to 0.9946, see above).
+    single = np.vstack([ov_enc.encode_passages([t]) for t in parity_texts[:60]])
+    assert float((single * ours[:60]).sum(axis=1).min()) >= 0.999  # measured 1.00000 (bf16 hint)
+
+
+@pytest.mark.slow
+def test_openvino_queries_are_the_onnx_int8_queries(openvino_and_onnx, parity_texts):
+    ov_enc, _, int8 = openvino_and_onnx
+    np.testing.assert_array_equal(ov_enc.encode_queries(parity_texts), int8.encode_queries(parity_texts))
+    for t in parity_texts[:10]:
+        np.testing.assert_array_equal(ov_enc.encode_queries([t]), int8.encode_queries([t]))
+
+
+@pytest.mark.slow
+def test_openvino_span_vectors_have_the_onnx_shapes_and_stay_close_to_onnx_int8(
+    openvino_and_onnx, corpus_speeches, capsys
+):
+    from qa.encode import _spans, dense_prefix
+
+    ov_enc, _, int8 = openvino_and_onnx
+    items = [(dense_prefix(s, p), p) for s in corpus_speeches for p in s.paragraphs if p.sentences][:48]
+    texts = [prefix + p.text for prefix, p in items]
+    spans = [_spans(prefix, p) for prefix, p in items]
+    ours_p, ours_s = ov_enc.encode_passages_with_spans(texts, spans)
+    ref_p, ref_s = int8.encode_passages_with_spans(texts, spans)
+    assert ours_p.shape == ref_p.shape and [a.shape for a in ours_s] == [b.shape for b in ref_s]
+    _check("openvino-int8 vs onnx-int8 span paragraphs", ours_p, ref_p, texts, capsys)
+    sentence_texts = [p.text[s.start : s.end] for _, p in items for s in p.sentences]
+    _check(
+        "openvino-int8 vs onnx-int8 span sentences",
+        np.vstack(ours_s),
+        np.vstack(ref_s),
+        sentence_texts,
+        capsys,
+    )

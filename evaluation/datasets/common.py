@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from data.errors import InputFileError
 from data.records import Speech
+from data.shared import default_data_roots
 from data.text import split_sentences
 from evaluation.gold import GoldItem, SkippedLine
 from evaluation.metrics import normalize
@@ -21,7 +22,6 @@ log = logging.getLogger(__name__)
 
 EVIDENCE_CHARS = 30  # long enough to be distinctive in these corpora, short enough to sit inside one chunk
 CHUNK_CHARS = 300
-REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,17 +54,6 @@ class Benchmark:
 
 # ----------------------------------------------------------------------------------------------------
 # Finding the data
-
-
-def default_data_roots(cwd: Path | None = None) -> list[Path]:
-    """Where ``../shared/benchmarks`` may be: relative to the current dir and to the installed package."""
-    roots = [(cwd or Path.cwd()) / ".." / "shared" / "benchmarks", REPO / ".." / "shared" / "benchmarks"]
-    out: list[Path] = []
-    for root in roots:
-        resolved = root.resolve()
-        if resolved not in out:
-            out.append(resolved)
-    return out
 
 
 def find_data_file(
