@@ -22,6 +22,8 @@ def build_encoder(settings: Settings, *, for_ingest: bool = False) -> Encoder:
     from embeddings.factory import create_encoder
 
     threads = settings.threads or ((os.cpu_count() or 1) if for_ingest else 1)
+    # A server runs as many queries at once as it has answer slots (cores, or cores / workers).
+    concurrency = None if for_ingest else (settings.max_concurrent or os.cpu_count() or 1)
     return create_encoder(
         settings.model,
         runtime=settings.runtime,
@@ -30,6 +32,7 @@ def build_encoder(settings: Settings, *, for_ingest: bool = False) -> Encoder:
         passage_prefix=settings.passage_prefix,
         threads=threads,
         benchmarks_dir=settings.benchmarks_dir,
+        concurrency=concurrency,
     )
 
 

@@ -3,11 +3,13 @@
 Prints query latency (one question at a time, 1 thread), ingest throughput on the same CMRC2018 dev paragraphs
 for torch fp32, onnx-int8 and openvino-int8 (all cores, empty cache: the bare encoder with sentence spans, and
 the whole ``build_index`` into a fresh embedding cache), cosine parity with torch fp32, and retrieval metrics
-(gold set, CMRC2018 dev) for the same three. openvino-int8 encodes queries with onnxruntime int8 (its query rows
-equal onnx-int8's) and passages with the export's OpenVINO static-int8 build.
+(gold set, CMRC2018 dev) for the same three. openvino-int8 runs queries and passages on the export's OpenVINO
+static-int8 build. "Query batches" prints the cost of a question when several are encoded at once (what
+``qa.batching`` does under load) and how far a question's vector in a batch is from its vector alone.
 
 Run: .venv/bin/python benchmarks/bench_encoder.py [--limit N]   (N: CMRC2018 dev paragraphs to index)
      .venv/bin/python benchmarks/bench_encoder.py --only ingest [--paragraphs 300]
+     .venv/bin/python benchmarks/bench_encoder.py --only queries
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import re
 import sys
 import tempfile
@@ -42,6 +45,8 @@ from qa.retrieve import HybridRetriever  # noqa: E402
 
 RUNTIMES = ("torch", "onnx-fp32", "onnx-int8", "openvino-int8")
 INGEST_RUNTIMES = ("torch", "onnx-int8", "openvino-int8")
+BATCH_RUNTIMES = ("onnx-int8", "openvino-int8")
+BATCH_SIZES = (1, 2, 4, 8, 16)
 
 
 def gold_questions() -> list[str]:
@@ -75,6 +80,43 @@ def query_latency(encoder: Encoder, questions: list[str]) -> dict:
         encoder.encode_queries([q])
         times.append((time.perf_counter() - t0) * 1000)
     return {"n": len(times), "p50": pct(times, 50), "p95": pct(times, 95)}
+
+
+def query_batches(encoder: Encoder, questions: list[str]) -> dict:
+    """ms per question when ``encode_queries`` gets B random questions at once, and the lowest cosine between
+    a question's vector in a batch of 8 and its vector alone (1.0: the batch-mates do not move it)."""
+    rng = random.Random(7)
+    per_question = {}
+    for b in BATCH_SIZES:
+        groups = [rng.sample(questions, b) for _ in range(max(12, 320 // b))]
+        for g in groups[:3]:
+            encoder.encode_queries(g)
+        t0 = time.perf_counter()
+        for g in groups:
+            encoder.encode_queries(g)
+        per_question[b] = (time.perf_counter() - t0) * 1000 / (len(groups) * b)
+    order = list(range(len(questions)))
+    rng.shuffle(order)
+    batched = np.zeros((len(questions), encoder.dim), dtype=np.float32)
+    for start in range(0, len(order), 8):
+        rows = order[start : start + 8]
+        batched[rows] = encoder.encode_queries([questions[i] for i in rows])
+    alone = np.vstack([encoder.encode_queries([q]) for q in questions])
+    return {"ms": per_question, "min_cosine": float((alone * batched).sum(axis=1).min())}
+
+
+def batch_section(make, questions: list[str]) -> None:
+    print(f"\n## Query batches, {len(questions)} gold questions, 1 thread: ms per question at batch size B")
+    print(
+        "| runtime | "
+        + " | ".join(f"B={b}" for b in BATCH_SIZES)
+        + " | min cosine, in a batch of 8 vs alone |"
+    )
+    print("|---|" + "---|" * (len(BATCH_SIZES) + 1))
+    for rt in BATCH_RUNTIMES:
+        r = query_batches(make(rt, 1), questions)
+        cells = " | ".join(f"{r['ms'][b]:.2f}" for b in BATCH_SIZES)
+        print(f"| {rt} | {cells} | {r['min_cosine']:.5f} |")
 
 
 def load_cmrc(split: str = "dev") -> tuple[list[Speech], list[dict]]:
@@ -198,7 +240,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="index only the first N CMRC2018 dev paragraphs")
     ap.add_argument("--paragraphs", type=int, default=300, help="CMRC2018 dev paragraphs for ingest speed")
     ap.add_argument("--queries", type=int, default=80, help="gold questions for query latency")
-    ap.add_argument("--only", choices=("ingest",), default=None, help="run one section only")
+    ap.add_argument("--only", choices=("ingest", "queries"), default=None, help="run one section only")
     args = ap.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # sections show up as they finish under tee
 
@@ -221,6 +263,10 @@ def main() -> None:
         ingest_section(make, args.paragraphs, cores)
         print(f"\n(whole run: {time.perf_counter() - started:.0f} s)")
         return
+    if args.only == "queries":
+        print(f"machine: {machine()}; load average {os.getloadavg()[0]:.2f} at start")
+        batch_section(make, gold_questions())
+        return
 
     # One thread per query, as the server runs them (api/assemble.build_encoder).
     query_encoders = {rt: make(rt, 1) for rt in RUNTIMES}
@@ -234,6 +280,8 @@ def main() -> None:
     print("| runtime | p50 ms | p95 ms | p50 speed-up vs torch |\n|---|---|---|---|")
     for rt, lat in latency.items():
         print(f"| {rt} | {lat['p50']:.2f} | {lat['p95']:.2f} | {latency['torch']['p50'] / lat['p50']:.2f}x |")
+
+    batch_section(make, gold_questions())
 
     texts = parity_texts()
     print(f"\n## Cosine with torch fp32, {len(texts)} texts as query and as passage (batched)")

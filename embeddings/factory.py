@@ -33,6 +33,7 @@ def create_encoder(
     threads: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     benchmarks_dir: Path | None = None,
+    concurrency: int | None = None,
 ) -> Encoder:
     """The encoder for ``model`` on ``runtime``; ONNX builds are exported once into ``cache_dir/models``.
 
@@ -40,7 +41,9 @@ def create_encoder(
     mean pooling (exported the same way, into ``<name>-onnx``); anything else (a CLS-pooling model, a
     name from the Hugging Face cache, an int8 build too far from fp32) runs on torch, and the log says why.
     ``benchmarks_dir`` is where the export finds the OpenVINO build's calibration data (default
-    ``../shared/benchmarks``); without it openvino-int8 runs as onnx-int8.
+    ``../shared/benchmarks``); without it openvino-int8 runs as onnx-int8. ``concurrency`` is how many calls
+    may run at once (OpenVINO's streams; onnxruntime needs no such setting): default the larger of
+    ``threads`` and the cores.
     """
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime must be one of {RUNTIMES}, not {runtime!r}")
@@ -60,6 +63,7 @@ def create_encoder(
                 return OpenVinoEncoder(
                     reason,
                     threads=threads,
+                    concurrency=concurrency,
                     batch_size=batch_size,
                     query_prefix=query_prefix,
                     passage_prefix=passage_prefix,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -52,6 +53,7 @@ class OnnxEncoder:
     """
 
     thread_safe = True  # read by qa.service.serialized: no lock around this encoder
+    _pad_multiple = 1  # a batch is padded to its longest text, rounded up to a multiple of this
 
     def __init__(
         self,
@@ -63,7 +65,6 @@ class OnnxEncoder:
         query_prefix: str | None = None,
         passage_prefix: str | None = None,
     ) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         if batch_size < 1:
@@ -94,17 +95,12 @@ class OnnxEncoder:
             tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
             tokenizer.no_padding()  # batches are padded here, to the longest text in each
             tokenizer.enable_truncation(self._max_len)
-            options = ort.SessionOptions()
-            if threads is not None:
-                options.intra_op_num_threads = 1
-            options.inter_op_num_threads = 1
-            model_file = folder / (INT8_FILE if precision == "int8" else FP32_FILE)
-            self._session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types from C++
+        except Exception as exc:  # tokenizers raises its own exception types from Rust
             raise EmbeddingModelError(
-                f"Cannot load the ONNX export at {folder}: {exc}",
+                f"Cannot load the tokenizer of the ONNX export at {folder}: {exc}",
                 fix="Run `speechqa model` to export it again, or set SPEECHQA_RUNTIME=torch.",
             ) from exc
+        self._session = self._open_session(folder, precision, threads)
         self._tokenizer = tokenizer
         logger.info(
             "loaded embedding model %s (dim %d, %s threads)", self._model_id, self._dim, threads or "default"
@@ -124,7 +120,7 @@ class OnnxEncoder:
         return self._max_len
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, self.query_prefix, self._infer_onnx)
+        return self._encode(texts, self.query_prefix, self._infer_queries)
 
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts, self.passage_prefix, self._infer_passages)
@@ -166,8 +162,27 @@ class OnnxEncoder:
         """The runtime part of ``model_id``."""
         return f"onnx-{precision}"
 
+    def _open_session(self, folder: Path, precision: Precision, threads: int | None) -> Any:
+        import onnxruntime as ort
+
+        try:
+            options = ort.SessionOptions()
+            if threads is not None:
+                options.intra_op_num_threads = 1
+            options.inter_op_num_threads = 1
+            model_file = folder / (INT8_FILE if precision == "int8" else FP32_FILE)
+            return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types from C++
+            raise EmbeddingModelError(
+                f"Cannot load the ONNX export at {folder}: {exc}",
+                fix="Run `speechqa model` to export it again, or set SPEECHQA_RUNTIME=torch.",
+            ) from exc
+
     def _infer_onnx(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+
+    def _infer_queries(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return self._infer_onnx(ids, mask)
 
     def _infer_passages(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return self._infer_onnx(ids, mask)
@@ -220,6 +235,7 @@ class OnnxEncoder:
     def _run(self, encodings: Sequence[Any], infer: Infer) -> tuple[np.ndarray, np.ndarray]:
         """(token vectors (b, t, d), attention mask (b, t)) for one batch padded to its longest text."""
         width = max(len(e.ids) for e in encodings)
+        width = -(-width // self._pad_multiple) * self._pad_multiple
         ids = np.full((len(encodings), width), self._pad_id, dtype=np.int64)
         mask = np.zeros((len(encodings), width), dtype=np.int64)
         for row, e in enumerate(encodings):
@@ -229,32 +245,50 @@ class OnnxEncoder:
 
 
 class OpenVinoEncoder(OnnxEncoder):
-    """Queries on onnxruntime int8, exactly as ``OnnxEncoder``; passages on OpenVINO running the export's static
-    int8 build (``model.ov-int8.xml``, made by ``embeddings.onnx_export``).
+    """Queries and passages on OpenVINO running the export's static int8 build (``model.ov-int8.xml``, made by
+    ``embeddings.onnx_export``): the same tokenizer, batching and pooling as ``OnnxEncoder``, no onnxruntime.
 
-    Measured for issue 10 (one thread; /tmp experiments): on 64 CMRC2018 dev paragraphs in batches of 8 the
-    OpenVINO build does 15.3 passages/s (17.9 with the bf16 hint) against 9.3-10.4 for onnxruntime int8, and
-    is closer to fp32 (cosine mean 0.9991-0.9994, min 0.9987, against 0.9974 / 0.9949); but one short query
-    takes 4.7-5.3 ms against 2.9-3.8. So ingest and uploads (passages) run here and a server's questions
-    (queries, the hot path) stay on onnxruntime.
+    Measured for issue 10 on the 2-core EPYC (one thread, quiet machine, /tmp experiments of 2026-12-06):
+    on 64 CMRC2018 dev paragraphs in batches of 8 this build does 15.3 passages/s (17.9 with the bf16 hint)
+    against 9.3-10.4 for onnxruntime's dynamic int8, and is closer to fp32 (cosine mean 0.9991-0.9994, min
+    0.9987, against 0.9974 / 0.9949). A short question takes p50 2.94 ms when padded to a multiple of 8
+    tokens against 3.16 ms on onnxruntime int8 (3.95 ms unpadded: see ``_pad_multiple``).
 
-    The OpenVINO model is compiled on the first passage call, not in the constructor: server workers that only
-    answer questions never pay its memory or compile time. It runs ``threads`` streams of one thread each, so
-    the ``threads`` batches the base class runs at once each get a core (as with onnxruntime); every calling
-    thread has its own InferRequest (a request is not safe to share between threads), so nothing is locked
-    per batch either. ``model_id`` says ``+openvino-int8``: its passage vectors must not mix with onnx-int8's
-    in an index or the embedding cache.
+    Its activation scales are fixed at calibration, so a text's vector does not depend on the other texts in
+    its batch or on padding (cosine >= 0.9999 alone vs in a batch of 8, over 313 questions; 0 of 215 answers
+    changed): queries may be batched (``batch_invariant``, ``qa.batching``), which dynamic int8 may not.
+
+    It runs ``threads`` streams of one thread each, so the ``threads`` batches the base class runs at once
+    each get a core (as with onnxruntime); every calling thread has its own InferRequest (a request is not
+    safe to share between threads), so nothing is locked per batch. ``model_id`` says ``+openvino-int8``:
+    its vectors must not mix with onnx-int8's in an index or the embedding cache.
     """
+
+    batch_invariant = True
+    # Padding a batch to a multiple of 8 tokens: one question p50 2.94 ms against 3.95 ms padded to its own
+    # length (x16: 3.16, x32: 3.05; bf16 hint, 80 gold questions, /tmp experiment of 2026-12-06). Fewer
+    # distinct shapes reuse OpenVINO's compiled kernels; the masked padding changes no vector.
+    _pad_multiple = 8
 
     def __init__(
         self,
         export_dir: str | Path,
         *,
         threads: int | None = None,
+        concurrency: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         query_prefix: str | None = None,
         passage_prefix: str | None = None,
     ) -> None:
+        self._ir = Path(export_dir) / OPENVINO_FILE
+        if not self._ir.is_file():
+            raise EmbeddingModelError(
+                f"The ONNX export at {export_dir} has no OpenVINO build ({OPENVINO_FILE}).",
+                fix="Run `speechqa model` to build it, or set SPEECHQA_RUNTIME=onnx-int8.",
+            )
+        self._threads = threads
+        self._concurrency = concurrency
+        self._local = threading.local()  # .request: this thread's InferRequest
         super().__init__(
             export_dir,
             precision="int8",
@@ -263,44 +297,41 @@ class OpenVinoEncoder(OnnxEncoder):
             query_prefix=query_prefix,
             passage_prefix=passage_prefix,
         )
-        self._ir = Path(export_dir) / OPENVINO_FILE
-        if not self._ir.is_file():
-            raise EmbeddingModelError(
-                f"The ONNX export at {export_dir} has no OpenVINO build ({OPENVINO_FILE}).",
-                fix="Run `speechqa model` to build it, or set SPEECHQA_RUNTIME=onnx-int8.",
-            )
-        self._threads = threads
-        self._compiled: Any = None
-        self._compile_lock = threading.Lock()
-        self._local = threading.local()  # .request: this thread's InferRequest
+        self.batch_invariant = True  # the base class sets it by precision; this build's scales are static
 
     def _runtime(self, precision: Precision) -> str:
         return "openvino-int8"
 
+    def _open_session(self, folder: Path, precision: Precision, threads: int | None) -> Any:
+        """The compiled OpenVINO model (compiled here, at start-up, so a broken build fails loudly then)."""
+        return self._compile_now()
+
+    def _infer_queries(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return self._infer_openvino(ids, mask)
+
     def _infer_passages(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return self._infer_openvino(ids, mask)
+
+    def _infer_openvino(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         request = getattr(self._local, "request", None)
         if request is None:
-            request = self._local.request = self._compile().create_infer_request()
+            request = self._local.request = self._session.create_infer_request()
         return request.infer({"input_ids": ids, "attention_mask": mask})[0]
-
-    def _compile(self) -> Any:
-        """The compiled OpenVINO model, made once by the first caller (others wait for it)."""
-        with self._compile_lock:
-            if self._compiled is None:
-                self._compiled = self._compile_now()
-            return self._compiled
 
     def _compile_now(self) -> Any:
         import openvino as ov
 
         # bf16 where the CPU has it: 17.9 against 15.3 passages/s with f32, same cosines (openvino_precision).
         config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": openvino_precision()}
-        if self._threads is not None:
-            # One single-thread stream per batch the base class runs at once. With one stream, requests from
-            # two threads queue on it: measured 16.3 passages/s from 2 threads against 15.9 from 1; with 2
-            # streams 20-32 passages/s (2 shared cores, another job running).
-            streams = max(1, self._threads)
-            config |= {"NUM_STREAMS": streams, "INFERENCE_NUM_THREADS": streams}
+        # One single-thread stream per call that may run at once: ingest runs ``threads`` batches side by side,
+        # a server process as many answers as it has slots (``concurrency``, api/assemble.build_encoder).
+        # Requests from more threads than streams queue: 2 threads got 328-386 questions/s from 1 stream and
+        # 525-532 from 2. But a stream costs a lone question a hand-over: p50 2.73-2.95 ms on 1 stream, 3.29-
+        # 3.59 ms on 2 (onnxruntime 2.56-3.42), so a worker with one slot gets one stream.
+        # Never pinned: OpenVINO pins stream i to core i, so two worker processes both ran on core 0
+        # (10.9 + 11.2 passages/s side by side against 16.9 + 16.9 unpinned). /tmp experiments, 2026-12-06.
+        streams = self._concurrency or max(1, self._threads or 1, os.cpu_count() or 1)
+        config |= {"NUM_STREAMS": streams, "INFERENCE_NUM_THREADS": streams, "ENABLE_CPU_PINNING": False}
         try:
             compiled = ov.Core().compile_model(self._ir, "CPU", config)
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses from C++
@@ -308,5 +339,5 @@ class OpenVinoEncoder(OnnxEncoder):
                 f"Cannot load the OpenVINO build at {self._ir}: {exc}",
                 fix="Run `speechqa model` to export it again, or set SPEECHQA_RUNTIME=onnx-int8.",
             ) from exc
-        logger.info("compiled the OpenVINO passage model %s (%s)", self._ir, config)
+        logger.info("compiled the OpenVINO model %s (%s)", self._ir, config)
         return compiled

@@ -159,21 +159,22 @@ def test_openvino_batches_run_side_by_side_give_the_vectors_of_one_thread(tiny):
 
 
 @needs_trial
-def test_openvino_runtime_encodes_queries_with_onnx_int8_and_compiles_only_for_passages(tiny):
-    """A server worker answering questions never compiles the OpenVINO model; passages and their spans come
-    from it, shaped as the onnxruntime path shapes them and close to fp32."""
+def test_openvino_runtime_encodes_queries_and_passages_close_to_fp32_whatever_the_batch(tiny):
+    """Queries and passages both run on the OpenVINO build (no onnxruntime session), close to fp32; a text's
+    vector is the same alone and in a batch, so the server may batch questions (qa.batching)."""
     from embeddings.onnx_encoder import OnnxEncoder, OpenVinoEncoder
 
     source, export = tiny
     ov_enc = OpenVinoEncoder(export, threads=1, batch_size=4)
     int8 = OnnxEncoder(export, precision="int8", threads=1, batch_size=4)
     fp32 = OnnxEncoder(export, precision="fp32", threads=1, batch_size=4)
+    assert ov_enc.batch_invariant and not int8.batch_invariant and fp32.batch_invariant
     texts = _tiny_texts()
-    np.testing.assert_array_equal(ov_enc.encode_queries(texts), int8.encode_queries(texts))
-    np.testing.assert_array_equal(ov_enc.encode_queries(texts[:1]), int8.encode_queries(texts[:1]))
-    assert ov_enc._compiled is None
+    queries = ov_enc.encode_queries(texts)
+    assert float((queries * fp32.encode_queries(texts)).sum(axis=1).min()) >= 0.99
+    alone = np.vstack([ov_enc.encode_queries([t]) for t in texts])
+    assert float((alone * queries).sum(axis=1).min()) >= 0.9999
     passages = ov_enc.encode_passages(texts)
-    assert ov_enc._compiled is not None
     assert passages.dtype == np.float32 and passages.shape == (len(texts), 16)
     assert float((passages * fp32.encode_passages(texts)).sum(axis=1).min()) >= 0.99
     span_texts = ["中国的首都是哪里", "abc def", "是", "x" * 200]
@@ -547,11 +548,17 @@ def test_openvino_passages_match_torch_and_onnx_fp32(openvino_and_onnx, torch_ve
 
 
 @pytest.mark.slow
-def test_openvino_queries_are_the_onnx_int8_queries(openvino_and_onnx, parity_texts):
+def test_openvino_queries_match_torch_and_are_the_same_alone_or_batched(
+    openvino_and_onnx, torch_vectors, parity_texts, capsys
+):
     ov_enc, _, int8 = openvino_and_onnx
-    np.testing.assert_array_equal(ov_enc.encode_queries(parity_texts), int8.encode_queries(parity_texts))
-    for t in parity_texts[:10]:
-        np.testing.assert_array_equal(ov_enc.encode_queries([t]), int8.encode_queries([t]))
+    ours = ov_enc.encode_queries(parity_texts)
+    _check("openvino-int8 queries vs torch fp32", ours, torch_vectors[0], parity_texts, capsys)
+    alone = np.vstack([ov_enc.encode_queries([t]) for t in parity_texts[:80]])
+    assert float((alone * ours[:80]).sum(axis=1).min()) >= 0.9999  # static scales: batch-mates move nothing
+    # onnxruntime's dynamic int8 does move them (why it is not batched; measured min 0.995 over 313 questions)
+    dyn_alone = np.vstack([int8.encode_queries([t]) for t in parity_texts[:80]])
+    assert float((dyn_alone * int8.encode_queries(parity_texts[:80])).sum(axis=1).min()) < 0.9999
 
 
 @pytest.mark.slow
