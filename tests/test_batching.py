@@ -185,3 +185,28 @@ def test_only_batch_invariant_encoders_are_batched_and_never_twice():
     assert batched(plain) is plain  # its vectors would depend on batch-mates: left alone
     wrapped = batched(HashEncoder())
     assert isinstance(wrapped, QueryBatcher) and batched(wrapped) is wrapped
+
+
+def test_a_request_refused_for_want_of_a_slot_withdraws_its_question(fake_index_dir):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.settings import Settings
+    from qa.index import load_index
+    from qa.service import AnswerService
+
+    inner = Recording(dim=256)
+    batcher = QueryBatcher(inner)
+    svc = AnswerService(load_index(fake_index_dir, inner), batcher, composer="extractive-v1")
+    settings = Settings(max_concurrent=1, queue_wait_s=0.2, reload_interval_s=0)
+    with TestClient(create_app(settings, service=svc)) as c:
+        gate = c.app.state.guard.gate
+        c.portal.call(gate.acquire)
+        try:
+            r = c.post("/v1/ask", json={"question": "丽泽商务区的地铁什么时候通车？"})
+            assert r.status_code == 503 and r.json()["code"] == "overloaded"
+            assert batcher.pending() == 0 and inner.calls == []  # nothing left behind, nothing encoded
+        finally:
+            c.portal.call(gate.release)
+        assert c.post("/v1/ask", json={"question": "丽泽商务区的地铁什么时候通车？"}).status_code == 200
+    assert batcher.pending() == 0
