@@ -24,9 +24,9 @@ class Settings(BaseSettings):
     )
     runtime: Literal["openvino-int8", "onnx-int8", "onnx-fp32", "torch"] = Field(
         default="openvino-int8",
-        description="encoder runtime: onnxruntime on the int8 or fp32 ONNX export of the model, or torch fp32; "
-        "openvino-int8 is onnx-int8 for queries and OpenVINO static int8 for passages (onnx-int8 where the "
-        "export has no OpenVINO build)",
+        description="encoder runtime: OpenVINO on the export's static int8 build (questions batched under load; "
+        "onnx-int8 where the export has no OpenVINO build), onnxruntime on the int8 or fp32 ONNX export of the "
+        "model, or torch fp32",
     )
     benchmarks_dir: Path | None = Field(
         default=None,

@@ -14,9 +14,10 @@ logger = logging.getLogger(__name__)
 
 Runtime = Literal["openvino-int8", "onnx-int8", "onnx-fp32", "torch"]
 RUNTIMES: tuple[str, ...] = get_args(Runtime)
-# openvino-int8 is onnx-int8 for queries and OpenVINO static int8 for passages (1.5-1.9x the passages/s on
-# one thread, closer to fp32; embeddings/onnx_encoder.OpenVinoEncoder). Where the export has no OpenVINO build (no
-# calibration data or no OpenVINO at install), it runs as onnx-int8 and the log says why.
+# openvino-int8 runs questions and passages on OpenVINO static int8 (ingest 5.0-5.3x torch against 3.1x for
+# onnx-int8, closer to fp32, and batch-invariant so the server batches questions; embeddings/onnx_encoder.
+# OpenVinoEncoder, docs/benchmarks.md). Where the export has no OpenVINO build (no calibration data or no
+# OpenVINO at install), it runs as onnx-int8 and the log says why.
 DEFAULT_RUNTIME: Runtime = "openvino-int8"
 # Below this an int8 build of a model is not used: its export self-check compares it with fp32 on a few
 # probe texts (the default model scores ~0.995 there; tests/test_onnx_encoder.py checks 200+ texts).
@@ -108,7 +109,7 @@ def _onnx_or_reason(
         export = ensure_onnx_export(source, models_dir, benchmarks_dir=benchmarks_dir)
     except ExportUnsupportedError as exc:
         return str(exc)
-    if runtime in ("onnx-int8", "openvino-int8"):  # openvino-int8 encodes queries with the onnx int8 build
+    if runtime in ("onnx-int8", "openvino-int8"):  # openvino-int8 falls back to the onnx int8 build
         cosine = float(read_export(export).get("self_check", {}).get("int8_min_cosine", 0.0))
         if cosine < MIN_INT8_COSINE:
             return f"its int8 build is at cosine {cosine:.4f} from fp32 (< {MIN_INT8_COSINE}); use onnx-fp32"
@@ -116,8 +117,8 @@ def _onnx_or_reason(
 
 
 def _openvino_missing(export: Path) -> str | None:
-    """Why the export's OpenVINO build cannot run passages (None: it can). Reads files only: openvino is imported
-    when the first passage is encoded."""
+    """Why the export's OpenVINO build cannot be used (None: it can). Reads files only: openvino is imported
+    when the encoder compiles the build."""
     import importlib.util
 
     from embeddings.onnx_export import OPENVINO_FILE, OPENVINO_WEIGHTS, read_export

@@ -1,4 +1,4 @@
-"""``Encoder``s over an ONNX export with onnxruntime (fp32 or int8), or with OpenVINO for passages: no torch."""
+"""``Encoder``s over an ONNX export: onnxruntime (fp32 or int8) or OpenVINO (its static int8 build); no torch."""
 
 from __future__ import annotations
 

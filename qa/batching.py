@@ -1,9 +1,9 @@
 """Query vectors for the questions waiting for an answer slot, encoded in one batch by whoever gets a slot.
 
 A server process runs one answer per core (``api.guard.WorkGate``); under load the other questions wait on
-the event loop. Encoding a question costs about 3.5 ms alone but about 2.6 ms each in a batch of 4 to 8
-(``benchmarks/bench_encoder.py``, "Query batches": the int8 graph's per-call cost is shared), and the
-encoder is about half of an answer's CPU. So a request *announces* its question when it arrives, before it
+the event loop. On openvino-int8 a question costs 3.5-4.3 ms alone but 1.9-2.2 ms each in a batch of 8
+(``benchmarks/bench_encoder.py --only queries``: the graph's per-call cost is shared), and the encoder is
+about half of an answer's CPU. So a request *announces* its question when it arrives, before it
 waits for a slot; the request holding a slot encodes its own question together with up to
 ``MAX_BATCH - 1`` announced ones that nobody is encoding yet, oldest first (the ones next in line), and a
 waiting request finds its vector ready when its turn comes. With nobody waiting a question is encoded alone
@@ -28,9 +28,9 @@ import numpy as np
 
 from embeddings.encoder import Encoder
 
-# Per-question cost stops falling past 4-8 questions a batch (bench_encoder.py "Query batches": 3.5, 2.98,
-# 2.56, 2.56, 2.62 ms at 1, 2, 4, 8, 16 on the 2-core EPYC); a bigger batch only makes its first
-# request wait longer for its own answer.
+# Per-question cost stops falling at 8 questions a batch (bench_encoder.py --only queries, openvino-int8, two
+# quiet runs on the 2-core EPYC, 2026-12-06: 4.34 / 3.69 / 2.88 / 2.24 / 2.20 and 3.50 / 2.47 / 2.29 / 1.94
+# / 2.04 ms at 1 / 2 / 4 / 8 / 16); a bigger batch only makes its first request wait longer for its answer.
 MAX_BATCH = 8
 
 
