@@ -175,21 +175,35 @@ async def run_clients(base: str, qs: list[str], clients: int, seconds: float) ->
     sent = 0
     stop = time.monotonic() + seconds
 
+    per_connection: list[float] = []  # each connection's mean latency
+
     async def one(i: int) -> None:
         nonlocal sent
         conn = Connection(host, port)
+        mine: list[float] = []
         n = i
         while time.monotonic() < stop:
             body = bodies[n % len(bodies)]
             n += clients
             sent += 1
-            await _ask(conn, body, time.perf_counter(), latencies, errors)
+            await _ask(conn, body, time.perf_counter(), mine, errors)
         conn.close()
+        latencies.extend(mine)
+        if mine:
+            per_connection.append(statistics.mean(mine))
 
     cpu0, started = time.process_time(), time.monotonic()
     await asyncio.gather(*(one(i) for i in range(clients)))
     elapsed, cpu = time.monotonic() - started, time.process_time() - cpu0
-    return {"clients": clients, **_summary(latencies, errors, elapsed, cpu, sent)}
+    # With `--workers N` the kernel hashes each keep-alive connection to one worker's socket, so a row's
+    # connections are split unevenly and a worker with more of them answers each more slowly: the spread of
+    # the per-connection means shows it (e.g. 71 vs 92 ms for a 14 / 18 split of 32, docs/benchmarks.md).
+    spread = (round(min(per_connection)), round(max(per_connection))) if per_connection else None
+    return {
+        "clients": clients,
+        **_summary(latencies, errors, elapsed, cpu, sent),
+        "connection_means": spread,
+    }
 
 
 async def run_paced(
@@ -311,9 +325,10 @@ def main() -> None:
     else:
         print(f"closed loop, no think time, {args.seconds:g} s per row")
         print(
-            "| workers | clients | answered/s | errors | p50 ms | p95 ms | p99 ms | load-gen CPU ms/q | load avg at start |"
+            "| workers | clients | answered/s | errors | p50 ms | p95 ms | p99 ms | load-gen CPU ms/q "
+            "| load avg at start | per-connection mean ms, min-max |"
         )
-        print("|---:|---:|---:|---|---:|---:|---:|---:|---:|")
+        print("|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
     for workers in [int(w) for w in args.workers.split(",")]:
         proc, base = start(index, workers)
         try:
@@ -327,9 +342,15 @@ def main() -> None:
                     else:
                         r = asyncio.run(run_paced(base, qs, c, rate, args.seconds, args.arrivals))
                         lead = f"| {workers} | {c} | {r['offered_per_s']} |"
+                    means = r.get("connection_means")
+                    tail = (
+                        f" {means[0]}-{means[1]} |"
+                        if rate is None and means
+                        else (" |" if rate is None else "")
+                    )
                     print(
                         f"{lead} {r['answered_per_s']} | {r['errors'] or 0} | {r['p50']} | {r['p95']} "
-                        f"| {r['p99']} | {r['client_cpu_ms']} | {load} |",
+                        f"| {r['p99']} | {r['client_cpu_ms']} | {load} |{tail}",
                         flush=True,
                     )
                     if c == 1 and rate is None and fl:
