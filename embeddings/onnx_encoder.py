@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
@@ -28,8 +28,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 8  # as SentenceTransformerEncoder: small batches pad less on CPU
 Precision = Literal["int8", "fp32"]
-# One batch's (input ids, attention mask) -> token vectors (b, t, d).
-Infer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def _normalize(v: np.ndarray) -> np.ndarray:
@@ -81,9 +79,7 @@ class OnnxEncoder:
         saved = info.get("prefixes") or {}
         self.query_prefix = saved.get("query", "") if query_prefix is None else query_prefix
         self.passage_prefix = saved.get("passage", "") if passage_prefix is None else passage_prefix
-        # fp32 gives a text the same vector in any batch (padding is masked); dynamic int8 quantizes each
-        # batch's activations together, so a question's vector would depend on its batch-mates (qa.batching).
-        self.batch_invariant = precision == "fp32"
+        self.batch_invariant = self._batch_invariant(precision)
         prefixes = prefixes_id(self.query_prefix, self.passage_prefix)
         self._model_id = f"{info['base_id']}+{self._runtime(precision)}|{prefixes}"
 
@@ -120,10 +116,10 @@ class OnnxEncoder:
         return self._max_len
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, self.query_prefix, self._infer_queries)
+        return self._encode(texts, self.query_prefix)
 
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, self.passage_prefix, self._infer_passages)
+        return self._encode(texts, self.passage_prefix)
 
     def encode_passages_with_spans(
         self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
@@ -140,7 +136,7 @@ class OnnxEncoder:
         sentences: list[np.ndarray] = [np.zeros((0, self._dim), np.float32)] * len(texts)
         shift = len(self.passage_prefix)
         encodings = self._tokenizer.encode_batch([self.passage_prefix + t for t in texts])
-        for batch, (tokens, mask) in self._run_batches(encodings, self._infer_passages):
+        for batch, (tokens, mask) in self._run_batches(encodings):
             pooled = mean_pool(tokens, mask)
             for j, i in enumerate(batch):
                 passages[i] = pooled[j]
@@ -162,6 +158,12 @@ class OnnxEncoder:
         """The runtime part of ``model_id``."""
         return f"onnx-{precision}"
 
+    def _batch_invariant(self, precision: Precision) -> bool:
+        """Whether a text gets the same vector in any batch (``qa.batching``): fp32 does (padding is masked);
+        dynamic int8 quantizes each batch's activations together, so a question's vector would depend on its
+        batch-mates."""
+        return precision == "fp32"
+
     def _open_session(self, folder: Path, precision: Precision, threads: int | None) -> Any:
         import onnxruntime as ort
 
@@ -178,16 +180,11 @@ class OnnxEncoder:
                 fix="Run `speechqa model` to export it again, or set SPEECHQA_RUNTIME=torch.",
             ) from exc
 
-    def _infer_onnx(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def _infer(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Token vectors (b, t, d) of one padded batch."""
         return self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
 
-    def _infer_queries(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        return self._infer_onnx(ids, mask)
-
-    def _infer_passages(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        return self._infer_onnx(ids, mask)
-
-    def _encode(self, texts: Sequence[str], prefix: str, infer: Infer) -> np.ndarray:
+    def _encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
         texts = list(texts)
         out = np.zeros((len(texts), self._dim), dtype=np.float32)
         if not texts:
@@ -196,7 +193,7 @@ class OnnxEncoder:
             encodings = [self._tokenizer.encode(prefix + texts[0])]
         else:
             encodings = self._tokenizer.encode_batch([prefix + t for t in texts])
-        for batch, (tokens, mask) in self._run_batches(encodings, infer):
+        for batch, (tokens, mask) in self._run_batches(encodings):
             out[batch] = mean_pool(tokens, mask)
         return out
 
@@ -206,14 +203,14 @@ class OnnxEncoder:
         return [order[s : s + self._batch_size] for s in range(0, len(order), self._batch_size)]
 
     def _run_batches(
-        self, encodings: Sequence[Any], infer: Infer
+        self, encodings: Sequence[Any]
     ) -> Iterator[tuple[list[int], tuple[np.ndarray, np.ndarray]]]:
         """(batch indices, ``_run`` of that batch) in order; with ``threads`` > 1 up to that many batches run at
         once while the caller pools the finished ones (a few batches ahead at most, to bound memory)."""
         batches = self._batches(encodings)
 
         def run(batch: list[int]) -> tuple[np.ndarray, np.ndarray]:
-            return self._run([encodings[i] for i in batch], infer)
+            return self._run([encodings[i] for i in batch])
 
         if self._parallel == 1 or len(batches) == 1:
             for b in batches:
@@ -232,7 +229,7 @@ class OnnxEncoder:
         for b, future in pending:
             yield b, future.result()
 
-    def _run(self, encodings: Sequence[Any], infer: Infer) -> tuple[np.ndarray, np.ndarray]:
+    def _run(self, encodings: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
         """(token vectors (b, t, d), attention mask (b, t)) for one batch padded to its longest text."""
         width = max(len(e.ids) for e in encodings)
         width = -(-width // self._pad_multiple) * self._pad_multiple
@@ -241,7 +238,7 @@ class OnnxEncoder:
         for row, e in enumerate(encodings):
             ids[row, : len(e.ids)] = e.ids
             mask[row, : len(e.ids)] = 1
-        return infer(ids, mask), mask
+        return self._infer(ids, mask), mask
 
 
 class OpenVinoEncoder(OnnxEncoder):
@@ -264,7 +261,6 @@ class OpenVinoEncoder(OnnxEncoder):
     its vectors must not mix with onnx-int8's in an index or the embedding cache.
     """
 
-    batch_invariant = True
     # Padding a batch to a multiple of 8 tokens: one question p50 2.94 ms against 3.95 ms padded to its own
     # length (x16: 3.16, x32: 3.05; bf16 hint, 80 gold questions, /tmp experiment of 2026-12-06). Fewer
     # distinct shapes reuse OpenVINO's compiled kernels; the masked padding changes no vector.
@@ -286,8 +282,7 @@ class OpenVinoEncoder(OnnxEncoder):
                 f"The ONNX export at {export_dir} has no OpenVINO build ({OPENVINO_FILE}).",
                 fix="Run `speechqa model` to build it, or set SPEECHQA_RUNTIME=onnx-int8.",
             )
-        self._threads = threads
-        self._concurrency = concurrency
+        self._concurrency = concurrency  # read by _open_session, which the base constructor calls
         self._local = threading.local()  # .request: this thread's InferRequest
         super().__init__(
             export_dir,
@@ -297,28 +292,21 @@ class OpenVinoEncoder(OnnxEncoder):
             query_prefix=query_prefix,
             passage_prefix=passage_prefix,
         )
-        self.batch_invariant = True  # the base class sets it by precision; this build's scales are static
 
     def _runtime(self, precision: Precision) -> str:
         return "openvino-int8"
 
-    def _open_session(self, folder: Path, precision: Precision, threads: int | None) -> Any:
-        """The compiled OpenVINO model (compiled here, at start-up, so a broken build fails loudly then)."""
-        return self._compile_now()
+    def _batch_invariant(self, precision: Precision) -> bool:
+        return True  # its activation scales are static
 
-    def _infer_queries(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        return self._infer_openvino(ids, mask)
-
-    def _infer_passages(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        return self._infer_openvino(ids, mask)
-
-    def _infer_openvino(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def _infer(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         request = getattr(self._local, "request", None)
         if request is None:
             request = self._local.request = self._session.create_infer_request()
         return request.infer({"input_ids": ids, "attention_mask": mask})[0]
 
-    def _compile_now(self) -> Any:
+    def _open_session(self, folder: Path, precision: Precision, threads: int | None) -> Any:
+        """The compiled OpenVINO model (compiled here, at start-up, so a broken build fails loudly then)."""
         import openvino as ov
 
         # bf16 where the CPU has it: 17.9 against 15.3 passages/s with f32, same cosines (openvino_precision).
@@ -330,7 +318,7 @@ class OpenVinoEncoder(OnnxEncoder):
         # 3.59 ms on 2 (onnxruntime 2.56-3.42), so a worker with one slot gets one stream.
         # Never pinned: OpenVINO pins stream i to core i, so two worker processes both ran on core 0
         # (10.9 + 11.2 passages/s side by side against 16.9 + 16.9 unpinned). /tmp experiments, 2026-12-06.
-        streams = self._concurrency or max(1, self._threads or 1, os.cpu_count() or 1)
+        streams = self._concurrency or max(1, threads or 1, os.cpu_count() or 1)
         config |= {"NUM_STREAMS": streams, "INFERENCE_NUM_THREADS": streams, "ENABLE_CPU_PINNING": False}
         try:
             compiled = ov.Core().compile_model(self._ir, "CPU", config)
