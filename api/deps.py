@@ -6,7 +6,7 @@ loop's self-pipe, the GIL handed back and forth) cost each /v1/ask more than the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated
 
@@ -76,25 +76,40 @@ async def require_metrics_token(request: Request) -> None:
         check_secret(presented_key(request.headers), token, "metrics token")
 
 
-@asynccontextmanager
-async def answer_slot(
+async def take_slot(
     guard: Guard, svc: AnswerService, question: str, history: Sequence[str] | None = None
-) -> AsyncIterator[None]:
-    """One of the process's answer slots for the length of a plain (non-streaming) answer or search.
+) -> Callable[[], None]:
+    """Wait for one of the process's answer slots; returns the call that gives it back.
 
-    While the request waits for it (parked on the event loop, holding no worker thread), its question is
-    announced to the query encoder, so that the request ahead of it can encode both in one batch
-    (``qa.batching``). Entered in the route, after the body is validated: a malformed request never waits.
+    While the request waits (parked on the event loop, holding no worker thread), its question is announced to
+    the query encoder, so that the request ahead of it can encode both in one batch (``qa.batching``); the
+    announcement is withdrawn with the slot, or at once when no slot comes (503).
     """
     withdraw = svc.announce(question, history)
     try:
         await guard.gate.acquire()
-        try:
-            yield
-        finally:
-            guard.gate.release()
-    finally:
+    except BaseException:
         withdraw()
+        raise
+
+    def release() -> None:
+        guard.gate.release()
+        withdraw()
+
+    return release
+
+
+@asynccontextmanager
+async def answer_slot(
+    guard: Guard, svc: AnswerService, question: str, history: Sequence[str] | None = None
+) -> AsyncIterator[None]:
+    """A slot (``take_slot``) for the length of a plain (non-streaming) answer or search. Entered in the route,
+    after the body is validated: a malformed request never waits."""
+    release = await take_slot(guard, svc, question, history)
+    try:
+        yield
+    finally:
+        release()
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

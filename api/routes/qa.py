@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
-from api.deps import GuardDep, ServiceDep, answer_slot
+from api.deps import GuardDep, ServiceDep, answer_slot, take_slot
 from api.errors import ERROR_RESPONSES, error_body
 from api.observe import observe_answer
 from api.schemas import AnswerOut, AskIn, CitationOut, PassageOut, QuestionIn, SearchOut, TimingOut
@@ -57,17 +57,8 @@ async def ask_stream(body: AskIn, svc: ServiceDep, guard: GuardDep) -> Streaming
         svc.check_filters(filters)
 
     # The slot is held for the whole stream; waiting for it happens before the response starts, so an
-    # overloaded process answers a plain 503. The question is announced for batching meanwhile (deps.answer_slot).
-    withdraw = svc.announce(body.question, body.history)
-    try:
-        await guard.gate.acquire()
-    except BaseException:
-        withdraw()
-        raise
-
-    def release() -> None:
-        guard.gate.release()
-        withdraw()
+    # overloaded process answers a plain 503. The question is announced for batching meanwhile.
+    release = await take_slot(guard, svc, body.question, body.history)
 
     async def events() -> AsyncIterator[bytes]:
         try:
