@@ -1,7 +1,7 @@
 """The FastAPI app: routes mounted from api/routes, errors mapped in api/errors, the live service on app.state.
 
 Middleware, outermost first: EdgeMiddleware (request id, security headers, HEAD, JSON 500, access log,
-metrics) -> CORS (when SPEECHQA_CORS_ORIGINS is set) -> BodyLimitMiddleware (413/408 before parsing; the
+metrics) -> BalanceMiddleware (moves a keep-alive connection off a worker busier than the others) -> CORS (when SPEECHQA_CORS_ORIGINS is set) -> BodyLimitMiddleware (413/408 before parsing; the
 admin upload streams with its own limits) -> routes. Every /v1 question route has the API-key dependency
 (which also counts the rate limit); ask and search take a work slot; /v1/admin has the admin key.
 """
@@ -19,6 +19,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
 from api.assemble import build_encoder, build_service, open_cache
+from api.balance import BalanceMiddleware, ConnectionBalancer
 from api.deps import ApiKey
 from api.errors import install_error_handlers
 from api.guard import Guard
@@ -80,7 +81,16 @@ def create_app(settings: Settings | None = None, service: AnswerService | None =
         if (current := holder.current()) is not None:
             observe_index(current.index_version, current.index.n_paragraphs)
         holder.start()
+        if settings.balance_file is not None:
+            # Claimed now that the worker can answer: its socket starts listening after the lifespan starts.
+            try:
+                app.state.balancer = ConnectionBalancer(settings.balance_file)
+            except (OSError, ValueError) as exc:
+                log.warning("connections will not be evened out between workers: %s", exc)
         yield
+        if app.state.balancer is not None:
+            app.state.balancer.close()
+            app.state.balancer = None
         holder.stop()
         jobs.stop()
 
@@ -95,6 +105,7 @@ def create_app(settings: Settings | None = None, service: AnswerService | None =
     app.state.settings = settings
     app.state.holder = holder
     app.state.knowledge = None
+    app.state.balancer = None
     app.state.guard = Guard.from_settings(settings)
     app.add_middleware(
         BodyLimitMiddleware,
@@ -110,6 +121,7 @@ def create_app(settings: Settings | None = None, service: AnswerService | None =
             allow_headers=["Content-Type", "Authorization", "X-API-Key", "X-Request-ID"],
             expose_headers=["X-Request-ID", "Retry-After"],
         )
+    app.add_middleware(BalanceMiddleware, state=app.state)  # acts only under `serve --workers N`
     app.add_middleware(EdgeMiddleware)
     install_error_handlers(app)
     app.include_router(ops.router)

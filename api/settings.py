@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     keep_alive_s: int = Field(
         default=5, ge=1, le=300, description="idle keep-alive connections close after this"
     )
+    balance_file: Path | None = Field(
+        default=None,
+        description="set by `serve --workers N`: the file its workers share to even out connections (api.balance)",
+    )
 
     # -- knowledge base over HTTP (README "Admin API") ----------------------------------------------
     upload_max_file_bytes: int = Field(

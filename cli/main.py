@@ -329,8 +329,15 @@ def run_serve(settings: Settings, host: str, port: int, workers: int = 1) -> int
     metrics_dir = tempfile.mkdtemp(prefix="speechqa-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
+        from api.balance import create_balance_file
         from api.observe import serve_log_config
         from cli.workers import ReusePortWorkers, reuse_port_supported
+
+        # Where the workers publish how many clients each serves, to even out keep-alive connections that
+        # SO_REUSEPORT's hash split unevenly (api.balance). Beside the metrics, which only read *.db files.
+        balance_file = Path(metrics_dir) / "workers.balance"
+        create_balance_file(balance_file)
+        os.environ["SPEECHQA_BALANCE_FILE"] = str(balance_file)
 
         worker_options: dict[str, Any] = {
             "factory": True,

@@ -674,6 +674,64 @@ def test_serve_with_two_workers_answers_and_sums_metrics_over_the_workers(real_i
             proc.kill()
 
 
+@pytest.mark.slow
+def test_two_workers_even_out_keep_alive_connections_the_kernel_split_unevenly(real_index_dir):
+    """12 keep-alive connections asking in turn end up 6/6 over two workers (api.balance), whatever split
+    SO_REUSEPORT's hash gave them, and no request fails on the way (a moved client just reconnects)."""
+    import http.client
+
+    from .conftest import start_server
+
+    port = free_port()
+    proc = start_server(real_index_dir, port, workers=2)
+    conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=60) for _ in range(12)]
+    try:
+        workers = _children(proc.pid)
+        assert len(workers) == 2, workers
+        body = json.dumps(ASK).encode()
+        splits, moved, deadline = [], 0, time.monotonic() + 30
+        while time.monotonic() < deadline:
+            for conn in conns:
+                conn.request("POST", "/v1/search", body=body, headers={"Content-Type": "application/json"})
+                r = conn.getresponse()
+                r.read()
+                assert r.status == 200
+                moved += r.getheader("connection", "") == "close"
+            owner = _connection_owners(workers, [c.sock.getsockname()[1] for c in conns if c.sock])
+            splits.append(sorted(list(owner.values()).count(w) for w in workers))
+            if len(splits) >= 20 and splits[-1] == [6, 6] and splits[-10:].count([6, 6]) == 10:
+                break
+        assert splits[-1] == [6, 6], (splits, moved)
+    finally:
+        for conn in conns:
+            conn.close()
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _connection_owners(workers: list[int], client_ports: list[int]) -> dict[int, int]:
+    """Which worker process holds the server end of each loopback connection from ``client_ports``."""
+    inodes = {}
+    for pid in workers:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes[int(target[8:-1])] = pid
+    owners = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        remote_port, inode = int(fields[2].rsplit(":", 1)[1], 16), int(fields[9])
+        if remote_port in client_ports and inode in inodes:
+            owners[remote_port] = inodes[inode]
+    return owners
+
+
 def _children(pid: int) -> list[int]:
     """Process ids whose parent is ``pid`` and that run a multiprocessing child (uvicorn's workers)."""
     found = []
