@@ -1,0 +1,81 @@
+"""The first release's evidence threshold (``composers.LEGACY_THRESHOLD``) swept over the development sets only.
+
+The extractive composer refuses when its evidence score (``ExtractiveComposer.evidence``) is under a
+threshold; ``gated`` keeps that rule for questions that do not ask for a fact. The value 0.22 was fitted in
+the first release on the whole gold set, before it was split into dev and test. This script shows what
+the development sets say about it, and never reads an acceptance set (gold-test, provincial, CMRC2018
+leave-out): per set and threshold, unanswerable refused, answerable refused, key-point recall and citation
+precision, then over the pooled dev questions the refusal trade-off (unanswerable refused minus answerable
+refused, as shares of the pooled counts).
+
+Run: .venv/bin/python benchmarks/sweep_evidence.py [--sets gold-dev,national-dev,ncp-unanswerable]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from api.assemble import service_options  # noqa: E402
+from benchmarks.common import SHARED, setup  # noqa: E402
+from evaluation.backends import ServiceBackend, index_speeches, temporary_index_dir, with_composer  # noqa: E402
+from evaluation.datasets import load_benchmark  # noqa: E402
+from evaluation.runner import evaluate  # noqa: E402
+from qa.service import AnswerService  # noqa: E402
+
+ACCEPTANCE = {"gold", "gold-test", "provincial", "cmrc2018-unanswerable"}
+THRESHOLDS = (0.10, 0.14, 0.18, 0.20, 0.22, 0.24, 0.26, 0.30, 0.34)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sets", default="gold-dev,national-dev,ncp-unanswerable")
+    ap.add_argument("--composers", default="extractive-v1,gated")
+    args = ap.parse_args()
+    sets = args.sets.split(",")
+    if ACCEPTANCE & set(sets):
+        ap.error(f"{', '.join(sorted(ACCEPTANCE & set(sets)))}: acceptance sets are never swept")
+    settings, encoder, cache = setup()
+    # (composer, threshold) -> [unanswerable, unanswerable refused, answerable, answerable refused]
+    pooled: dict[tuple[str, float], list[int]] = {}
+    print("| set | composer | threshold | unanswerable refused | answerable refused | key-point recall |")
+    print("|---|---|---:|---:|---:|---:|")
+    for name in sets:
+        bench = load_benchmark(name, SHARED / "benchmarks")
+        with temporary_index_dir() as tmp:
+            index_dir = Path(tmp) / "index"
+            index_speeches(bench.speeches, encoder, index_dir, cache=cache)
+            for composer in args.composers.split(","):
+                options = service_options(with_composer(settings, composer))
+                service = AnswerService.open(index_dir, encoder, **options)
+                # gated writes and refuses non-fact questions with the extractive composer inside it
+                extractive = getattr(service.composer, "base", service.composer)
+                for t in THRESHOLDS:
+                    extractive.threshold = t
+                    results = evaluate(bench.items, ServiceBackend(service, source=name), k=5)
+                    unans = [r for r in results if not r.item.answerable]
+                    ans = [r for r in results if r.item.answerable]
+                    counts = [len(unans), sum(r.answered is False for r in unans)]
+                    counts += [len(ans), sum(r.answered is False for r in ans)]
+                    row = pooled.setdefault((composer, t), [0, 0, 0, 0])
+                    for i, c in enumerate(counts):
+                        row[i] += c
+                    kpr = [m for r in ans if (m := r.metrics.get("key_point_recall")) is not None]
+                    print(
+                        f"| {name} | {composer} | {t:.2f} | {counts[1] / max(1, counts[0]):.3f} "
+                        f"| {counts[3] / max(1, counts[2]):.3f} | {sum(kpr) / max(1, len(kpr)):.3f} |",
+                        flush=True,
+                    )
+    print("\npooled over the sets: unanswerable refused - answerable refused")
+    print("| composer | threshold | unanswerable refused | answerable refused | difference |")
+    print("|---|---:|---:|---:|---:|")
+    for (composer, t), (nu, ru, na, ra) in pooled.items():
+        u, a = ru / max(1, nu), ra / max(1, na)
+        print(f"| {composer} | {t:.2f} | {ru}/{nu} | {ra}/{na} | {u - a:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
