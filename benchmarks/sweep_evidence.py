@@ -1,5 +1,9 @@
 """The first release's evidence threshold (``composers.LEGACY_THRESHOLD``) swept over the development sets only.
 
+With ``--shape`` it sweeps instead how much the extractive writer quotes (``keep_ratio``: further sentences must
+score this share of the best; ``max_passages``: passages one answer may quote) and prints key-point recall
+against citation precision, the trade-off those two set.
+
 The extractive composer refuses when its evidence score (``ExtractiveComposer.evidence``) is under a
 threshold; ``gated`` keeps that rule for questions that do not ask for a fact. The value 0.22 was fitted in
 the first release on the whole gold set, before it was split into dev and test. This script shows what
@@ -9,6 +13,7 @@ precision, then over the pooled dev questions the refusal trade-off (unanswerabl
 refused, as shares of the pooled counts).
 
 Run: .venv/bin/python benchmarks/sweep_evidence.py [--sets gold-dev,national-dev,ncp-unanswerable]
+     .venv/bin/python benchmarks/sweep_evidence.py --shape --sets gold-dev,national-dev
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from api.assemble import service_options  # noqa: E402
 from benchmarks.common import SHARED, setup  # noqa: E402
 from evaluation.backends import ServiceBackend, index_speeches, temporary_index_dir, with_composer  # noqa: E402
 from evaluation.datasets import load_benchmark  # noqa: E402
-from evaluation.runner import evaluate  # noqa: E402
+from evaluation.runner import evaluate, summarize  # noqa: E402
 from qa.service import AnswerService  # noqa: E402
 
 ACCEPTANCE = {"gold", "gold-test", "provincial", "cmrc2018-unanswerable"}
@@ -34,11 +39,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sets", default="gold-dev,national-dev,ncp-unanswerable")
     ap.add_argument("--composers", default="extractive-v1,gated")
+    ap.add_argument("--shape", action="store_true", help="sweep keep_ratio x max_passages (gated) instead")
     args = ap.parse_args()
     sets = args.sets.split(",")
     if ACCEPTANCE & set(sets):
         ap.error(f"{', '.join(sorted(ACCEPTANCE & set(sets)))}: acceptance sets are never swept")
     settings, encoder, cache = setup()
+    if args.shape:
+        shape(settings, encoder, cache, sets)
+        return
     # (composer, threshold) -> [unanswerable, unanswerable refused, answerable, answerable refused]
     pooled: dict[tuple[str, float], list[int]] = {}
     print("| set | composer | threshold | unanswerable refused | answerable refused | key-point recall |")
@@ -75,6 +84,28 @@ def main() -> None:
     for (composer, t), (nu, ru, na, ra) in pooled.items():
         u, a = ru / max(1, nu), ra / max(1, na)
         print(f"| {composer} | {t:.2f} | {ru}/{nu} | {ra}/{na} | {u - a:.3f} |")
+
+
+def shape(settings, encoder, cache, sets: list[str]) -> None:  # type: ignore[no-untyped-def]
+    print("| set | max_passages | keep_ratio | key-point recall | citation precision | answerable refused |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name in sets:
+        bench = load_benchmark(name, SHARED / "benchmarks")
+        with temporary_index_dir() as tmp:
+            index_dir = Path(tmp) / "index"
+            index_speeches(bench.speeches, encoder, index_dir, cache=cache)
+            options = service_options(with_composer(settings, "gated"))
+            service = AnswerService.open(index_dir, encoder, **options)
+            extractive = service.composer.base
+            for max_passages in (1, 2):
+                for keep in (0.6, 0.7, 0.8, 0.9):
+                    extractive.keep_ratio, extractive.max_passages = keep, max_passages
+                    s = summarize(evaluate(bench.items, ServiceBackend(service, source=name), k=5), k=5)
+                    print(
+                        f"| {name} | {max_passages} | {keep:.1f} | {s['answer']['key_point_recall']:.3f} "
+                        f"| {s['citations']['precision']:.3f} | {s['abstention']['false_refusals']:.3f} |",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":
