@@ -1,8 +1,9 @@
 """The FastAPI app: routes mounted from api/routes, errors mapped in api/errors, the live service on app.state.
 
 Middleware, outermost first: EdgeMiddleware (request id, security headers, HEAD, JSON 500, access log,
-metrics) -> BalanceMiddleware (moves a keep-alive connection off a worker busier than the others) -> CORS (when SPEECHQA_CORS_ORIGINS is set) -> BodyLimitMiddleware (413/408 before parsing; the
-admin upload streams with its own limits) -> routes. Every /v1 question route has the API-key dependency
+metrics) -> BalanceMiddleware (under ``serve --workers N``: moves a keep-alive connection off a worker busier
+than the others) -> CORS (when SPEECHQA_CORS_ORIGINS is set) -> BodyLimitMiddleware (413/408 before parsing;
+the admin upload streams with its own limits) -> routes. Every /v1 question route has the API-key dependency
 (which also counts the rate limit); ask and search take a work slot; /v1/admin has the admin key.
 """
 

@@ -3,9 +3,9 @@
 Each worker listens on its own SO_REUSEPORT socket (``cli.workers``) and the kernel hands each *new*
 connection to one of them by a hash of its addresses. Clients that keep their connection open (a load test, a
 proxy's pool, a page's widget) then stay where the hash put them, and a hash puts 32 connections 16/16 only by
-luck: measured on 2 cores, 32 closed-loop clients split 14/18, 12/20 and 13/19 in 20 s runs, and the busier
-worker set the tail (per-connection mean latency 52-114 ms and p99 153 ms in one run against 67-85 ms and 119
-ms in a run that happened to split evenly; benchmarks/bench_load.py prints the spread). Nothing a worker does
+luck: measured on 2 cores, 32 closed-loop clients split 14/18 in one run, and the busier worker set the tail
+(per-connection mean latency 52-114 ms and p99 153 ms in one 20 s run against 67-85 ms and 119 ms in one that
+split more evenly; benchmarks/bench_load.py prints the spread). Nothing a worker does
 with a connection already accepted changes that, short of giving the connection back.
 
 So each worker publishes how many clients it is serving (distinct client addresses with a request in the last
@@ -13,8 +13,8 @@ So each worker publishes how many clients it is serving (distinct client address
 ``CHECK_S``. A worker serving at least ``MIN_EXCESS`` more clients than the least busy live worker answers one
 request with ``Connection: close``; the client opens a new connection, which the kernel hashes afresh and
 lands on another worker with probability (N-1)/N. One connection moves per check at most, so a split of 14/18
-evens out within a second or two, and workers within one client of each other never close anything. A real
-deployment whose users open short connections never reaches the threshold.
+evens out within a second or two, and workers within one client of each other never close anything. Users who
+open short connections, each asking now and then, rarely put two more clients on one worker than another.
 
 The file is made by the ``serve`` process (``Settings.balance_file``). A worker claims a free slot with a
 POSIX record lock on its bytes, held until it exits, so a restarted worker takes the slot its predecessor
