@@ -14,7 +14,7 @@ from data.text import display_text
 from data.text import markers as answer_markers
 from qa.index import LoadedIndex
 from qa.lexical import pos_tags_skipping, tokenize_question
-from qa.mentions import speech_label
+from qa.mentions import region_core, speech_label
 from qa.meta import lead_for, meta_kind, needles_for, office_holders, stating_sentence
 from qa.retrieve import Retrieval
 from qa.types import Citation, Hit
@@ -251,6 +251,10 @@ class ExtractiveComposer:
                 continue
             is_person = flag.startswith("nr") and 2 <= len(word) <= 4 and word[0] in _SURNAMES
             is_place = flag.startswith("ns") and word.endswith(_PLACE_SUFFIX)
+            # A place is known by its name without the administrative suffix too (广西省 for 广西, 新疆地区 for
+            # 新疆), as the speeches' regions are matched (qa.mentions): people shorten and mix them up.
+            if is_place and region_core(word) != word and contains(region_core(word)):
+                continue
             if is_person or is_place:
                 found.append(word)
         return found

@@ -15,7 +15,7 @@ from data.records import Speech
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 # Administrative suffixes of Chinese region names, longest first (grammar of place names, not a corpus list).
 _REGION_SUFFIX = re.compile(
-    r"(壮族自治区|回族自治区|维吾尔自治区|特别行政区|自治区|自治州|省|市|区|县|州|盟|旗)$"
+    r"(壮族自治区|回族自治区|维吾尔自治区|特别行政区|自治区|自治州|地区|省|市|区|县|州|盟|旗)$"
 )
 _REGION_IN_TITLE = re.compile(r"(?:\d{4}年)?([\u4e00-\u9fff]{2,12}?(?:省|市|自治区|特别行政区|区|县))")
 

@@ -79,3 +79,20 @@ def test_a_question_naming_a_person_or_place_the_corpus_never_mentions_is_refuse
     for question in ("王建华主任介绍了新城哪些产业？", "海淀区新城规划总面积是多少平方公里？"):
         answer = service.ask(question)
         assert not answer.answerable, (question, answer.answer)
+
+
+def test_a_place_named_with_another_administrative_suffix_is_known(tmp_path, real_encoder):
+    """广西省 / 新疆地区 name the places a corpus calls 广西 / 新疆: known, as the speeches' regions are matched."""
+    speech = make_speech(
+        title="广西新疆新城发展规划情况介绍",
+        speaker="张明",
+        role="新城管委会主任",
+        paragraphs=[_AREA, *_COMMON],
+    )
+    build_index([speech], real_encoder, tmp_path / "index")
+    service = AnswerService.open(tmp_path / "index", real_encoder)
+    for question in ("广西省新城规划总面积是多少平方公里？", "新疆地区新城规划总面积是多少平方公里？"):
+        answer = service.ask(question)
+        assert answer.answerable and "58" in answer.answer, (question, answer.answer)
+    # A place the corpus never names, with or without its suffix, is still unknown.
+    assert not service.ask("莆田市新城规划总面积是多少平方公里？").answerable
