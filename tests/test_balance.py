@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import time
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -38,10 +38,29 @@ def other_process():
     proc.wait()
 
 
-def set_slot(path, slot: int, pid: int, at: float, clients: int) -> None:
-    with open(path, "r+b") as f:
-        f.seek(slot * SLOT.size)
-        f.write(SLOT.pack(pid, at, clients))
+class Workers:
+    """This process's balancer on a fresh shared file, with its clock under the test's control, and the slot of
+    another worker that the test writes (``other_serves``) as that worker would."""
+
+    def __init__(self, path: Path, other_pid: int) -> None:
+        create_balance_file(path)
+        self.path = path
+        self.clock = Clock()
+        self.me = ConnectionBalancer(path, clock=self.clock)
+        self.other_slot = 1 if self.me.slot == 0 else 0
+        self.other_pid = other_pid
+
+    def other_serves(self, clients: int, *, at: float | None = None, pid: int | None = None) -> None:
+        with open(self.path, "r+b") as f:
+            f.seek(self.other_slot * SLOT.size)
+            f.write(SLOT.pack(pid or self.other_pid, self.clock.now if at is None else at, clients))
+
+
+@pytest.fixture
+def workers(tmp_path, other_process):
+    w = Workers(tmp_path / "workers.balance", other_process)
+    yield w
+    w.me.close()
 
 
 def serve_clients(balancer: ConnectionBalancer, n: int) -> list[tuple[str, int]]:
@@ -51,63 +70,48 @@ def serve_clients(balancer: ConnectionBalancer, n: int) -> list[tuple[str, int]]
     return clients
 
 
-def test_a_worker_with_two_more_clients_than_another_moves_one_per_check(tmp_path, other_process):
-    path = tmp_path / "workers.balance"
-    create_balance_file(path)
-    clock = Clock()
-    me = ConnectionBalancer(path, clock=clock)
-    other = 1 if me.slot == 0 else 0
-    set_slot(path, other, other_process, clock.now, 14)
+def test_a_worker_with_two_more_clients_than_another_moves_one_per_check(workers):
+    me, clock = workers.me, workers.clock
+    workers.other_serves(14)
     clients = serve_clients(me, 18)
 
     assert me.should_close(clients[0]) is True
     # Not again before the next check: the moved client must have time to reconnect and be counted.
     assert me.should_close(clients[1]) is False
     clock.now += CHECK_S
-    set_slot(path, other, other_process, clock.now, 15)  # it landed on the other worker
+    workers.other_serves(15)  # it landed on the other worker
     assert me.should_close(clients[1]) is True  # 17 against 15
     clock.now += CHECK_S
-    set_slot(path, other, other_process, clock.now, 16)
+    workers.other_serves(16)
     assert me.should_close(clients[2]) is False  # 16 against 16: nothing moves
     clock.now += CHECK_S
-    set_slot(path, other, other_process, clock.now, 15)
+    workers.other_serves(15)
     assert me.should_close(clients[2]) is False  # 16 against 15: a move would only swap the extra one
-    me.close()
 
 
-def test_an_idle_worker_counts_as_serving_nobody_and_a_dead_one_not_at_all(tmp_path, other_process):
-    path = tmp_path / "workers.balance"
-    create_balance_file(path)
-    clock = Clock()
-    me = ConnectionBalancer(path, clock=clock)
-    other = 1 if me.slot == 0 else 0
+def test_an_idle_worker_counts_as_serving_nobody_and_a_dead_one_not_at_all(workers):
+    me, clock = workers.me, workers.clock
     clients = serve_clients(me, 3)
     # Its last count (5) is older than the window: it has had no request since, so it serves nobody now.
-    set_slot(path, other, other_process, clock.now - WINDOW_S - 1, 5)
+    workers.other_serves(5, at=clock.now - WINDOW_S - 1)
     assert me.should_close(clients[0]) is True
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    set_slot(path, other, dead.pid, clock.now, 0)
+    workers.other_serves(0, pid=dead.pid)
     clock.now += CHECK_S
     assert me.should_close(clients[1]) is False  # alone: nowhere to move a connection to
-    me.close()
 
 
-def test_clients_that_stopped_asking_leave_the_count(tmp_path, other_process):
-    path = tmp_path / "workers.balance"
-    create_balance_file(path)
-    clock = Clock()
-    me = ConnectionBalancer(path, clock=clock)
-    other = 1 if me.slot == 0 else 0
+def test_clients_that_stopped_asking_leave_the_count(workers):
+    me, clock = workers.me, workers.clock
     serve_clients(me, 6)
     clock.now += WINDOW_S + 0.5
     (active,) = serve_clients(me, 1)  # one of them asks again; the other five went quiet
-    set_slot(path, other, other_process, clock.now, 1)
+    workers.other_serves(1)
     assert me.should_close(active) is False  # 1 against 1
-    _, _, mine = SLOT.unpack_from(path.read_bytes(), me.slot * SLOT.size)
+    _, _, mine = SLOT.unpack_from(workers.path.read_bytes(), me.slot * SLOT.size)
     assert mine == 1
-    me.close()
 
 
 def test_each_worker_process_claims_its_own_slot_and_a_restarted_one_takes_a_freed_slot(tmp_path):
@@ -141,9 +145,7 @@ def test_each_worker_process_claims_its_own_slot_and_a_restarted_one_takes_a_fre
         proc.communicate("\n", timeout=30)
 
 
-def test_the_middleware_closes_the_connection_it_moves_and_no_other(tmp_path, other_process):
-    path = tmp_path / "workers.balance"
-    create_balance_file(path)
+def test_the_middleware_closes_the_connection_it_moves_and_no_other(workers):
     app = FastAPI()
 
     @app.get("/ping")
@@ -156,13 +158,10 @@ def test_the_middleware_closes_the_connection_it_moves_and_no_other(tmp_path, ot
     # A single-process server (no balancer): nothing changes.
     assert "connection" not in client.get("/ping").headers
 
-    me = ConnectionBalancer(path)
-    app.state.balancer = me
-    other = 1 if me.slot == 0 else 0
-    serve_clients(me, 4)  # four other connections are being served here; the other worker serves none
-    set_slot(path, other, other_process, time.monotonic(), 0)
+    app.state.balancer = workers.me
+    serve_clients(workers.me, 4)  # four other connections are being served here; the other worker serves none
+    workers.other_serves(0)
     first = client.get("/ping")
     assert first.status_code == 200 and first.headers["connection"] == "close"
     second = client.get("/ping")  # within the same check period: at most one move per check
     assert "connection" not in second.headers
-    me.close()
