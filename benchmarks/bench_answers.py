@@ -28,8 +28,7 @@ from data.load import builtin_corpus_dir, load_paths  # noqa: E402
 from evaluation.backends import (  # noqa: E402
     HttpBackend,
     ServiceBackend,
-    index_speeches,
-    temporary_index_dir,
+    indexed_speeches,
     with_composer,
 )
 from evaluation.datasets import BENCHMARKS, load_benchmark  # noqa: E402
@@ -134,9 +133,7 @@ def composer_table(settings, encoder, cache, sets: list[str], composers: list[st
     runs = []
     for name in sets:
         bench = load_benchmark(name, SHARED / "benchmarks", limit=limit)
-        with temporary_index_dir() as tmp:
-            index_dir = Path(tmp) / "index"
-            index_speeches(bench.speeches, encoder, index_dir, cache=cache)
+        with indexed_speeches(bench.speeches, encoder, cache=cache) as index_dir:
             for composer in composers:
                 options = service_options(with_composer(settings, composer or None))
                 service = AnswerService.open(index_dir, encoder, **options)

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.assemble import service_options  # noqa: E402
 from benchmarks.common import SHARED, setup  # noqa: E402
-from evaluation.backends import ServiceBackend, index_speeches, temporary_index_dir, with_composer  # noqa: E402
+from evaluation.backends import ServiceBackend, indexed_speeches, with_composer  # noqa: E402
 from evaluation.datasets import load_benchmark  # noqa: E402
 from evaluation.runner import evaluate, summarize  # noqa: E402
 from qa.service import AnswerService  # noqa: E402
@@ -54,9 +54,7 @@ def main() -> None:
     print("|---|---|---:|---:|---:|---:|")
     for name in sets:
         bench = load_benchmark(name, SHARED / "benchmarks")
-        with temporary_index_dir() as tmp:
-            index_dir = Path(tmp) / "index"
-            index_speeches(bench.speeches, encoder, index_dir, cache=cache)
+        with indexed_speeches(bench.speeches, encoder, cache=cache) as index_dir:
             for composer in args.composers.split(","):
                 options = service_options(with_composer(settings, composer))
                 service = AnswerService.open(index_dir, encoder, **options)
@@ -91,9 +89,7 @@ def shape(settings, encoder, cache, sets: list[str]) -> None:  # type: ignore[no
     print("|---|---:|---:|---:|---:|---:|")
     for name in sets:
         bench = load_benchmark(name, SHARED / "benchmarks")
-        with temporary_index_dir() as tmp:
-            index_dir = Path(tmp) / "index"
-            index_speeches(bench.speeches, encoder, index_dir, cache=cache)
+        with indexed_speeches(bench.speeches, encoder, cache=cache) as index_dir:
             options = service_options(with_composer(settings, "gated"))
             service = AnswerService.open(index_dir, encoder, **options)
             extractive = service.composer.base

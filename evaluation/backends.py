@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
@@ -191,6 +192,18 @@ def index_speeches(
     finally:
         if bar is not None:
             bar.close()
+
+
+@contextlib.contextmanager
+def indexed_speeches(
+    speeches: Iterable[Speech], encoder: Encoder, *, cache: EmbeddingCache | None = None
+) -> Iterator[Path]:
+    """``speeches`` indexed (``index_speeches``) in a temporary directory, removed when the block ends; for a
+    benchmark that opens several services (composers, settings) on one index."""
+    with temporary_index_dir() as tmp:
+        index_dir = Path(tmp) / "index"
+        index_speeches(speeches, encoder, index_dir, cache=cache)
+        yield index_dir
 
 
 def open_benchmark_service(
