@@ -16,6 +16,7 @@ from qa.index import LoadedIndex
 from qa.lexical import pos_tags_skipping, tokenize_question
 from qa.mentions import region_core, speech_label
 from qa.meta import lead_for, meta_kind, needles_for, office_holders, stating_sentence
+from qa.prepare import Prepared
 from qa.retrieve import Retrieval
 from qa.types import Citation, Hit
 
@@ -175,6 +176,7 @@ class ExtractiveComposer:
         self.weights = (0.35, 0.35, 0.05, 0.25)
         self.keep_ratio = 0.7  # further sentences must score at least this share of the best one
         self.max_passages = 2
+        self._unknown = Prepared(self.unknown_entities)
         self.overshoot = 1.15  # "about" max_chars: a further sentence may run past it by this factor
         # Document frequencies come from the index's BM25 store (same tokens: text, title, speaker, role, section).
         n = index.lexical.n_docs
@@ -199,7 +201,8 @@ class ExtractiveComposer:
         return sum(w for t, w in terms.items() if t in low) / total
 
     def _norm_sim(self, cos: float) -> float:
-        return float(np.clip((cos - self.sim_floor) / (self.sim_ceiling - self.sim_floor), 0.0, 1.0))
+        x = (cos - self.sim_floor) / (self.sim_ceiling - self.sim_floor)
+        return 0.0 if x < 0.0 else 1.0 if x > 1.0 else x  # clipped to [0, 1]; plain floats, ~40 per answer
 
     def candidates(
         self, question: str, retrieval: Retrieval
@@ -229,6 +232,10 @@ class ExtractiveComposer:
                 )
                 cands.append(_Cand(rank, hit, s.start, s.end, s.text, score, sim, lex))
         return cands, terms, qtypes
+
+    def prepare(self, question: str) -> None:
+        """The work on the question alone (its names), done ahead: see qa/prepare.py."""
+        self._unknown.prepare(question)
 
     def unknown_entities(self, question: str) -> list[str]:
         """Person and place names in the question that no speech mentions (jieba POS tags nr/ns)."""
@@ -296,7 +303,7 @@ class ExtractiveComposer:
         meta = compose_meta(self.index, question, retrieval)
         if meta is not None:
             return meta
-        entities = self.unknown_entities(question)
+        entities = self._unknown.take(question)
         if entities:
             return Composition(
                 REFUSAL, False, (), feats["evidence"], {**feats, "refused": f"unknown {entities}"}

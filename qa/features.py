@@ -211,7 +211,7 @@ def asked_years(q: QuestionInfo, c: Candidate) -> set[int]:
 # -- candidates ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # built ~40 times an answer: plain slots, not frozen (half the cost)
 class Candidate:
     """One sentence of a retrieved passage, with what features need about it."""
 
@@ -281,13 +281,68 @@ def _coverage(terms: dict[str, float], text: str) -> float:
     return sum(w for t, w in terms.items() if t in low) / total
 
 
+class _Terms:
+    """A question's weighted terms, with their total, for coverage of many texts: the share of the weight
+    whose terms occur in a text (normalized). Same value as ``_coverage``, without re-summing per text."""
+
+    __slots__ = ("items", "total")
+
+    def __init__(self, terms: dict[str, float]) -> None:
+        self.items = tuple(terms.items())
+        self.total = sum(terms.values())
+
+    def cover(self, low: str) -> float:
+        if self.total <= 0:
+            return 0.0
+        return sum(w for t, w in self.items if t in low) / self.total
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    """What the features read off a sentence whatever the question (memoized per text)."""
+
+    low: str  # normalized
+    number: bool
+    time: bool
+    day: bool
+    scope: bool
+    spans: tuple[str, ...]  # normalized clauses, then neighbouring pairs of clauses (see _focus_features)
+    numbered: tuple[bool, ...]  # whether each span states a number
+
+
+@functools.lru_cache(maxsize=8192)
+def _sentence(text: str) -> _Sentence:
+    clauses = [x for x in _CLAUSE.split(text) if x.strip()] or [text]
+    # A clause with its neighbour: "全年粮食产量，达到……" keeps subject and number together.
+    spans = clauses + [a + b for a, b in zip(clauses, clauses[1:], strict=False)]
+    return _Sentence(
+        low=normalize(text),
+        number=bool(_ANY_NUMBER.search(text)),
+        time=bool(_TIME.search(text)),
+        day=bool(_DAY.search(text)),
+        scope=bool(_SCOPE.search(text)),
+        spans=tuple(normalize(x) for x in spans),
+        numbered=tuple(bool(_ANY_NUMBER.search(x)) for x in spans),
+    )
+
+
+@functools.lru_cache(maxsize=2048)
+def _states_number(text: str) -> bool:
+    return bool(_ANY_NUMBER.search(text))
+
+
 def _unit_stated(unit: str, text: str) -> bool:
     return bool(unit) and re.search(rf"{_NUMBER}\s*{re.escape(unit)}", text) is not None
 
 
-def candidate_features(q: QuestionInfo, cands: Sequence[Candidate], n_docs: int) -> np.ndarray:
-    """(len(cands), len(FEATURE_NAMES)) float32 matrix, one row per candidate sentence."""
-    if not cands:
+def candidate_features(
+    q: QuestionInfo, cands: Sequence[Candidate], n_docs: int, only: Sequence[int] | None = None
+) -> np.ndarray:
+    """(len(cands), len(FEATURE_NAMES)) float32 matrix, one row per candidate sentence; with ``only``, the rows
+    of those candidates alone, in that order (each row is the same as in the whole matrix: what a row compares
+    with, the best candidate and the passages, is read from all of ``cands``, whose sentences of one passage
+    carry that passage's text, as ``qa.learned.candidates_for`` makes them)."""
+    if not cands or (only is not None and not len(only)):
         return np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32)
     best_sim = max(c.sim for c in cands)
     passage_sims = sorted({(c.rank, c.passage_sim) for c in cands})
@@ -298,13 +353,18 @@ def candidate_features(q: QuestionInfo, cands: Sequence[Candidate], n_docs: int)
     log_n = math.log(max(2, n_docs) + 1)
     idf_sorted = sorted(q.terms.values())
     median_idf = idf_sorted[len(idf_sorted) // 2] if idf_sorted else 0.0
+    terms = _Terms(q.terms)
+    q_scope = bool(_SCOPE.search(q.text))
+    # The same for every candidate: what the question asks, as features.
+    asked = (float(q.asks_number), float(q.asks_time), float(q.asks_day), float(q.asks_person))
+    q_len, n_terms = min(len(q.text), 100) / 50.0, float(len(q.terms))
     rows = []
     by_passage: dict[int, list[Candidate]] = {}
     for c in cands:
         by_passage.setdefault(c.rank, []).append(c)
-    passage_cache: dict[int, tuple[float, float, float, int, float, float, float]] = {}
-    focus_of: dict[int, dict[str, float]] = {}
-    for c in cands:
+    passage_cache: dict[int, tuple[float, float, float, float, float, float, float, float]] = {}
+    focus_of: dict[int, _Terms] = {}
+    for c in cands if only is None else (cands[i] for i in only):
         if c.rank not in passage_cache:
             context = c.passage_text + " " + c.meta_text
             low = normalize(context)
@@ -312,16 +372,18 @@ def candidate_features(q: QuestionInfo, cands: Sequence[Candidate], n_docs: int)
             ent = sum(1 for e in q.entities if normalize(e) in low) / len(q.entities) if q.entities else -1.0
             year = (1.0 if all(y in context for y in q.years) else 0.0) if q.years else -1.0
             passage_cache[c.rank] = (
-                _coverage(q.terms, context),
+                terms.cover(low),
                 max(uncovered, default=0.0) / log_n,
                 float(sum(1 for w in uncovered if w >= median_idf)),
-                0,
                 _overlap(q.bigrams, c.passage_text),
                 ent,
                 year,
+                float(_unit_stated(q.unit, c.passage_text)) if q.unit else -1.0,
+                float(_states_number(c.passage_text)),
             )
-            focus_of[c.rank] = _focus_terms(q, c)
-        cov_p, unc_max, unc_n, _, bi_p, ent, year = passage_cache[c.rank]
+            focus_of[c.rank] = _Terms(_focus_terms(q, c))
+        cov_p, unc_max, unc_n, bi_p, ent, year, unit_p, number_p = passage_cache[c.rank]
+        sent = _sentence(c.text)
         siblings = by_passage[c.rank]
         window = " ".join(s.text for s in siblings if abs(s.index_in_passage - c.index_in_passage) <= 1)
         rows.append(
@@ -334,33 +396,33 @@ def candidate_features(q: QuestionInfo, cands: Sequence[Candidate], n_docs: int)
                 float(c.rank),
                 c.fused / top_fused,
                 c.bm25 / top_bm25,
-                _coverage(q.terms, c.text),
+                terms.cover(sent.low),
                 cov_p,
-                _coverage(q.terms, window),
+                terms.cover(normalize(window)),
                 unc_max,
                 unc_n,
                 _overlap(q.bigrams, c.text),
                 bi_p,
                 ent,
                 year,
-                float(q.asks_number),
-                float(bool(_ANY_NUMBER.search(c.text))),
+                asked[0],
+                float(sent.number),
                 float(_unit_stated(q.unit, c.text)) if q.unit else -1.0,
-                float(_unit_stated(q.unit, c.passage_text)) if q.unit else -1.0,
-                float(q.asks_time),
-                float(bool(_TIME.search(c.text))),
-                float(q.asks_day),
-                float(bool(_DAY.search(c.text))),
-                float(bool(_ANY_NUMBER.search(c.passage_text))),
-                float(q.asks_person),
+                unit_p,
+                asked[1],
+                float(sent.time),
+                asked[2],
+                float(sent.day),
+                number_p,
+                asked[3],
                 min(len(c.text), 300) / 100.0,
                 c.index_in_passage / max(1, c.n_in_passage),
-                min(len(q.text), 100) / 50.0,
-                float(len(q.terms)),
+                q_len,
+                n_terms,
                 q.unknown_share,
                 *_period_features(q, c),
-                *_focus_features(q, focus_of[c.rank], c, log_n),
-                float(bool(_SCOPE.search(c.text)) and not _SCOPE.search(q.text)),
+                *_focus_features(q, focus_of[c.rank], sent, log_n),
+                float(sent.scope and not q_scope),
                 _person_in(c.text) if q.asks_person else -1.0,
             )
         )
@@ -398,24 +460,21 @@ def _focus_terms(q: QuestionInfo, c: Candidate) -> dict[str, float]:
 
 
 def _focus_features(
-    q: QuestionInfo, focus: dict[str, float], c: Candidate, log_n: float
+    q: QuestionInfo, focus: _Terms, sent: _Sentence, log_n: float
 ) -> tuple[float, float, float, float]:
     """How much of the focus the sentence states, in its best clause, and in the best clause stating a
     number (a quantity question is answered by a number in the clause that names what is counted)."""
-    if not focus:
+    if not focus.items:
         return 1.0, 1.0, (1.0 if q.asks_number else -1.0), 0.0
-    clauses = [x for x in _CLAUSE.split(c.text) if x.strip()] or [c.text]
-    # A clause with its neighbour: "全年粮食产量，达到……" keeps subject and number together.
-    spans = clauses + [a + b for a, b in zip(clauses, clauses[1:], strict=False)]
-    best_clause = max(_coverage(focus, x) for x in spans)
+    best_clause = max(focus.cover(x) for x in sent.spans)
     if q.asks_number:
-        numbered = [x for x in spans if _ANY_NUMBER.search(x)]
-        number_clause = max((_coverage(focus, x) for x in numbered), default=0.0)
+        number_clause = max(
+            (focus.cover(x) for x, n in zip(sent.spans, sent.numbered, strict=True) if n), default=0.0
+        )
     else:
         number_clause = -1.0
-    low = normalize(c.text)
-    uncovered = max((w for t, w in focus.items() if t not in low), default=0.0)
-    return _coverage(focus, c.text), best_clause, number_clause, uncovered / log_n
+    uncovered = max((w for t, w in focus.items if t not in sent.low), default=0.0)
+    return focus.cover(sent.low), best_clause, number_clause, uncovered / log_n
 
 
 def _overlap(bigrams: frozenset[str], text: str) -> float:

@@ -14,6 +14,7 @@ import numpy as np
 
 from data.errors import InvalidQuestionError, NotFoundError, SpeechQAError
 from embeddings.encoder import Encoder
+from qa import prepare
 from qa.compose import REFUSAL, Composer, check_citation, compose_stream
 from qa.composers import DEFAULT_COMPOSER, make_composer
 from qa.index import LoadedIndex, load_index
@@ -230,9 +231,14 @@ class AnswerService:
         q = self.validate_question(question)
         k = self._top_k(top_k, self.top_k)
         query = self.retrieval_query(q, history)
+        composer_prepare = getattr(self.composer, "prepare", None)
+        # The composer's work on the question alone overlaps the encoder (qa/prepare.py).
+        prepared = prepare.start(composer_prepare, q) if composer_prepare is not None else None
         retrieval = self.retriever.retrieve(query, k, filters)
         if len(retrieval.mentioned) >= 2 and getattr(self.composer, "compares", False):
             retrieval = self._per_speech(query, retrieval, filters)
+        if prepared is not None:
+            prepared.result()
         t1 = time.perf_counter()
         yield AnswerEvent("meta", hits=tuple(retrieval.hits), index_version=self.index_version)
         citations: list[Citation] = []

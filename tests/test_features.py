@@ -128,3 +128,26 @@ def test_tagging_skips_the_pos_hmm_only_for_runs_the_corpus_contains():
     never = pos_tags_skipping("张三丰区长在哪里讲话？", lambda run: False)
     assert never == [(w.word, w.flag) for w in pseg.lcut("张三丰区长在哪里讲话？")]
     assert ("张三丰", "nr") in never
+
+
+def test_rows_computed_alone_equal_the_same_rows_of_the_whole_matrix():
+    """The open gate scores a few candidates first (LearnedComposer.clears): their rows must not change
+    with which other rows are computed, or the early answer would differ from the full one."""
+    info = analyze_question("新城2025年在生态环境方面有哪些安排？", lambda term: 1, 100)
+    texts = [
+        "新城将新建两座城市公园。",
+        "2025年新城完成投资100亿元，绿化覆盖率提高到45%。",
+        "新城重点发展数字经济和高端制造业。",
+        "打造蓝绿交织的生态空间。",
+    ]
+    passages = ["".join(texts[:2]), "".join(texts[2:])]  # two passages of two sentences each
+    cands = [
+        dataclasses.replace(
+            _cand(t, passages[i // 2], rank=i // 2), index_in_passage=i % 2, n_in_passage=2, sim=0.7 + i / 50
+        )
+        for i, t in enumerate(texts)
+    ]
+    whole = candidate_features(info, cands, 100)
+    for only in ([3], [2, 0], [1, 3, 0]):
+        assert np.array_equal(candidate_features(info, cands, 100, only=only), whole[only])
+    assert candidate_features(info, cands, 100, only=[]).shape == (0, len(FEATURE_NAMES))

@@ -216,8 +216,8 @@ class ColumnarPassages:
         text = self.text(row)
         a, b = int(self._sent_off[row]), int(self._sent_off[row + 1])
         sentences = tuple(
-            Sentence(sentence_id=f"{pid}-{i}", start=int(s), end=int(e), text=text[int(s) : int(e)])
-            for i, (s, e) in enumerate(self._sent_spans[a:b])
+            Sentence(sentence_id=f"{pid}-{i}", start=s, end=e, text=text[s:e])
+            for i, (s, e) in enumerate(self._sent_spans[a:b].tolist())
         )
         return Paragraph(
             paragraph_id=pid,
