@@ -44,6 +44,9 @@ class AnswerabilityModel:
         self._booster = booster
         self.meta = meta
         self.threshold = float(meta["threshold"])
+        # The gate for questions that ask no fact (training.answerability.OPEN_FALSE_REFUSAL); a model
+        # trained before it existed has none, and 0.0 refuses nothing.
+        self.open_threshold = float(meta.get("open_threshold", 0.0))
         self._lock = threading.Lock()
 
     @classmethod

@@ -96,3 +96,35 @@ def test_a_place_named_with_another_administrative_suffix_is_known(tmp_path, rea
         assert answer.answerable and "58" in answer.answer, (question, answer.answer)
     # A place the corpus never names, with or without its suffix, is still unknown.
     assert not service.ask("莆田市新城规划总面积是多少平方公里？").answerable
+
+
+def test_the_open_gate_decides_as_scoring_every_sentence_would(tmp_path, real_encoder):
+    """``LearnedComposer.clears`` scores the quoted sentences first and stops once one clears the threshold;
+    its decision must be the one the whole candidate matrix gives, at any threshold."""
+    service = _service(tmp_path, real_encoder, with_area=True)
+    gated = service.composer
+    for question in ("新城在生态环境方面有哪些安排？", "新城重点发展哪些产业？", "新城如何完善交通网络？"):
+        retrieval = service.retriever.retrieve(question, 5)
+        gated.learned.prepare(question)
+        best = float(gated.learned.score(question, retrieval)[1].max())
+        quoted = [(c.passage_id, c.start) for c in gated.base.compose(question, retrieval).citations]
+        for threshold in (best / 2, best, best * 1.01, 0.999):
+            cleared = gated.learned.clears(question, retrieval, threshold, first=quoted)
+            assert (cleared >= threshold) == (best >= threshold), (question, threshold, cleared, best)
+
+
+def test_an_open_question_no_sentence_answers_is_refused_by_the_open_gate(tmp_path, real_encoder):
+    """A "what / which / how" question the extractive writer would answer is refused when no candidate
+    sentence reaches the model's open-question threshold, and answered when one does."""
+    service = _service(tmp_path, real_encoder, with_area=True)
+    gated = service.composer
+    question = "新城在生态环境方面有哪些安排？"
+    retrieval = service.retriever.retrieve(question, 5)
+    best = float(gated.learned.score(question, retrieval)[1].max())
+    assert gated.open_threshold == gated.learned.model.open_threshold > 0  # calibrated, not switched off
+    gated.open_threshold = best * 1.01
+    refused = gated.compose(question, retrieval)
+    assert not refused.answerable and refused.features["refused"] == "no sentence of the passages answers it"
+    gated.open_threshold = best * 0.99
+    answered = gated.compose(question, retrieval)
+    assert answered.answerable and "城市公园" in answered.answer
