@@ -85,9 +85,10 @@ def candidates_for(index: LoadedIndex, retrieval: Retrieval, passages: int) -> l
     return out
 
 
-# Candidates the open gate scores first, the ones most similar to the question (``LearnedComposer.clears``).
-# Only a matter of time, never of the answer: with 4, the first rows clear the gate for 95% of the answerable
-# dev questions that reach it (gold-dev, national-dev).
+# Candidates the open gate scores first when the answer quotes none of them: the ones most similar to the
+# question (``LearnedComposer.clears``). Only a matter of time, never of the answer. The quoted sentences
+# alone cleared the gate for 259 of the 264 open questions that pass it on the dev sets (gold-dev 35 / 35,
+# national-dev 23 / 23, ncp-unanswerable 201 / 206).
 FIRST = 4
 
 
