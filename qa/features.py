@@ -22,6 +22,7 @@ import numpy as np
 
 from qa.lexical import normalize as _normalize
 from qa.lexical import tokenize_question
+from qa.mentions import REPORT_YEAR
 
 # Scoring one question's candidates normalizes, splits into bigrams and (for 谁 questions) tags the same
 # sentences, clauses and passages many times over: 46,941 NFKC normalizations for 168 questions (gold-dev,
@@ -64,7 +65,7 @@ _RELATIVE_YEAR = (
     (re.compile(r"明年|下一年"), 1),
 )
 # "2023年报告说…", "2024年政府工作报告提出…": the year names the report, not the period the figure is about.
-_REPORT_YEAR = re.compile(r"((?:19|20)\d\d)\s*年(?:的|度)?(?:[\u4e00-\u9fff]{0,6}?)(?:工作)?报告")
+_REPORT_YEAR = REPORT_YEAR
 # A figure over several years (年均, 累计, 五年来) answers a question about one year only if the question asks
 # for that span too (grammar of Chinese time scope).
 _SCOPE = re.compile(

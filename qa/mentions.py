@@ -17,6 +17,10 @@ _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 _REGION_SUFFIX = re.compile(
     r"(壮族自治区|回族自治区|维吾尔自治区|特别行政区|自治区|自治州|地区|省|市|区|县|州|盟|旗)$"
 )
+# "2023年报告说…", "2024年政府工作报告提出…": a year naming a report (the one given that year), not the period a
+# figure is about (grammar of how reports are cited; qa.features reads the period from the other years).
+REPORT_YEAR = re.compile(r"((?:19|20)\d\d)\s*年(?:的|度)?(?:[\u4e00-\u9fff]{0,6}?)(?:工作)?报告")
+_YEAR_IN_TITLE = re.compile(r"((?:19|20)\d\d)\s*年")
 _REGION_IN_TITLE = re.compile(r"(?:\d{4}年)?([\u4e00-\u9fff]{2,12}?(?:省|市|自治区|特别行政区|区|县))")
 
 
@@ -64,6 +68,16 @@ class _Names:
             if core:
                 self.by_region.setdefault(core, []).append(sid)
         self.longest_title = max(map(len, self.by_title), default=0)
+        # The year each speech was given: its date's, else the first year its title names.
+        self.by_year: dict[int, list[str]] = {}
+        self.year: dict[str, int] = {}
+        for sid, sp in speeches.items():
+            head = (sp.date or "")[:4]
+            m = _YEAR_IN_TITLE.search(sp.title)
+            year = int(head) if head.isdigit() else int(m.group(1)) if m else 0
+            if year:
+                self.year[sid] = year
+                self.by_year.setdefault(year, []).append(sid)
 
 
 _NAMES: dict[int, tuple[Mapping[str, Speech], _Names]] = {}
@@ -112,6 +126,17 @@ def mentioned_speeches(question: str, speeches: Mapping[str, Speech]) -> tuple[s
             pos = q.index(core)
             for sid in sids:
                 found.setdefault(sid, pos)
+    # A year naming a report ("2023年政府工作报告是谁作的") picks, among the speeches named otherwise, the ones
+    # given that year; with no other name, it names the speech given that year when there is exactly one.
+    report_years = {int(m.group(1)): m.start() for m in REPORT_YEAR.finditer(q)}
+    if report_years:
+        of_year = {sid for sid in found if names.year.get(sid) in report_years}
+        if of_year:
+            found = {sid: pos for sid, pos in found.items() if sid in of_year}
+        elif not found:
+            for year, pos in report_years.items():
+                if len(names.by_year.get(year, ())) == 1:
+                    found[names.by_year[year][0]] = pos
     return tuple(sorted(found, key=lambda s: (found[s], names.order[s])))
 
 

@@ -32,3 +32,29 @@ def test_mentions_follow_a_changed_speech_mapping():
     second = {"b": dataclasses.replace(first["a"], speech_id="b", speaker="王明")}
     assert mentioned_speeches("李国龙", second) == ()
     assert mentioned_speeches("王明", second) == ("b",)
+
+
+def test_a_year_naming_a_report_picks_the_report_of_that_year():
+    """ "2023年政府工作报告是谁作的" is about the report given in 2023, not the best-matching passage's report;
+    a year that is a figure's period ("2024年国内生产总值增长多少") names no report."""
+    national = {
+        f"n{y}": dataclasses.replace(_speech(f"n{y}", f"{y}年国务院政府工作报告"), date=f"{y}-03-05")
+        for y in (2023, 2024, 2025)
+    }
+    assert mentioned_speeches("2023年政府工作报告是谁作的？", national) == ("n2023",)
+    assert mentioned_speeches("2024年报告说五年来累计减税降费多少？", national) == ("n2024",)
+    assert mentioned_speeches("2024年国内生产总值增长多少？", national) == ()
+    regional = {
+        "zj23": dataclasses.replace(
+            _speech("zj23", "浙江省政府工作报告", region="浙江省"), date="2023-01-15"
+        ),
+        "zj24": dataclasses.replace(
+            _speech("zj24", "浙江省政府工作报告", region="浙江省"), date="2024-01-15"
+        ),
+        "js24": dataclasses.replace(
+            _speech("js24", "江苏省政府工作报告", region="江苏省"), date="2024-01-20"
+        ),
+    }
+    # Named by region, narrowed by the report's year; a year shared by several reports names none alone.
+    assert mentioned_speeches("浙江2024年政府工作报告提出了什么？", regional) == ("zj24",)
+    assert mentioned_speeches("2024年政府工作报告提出了什么？", regional) == ()
