@@ -210,7 +210,7 @@ class ExtractiveComposer:
         terms = self._terms(question)
         qtypes = question_types(question)
         cands: list[_Cand] = []
-        depth = len(retrieval.hits) if len(retrieval.mentioned) >= 2 else self.passages
+        depth = len(retrieval.hits) if retrieval.compared else self.passages
         top_score = max((h.score for h in retrieval.hits[:depth]), default=0.0) or 1.0
         for rank, hit in enumerate(retrieval.hits[:depth]):
             row = self.index.row_of(hit.passage_id)
@@ -312,7 +312,7 @@ class ExtractiveComposer:
             return Composition(REFUSAL, False, (), feats["evidence"], {**feats, "refused": "weak evidence"})
 
         ranked = sorted(cands, key=lambda c: -c.score)
-        if len(retrieval.mentioned) >= 2:
+        if retrieval.compared:
             return self._compose_sides(retrieval, ranked, feats)
         best = ranked[0]
         requirement = answer_requirement(question)

@@ -173,7 +173,7 @@ class LearnedComposer:
         located, probs = self.score(question, retrieval)
         if not located:
             return Composition(REFUSAL, False, (), 0.0, {"refused": "no passages"})
-        if len(retrieval.mentioned) >= 2:
+        if retrieval.compared:
             return self._compose_sides(retrieval, located, probs)
         order = np.argsort(-probs, kind="stable")
         best = float(probs[order[0]])

@@ -96,6 +96,13 @@ def _names(speeches: Mapping[str, Speech]) -> _Names:
     return names
 
 
+def compares(mentioned: Sequence[str], speeches: Mapping[str, Speech]) -> bool:
+    """Whether the speeches a question names are two sides or more: two different labels (regions, else
+    speakers, else titles: ``speech_label``). The 2024 and 2025 reports of 全国, or two speeches of one speaker,
+    are one side: an answer labelled "全国：…全国：…" would name nothing."""
+    return len({speech_label(speeches[s]) for s in mentioned if s in speeches}) >= 2
+
+
 def mentioned_speeches(question: str, speeches: Mapping[str, Speech]) -> tuple[str, ...]:
     """Speeches the question names by speaker name, by (part of) title, or by region, in question order.
 

@@ -14,7 +14,7 @@ from data.records import Speech
 from embeddings.encoder import Encoder
 from qa.features import period_of, question_period_years, relative_years
 from qa.lexical import tokenize_question
-from qa.mentions import mentioned_speeches, speech_region
+from qa.mentions import compares, mentioned_speeches, speech_region
 from qa.snapshot import Snapshot
 from qa.stores.base import LexicalStore
 from qa.types import Filters, Hit
@@ -30,6 +30,9 @@ class Retrieval:
     hits: list[Hit]
     query_vector: np.ndarray
     mentioned: tuple[str, ...]  # speech ids the question names (by speaker or title)
+    # Whether it names speeches by two or more different labels ("上海和北京…分别"): each side is answered for
+    # itself (qa.mentions.compares); several reports of one region or speaker are one side.
+    compared: bool = False
 
 
 class _Sparse:
@@ -231,7 +234,7 @@ class HybridRetriever:
         cos = self.index.passage_vectors_of(rows_arr) @ qv if len(order) else np.zeros(0)
         lex = bm25.at(rows_arr) if bm25 is not None else np.zeros(len(order))
         hits = [self._hit(row, fused[row], float(cos[j]), float(lex[j])) for j, row in enumerate(order)]
-        return Retrieval(hits, qv, mentioned)
+        return Retrieval(hits, qv, mentioned, compares(mentioned, self.index.speeches))
 
     def _period_first(self, question: str, order: list[int], window: int) -> list[int]:
         """A question about a year ("2024年…增长多少", "今年…打算") reads first the passages of the top

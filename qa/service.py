@@ -235,7 +235,7 @@ class AnswerService:
         # The composer's work on the question alone overlaps the encoder (qa/prepare.py).
         prepared = prepare.start(composer_prepare, q) if composer_prepare is not None else None
         retrieval = self.retriever.retrieve(query, k, filters)
-        if len(retrieval.mentioned) >= 2 and getattr(self.composer, "compares", False):
+        if retrieval.compared and getattr(self.composer, "compares", False):
             retrieval = self._per_speech(query, retrieval, filters)
         if prepared is not None:
             prepared.result()
@@ -273,7 +273,7 @@ class AnswerService:
             except SpeechQAError:
                 continue
             hits.extend(part.hits)
-        return Retrieval(hits, retrieval.query_vector, retrieval.mentioned)
+        return Retrieval(hits, retrieval.query_vector, retrieval.mentioned, compared=True)
 
     # -- browsing -------------------------------------------------------------------------------------
 

@@ -58,3 +58,20 @@ def test_a_year_naming_a_report_picks_the_report_of_that_year():
     # Named by region, narrowed by the report's year; a year shared by several reports names none alone.
     assert mentioned_speeches("浙江2024年政府工作报告提出了什么？", regional) == ("zj24",)
     assert mentioned_speeches("2024年政府工作报告提出了什么？", regional) == ()
+
+
+def test_speeches_of_one_region_or_speaker_are_one_side_of_a_comparison():
+    """ "上海和北京…分别" compares two sides; a question naming 全国 or 李强 over several of their reports does
+    not: each answer side is named by its label, and one label twice names nothing."""
+    from qa.mentions import compares
+
+    speeches = {
+        "n24": _speech("n24", "2024年国务院政府工作报告", "李强", "全国"),
+        "n25": _speech("n25", "2025年国务院政府工作报告", "李强", "全国"),
+        "sh": _speech("sh", "上海市政府工作报告", "龚正", "上海市"),
+        "bj": _speech("bj", "北京市政府工作报告", "殷勇", "北京市"),
+    }
+    assert mentioned_speeches("全国粮食产量是多少？", speeches) == ("n24", "n25")
+    assert not compares(("n24", "n25"), speeches)
+    assert compares(mentioned_speeches("上海和北京的增长目标分别是多少？", speeches), speeches)
+    assert not compares(("sh",), speeches)
