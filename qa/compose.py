@@ -32,6 +32,24 @@ _QTYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("reason", re.compile(r"为什么|为何|原因|缘何|何以|意义|作用")),
     ("how", re.compile(r"如何|怎样|怎么|哪些措施|什么措施|举措|办法|途径|方式|做法")),
 )
+# An enumerated heading that opens a paragraph ("（一）着力扩大国内需求。", "三、", "2."): the numbering of official
+# documents (GB/T 9704: 一、 （一） 1. （1）). It names the topic the paragraph's other sentences answer.
+_HEADING = re.compile(
+    r"^\s*(?:[（(][一二三四五六七八九十\d]{1,3}[)）]|[一二三四五六七八九十]{1,3}、|\d{1,2}[、.．](?!\d))"
+)
+_HEADING_MAX = 30  # characters: a heading is a phrase, not a sentence with content of its own
+
+
+def is_heading(sentence: str, index_in_passage: int, n_in_passage: int) -> bool:
+    """A short enumerated first sentence of a paragraph that goes on: a heading, not an answer."""
+    return (
+        index_in_passage == 0
+        and n_in_passage > 1
+        and len(sentence) <= _HEADING_MAX
+        and _HEADING.match(sentence) is not None
+    )
+
+
 _CUES: dict[str, re.Pattern[str]] = {
     "time": re.compile(
         r"\d{4}年|\d{1,2}月|\d{1,2}日|年底|年内|年初|年中|近年|今后|下一步|目前|当前|未来|时期|周年|\d+年"
@@ -220,6 +238,8 @@ class ExtractiveComposer:
             sims = svecs @ retrieval.query_vector if len(svecs) else np.zeros(0)
             passage_weight = max(0.0, hit.score / top_score)
             for j, s in enumerate(para.sentences):
+                if is_heading(s.text, j, len(para.sentences)):
+                    continue  # the paragraph's topic, which its other sentences answer
                 lex = self._coverage(terms, s.text)
                 cue = sum(1.0 for t in qtypes if t in _CUES and _CUES[t].search(s.text)) / max(1, len(qtypes))
                 sim = float(sims[j])

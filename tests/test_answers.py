@@ -209,3 +209,29 @@ def test_streamed_deltas_equal_the_answer(fake_index_dir, fake_encoder):
         events = list(service.ask_events(question))
         assert "".join(e.text for e in events if e.kind == "delta") == answer.answer
         assert events[-2].citations == answer.citations and events[-1].kind == "done"
+
+
+def test_an_enumerated_heading_opening_a_paragraph_is_never_quoted_as_the_answer(tmp_path, fake_encoder):
+    """ "（一）着力扩大国内需求。" names the topic; the answer is what the paragraph says after it."""
+    from data.parse import make_speech
+    from qa.compose import is_heading
+    from qa.index import build_index
+
+    assert is_heading("（一）着力扩大国内需求。", 0, 3) and is_heading("三、2024年工作安排", 0, 2)
+    assert not is_heading("（一）着力扩大国内需求。", 1, 3)  # not opening its paragraph
+    assert not is_heading("（一）着力扩大国内需求。", 0, 1)  # the whole paragraph: nothing else answers
+    assert not is_heading("2.5%的增长目标已经实现。", 0, 2) and not is_heading("一是加强领导。", 0, 2)
+    sp = make_speech(
+        title="政府工作报告",
+        speaker="王五",
+        role="区长",
+        paragraphs=[("", "（一）着力扩大国内需求。稳定汽车等大宗消费，推动餐饮、文化、旅游消费恢复。")],
+    )
+    build_index([sp], fake_encoder, tmp_path / "idx")
+    service = AnswerService(
+        load_index(tmp_path / "idx", fake_encoder), fake_encoder, composer="extractive-v1", threshold=-1.0
+    )
+    a = service.ask("如何着力扩大国内需求？")
+    assert a.answerable and a.citations
+    assert not a.answer.startswith("（一）") and all("（一）" not in c.quote for c in a.citations)
+    assert "大宗消费" in a.answer
