@@ -14,6 +14,7 @@ first beyond ``MAX_WAITING``.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -54,6 +55,15 @@ class Prepared(Generic[T]):
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
+
+
+def _forget_pool() -> None:
+    # A forked child (``serve --workers N``) inherits the pool object but not its threads: start its own.
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool)
 
 
 def start(prepare: Callable[[str], None], question: str) -> Future[None]:

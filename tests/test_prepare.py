@@ -37,3 +37,19 @@ def test_a_failing_preparation_is_logged_and_the_answer_does_the_work_itself(cap
     with caplog.at_level(logging.ERROR, logger="qa.prepare"):
         prepare.start(broken, "问题").result(timeout=5)  # does not raise
     assert "preparing a question failed" in caplog.text
+
+
+def test_a_forked_child_prepares_on_threads_of_its_own():
+    """``serve --workers N`` forks: the parent's helper threads do not exist in the child."""
+    import os
+
+    prepare.start(lambda q: None, "父进程").result(timeout=5)  # the parent's pool exists
+    pid = os.fork()
+    if pid == 0:  # the child: a prepare must run, not wait forever on threads that are not there
+        try:
+            prepare.start(lambda q: None, "子进程").result(timeout=5)
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
