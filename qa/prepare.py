@@ -3,8 +3,10 @@
 Most of an answer's time after the encoder is the composer's, and part of that needs the question only: its
 names (jieba's part-of-speech HMM, about 0.2 ms) and the answerability model's analysis of it (terms, names,
 years, what it asks for). ``AnswerService`` starts that work on a helper thread before it encodes the
-question; the encoder's native code releases the GIL, so the two overlap, and the composer takes the result
-when it needs it, or does the work itself when nothing was prepared (the CLI, a test, a prepare that failed).
+question, and the composer takes the result when it needs it, or does the work itself when nothing was
+prepared (the CLI, a test, a prepare that failed). The two overlap only in part: the encoder's inference
+releases the GIL, its own Python steps wait for it (docs/answerability.md, "The open gate": the gain measured
+from none to about 0.4 ms an answer, depending on the harness).
 
 A result is taken once: the same question asked again is worked on again, as if it were new. Results
 nobody takes (a question whose retrieval failed, a refusal before the model was asked) are dropped oldest
