@@ -46,7 +46,8 @@ class Settings(BaseSettings):
     composer: str = Field(
         default="gated",
         description="answer composer: 'gated' (default: extractive answers, refused when a question asks for a "
-        "fact no sentence states), 'extractive-v1' (the first release) or 'learned' (docs/answerability.md)",
+        "fact no sentence states, or asks anything else and no sentence comes near answering it), "
+        "'extractive-v1' (the first release) or 'learned' (docs/answerability.md)",
     )
     min_evidence: float | None = Field(
         default=None, description="refusal threshold override; None uses the one calibrated with the composer"
