@@ -14,7 +14,7 @@ from data.text import display_text
 from data.text import markers as answer_markers
 from qa.index import LoadedIndex
 from qa.lexical import pos_tags_skipping, tokenize_question
-from qa.mentions import region_core, speech_label
+from qa.mentions import region_core, speech_label, unknown_report_years
 from qa.meta import lead_for, meta_kind, needles_for, office_holders, stating_sentence
 from qa.prepare import Prepared
 from qa.retrieve import Retrieval
@@ -320,6 +320,9 @@ class ExtractiveComposer:
         feats = self.evidence(question, retrieval, cands, terms)
         if not cands:
             return Composition(REFUSAL, False, (), 0.0, {**feats, "refused": "no passages"})
+        missing = unknown_report(self.index, question, feats["evidence"])
+        if missing is not None:
+            return missing
         meta = compose_meta(self.index, question, retrieval)
         if meta is not None:
             return meta
@@ -414,6 +417,15 @@ def _write(
         feats,
         tuple(segments),
     )
+
+
+def unknown_report(index: LoadedIndex, question: str, evidence: float = 0.0) -> Composition | None:
+    """A refusal when the question names a report by a year no speech here was given in ("2023年政府工作报告是
+    谁作的" over 2022 speeches): any answer would be about another report. None otherwise."""
+    years = unknown_report_years(question, index.speeches)
+    if not years:
+        return None
+    return Composition(REFUSAL, False, (), evidence, {"refused": f"no report of {years}"})
 
 
 def compose_meta(index: LoadedIndex, question: str, retrieval: Retrieval) -> Composition | None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from qa.answerability import AnswerabilityModel
-from qa.compose import REFUSAL, Composition, ExtractiveComposer, _Cand, _write, compose_meta
+from qa.compose import REFUSAL, Composition, ExtractiveComposer, _Cand, _write, compose_meta, unknown_report
 from qa.features import Candidate, QuestionInfo, analyze_question, asks_for_fact, candidate_features
 from qa.index import LoadedIndex
 from qa.mentions import speech_label
@@ -167,6 +167,9 @@ class LearnedComposer:
         return best
 
     def compose(self, question: str, retrieval: Retrieval, *, max_chars: int = 200) -> Composition:
+        missing = unknown_report(self.index, question)
+        if missing is not None:
+            return missing
         meta = self.compose_meta(question, retrieval)
         if meta is not None:
             return meta

@@ -96,6 +96,19 @@ def _names(speeches: Mapping[str, Speech]) -> _Names:
     return names
 
 
+def unknown_report_years(question: str, speeches: Mapping[str, Speech]) -> list[int]:
+    """Years the question names a report by ("2023年政府工作报告…") that no speech here was given in: the
+    question is about a report this index does not hold. Empty when some speech's year is unknown (no date,
+    no year in its title): that one could be the report."""
+    years = {int(m.group(1)) for m in REPORT_YEAR.finditer(_PUNCT.sub("", question))}
+    if not years or not speeches:
+        return []
+    names = _names(speeches)
+    if len(names.year) < len(speeches):
+        return []
+    return sorted(years - set(names.by_year))
+
+
 def compares(mentioned: Sequence[str], speeches: Mapping[str, Speech]) -> bool:
     """Whether the speeches a question names are two sides or more: two different labels (regions, else
     speakers, else titles: ``speech_label``). The 2024 and 2025 reports of 全国, or two speeches of one speaker,

@@ -75,3 +75,17 @@ def test_speeches_of_one_region_or_speaker_are_one_side_of_a_comparison():
     assert not compares(("n24", "n25"), speeches)
     assert compares(mentioned_speeches("上海和北京的增长目标分别是多少？", speeches), speeches)
     assert not compares(("sh",), speeches)
+
+
+def test_a_report_year_no_speech_was_given_in_is_unknown_unless_a_speech_has_no_year():
+    from qa.mentions import unknown_report_years
+
+    dated = {
+        "a": dataclasses.replace(_speech("a", "区委理论学习中心组讲话"), date="2022-07-09"),
+        "b": dataclasses.replace(_speech("b", "2022年政府工作报告"), date=""),
+    }
+    assert unknown_report_years("2023年政府工作报告是谁作的？", dated) == [2023]
+    assert unknown_report_years("2022年报告提出了什么？", dated) == []
+    assert unknown_report_years("2023年国内生产总值增长多少？", dated) == []  # a period, not a report
+    undated = {**dated, "c": dataclasses.replace(_speech("c", "关于金融新区建设的讲话"), date="")}
+    assert unknown_report_years("2023年政府工作报告是谁作的？", undated) == []  # "c" could be it

@@ -128,3 +128,12 @@ def test_an_open_question_no_sentence_answers_is_refused_by_the_open_gate(tmp_pa
     gated.open_threshold = best * 0.99
     answered = gated.compose(question, retrieval)
     assert answered.answerable and "城市公园" in answered.answer
+
+
+def test_a_question_about_a_report_of_a_year_the_corpus_lacks_is_refused(tmp_path, real_encoder):
+    """Over a 2025 report, "2023年报告" is another report: its author or contents are not here."""
+    service = _report(tmp_path, real_encoder, "gated", plan_states_it=True)
+    for question in ("2023年政府工作报告是谁作的？", "2023年报告提出的城镇调查失业率目标是多少？"):
+        answer = service.ask(question)
+        assert not answer.answerable and answer.citations == (), (question, answer.answer)
+    assert service.ask("2025年政府工作报告是谁作的？").answerable
