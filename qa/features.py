@@ -276,17 +276,9 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 
 
-def _coverage(terms: dict[str, float], text: str) -> float:
-    total = sum(terms.values())
-    if total <= 0:
-        return 0.0
-    low = normalize(text)
-    return sum(w for t, w in terms.items() if t in low) / total
-
-
 class _Terms:
     """A question's weighted terms, with their total, for coverage of many texts: the share of the weight
-    whose terms occur in a text (normalized). Same value as ``_coverage``, without re-summing per text."""
+    whose terms occur in a text (normalized), the total summed once per question, not once per text."""
 
     __slots__ = ("items", "total")
 
