@@ -64,8 +64,6 @@ _RELATIVE_YEAR = (
     (re.compile(r"前年"), -2),
     (re.compile(r"明年|下一年"), 1),
 )
-# "2023年报告说…", "2024年政府工作报告提出…": the year names the report, not the period the figure is about.
-_REPORT_YEAR = REPORT_YEAR
 # A figure over several years (年均, 累计, 五年来) answers a question about one year only if the question asks
 # for that span too (grammar of Chinese time scope).
 _SCOPE = re.compile(
@@ -170,7 +168,7 @@ def asks_for_fact(question: str) -> bool:
 
 def question_period_years(question: str) -> set[int]:
     """Years a question asks about: the ones it names, except a year naming a report ("2023年报告说…")."""
-    naming = {int(y) for y in _REPORT_YEAR.findall(question)}
+    naming = {int(y) for y in REPORT_YEAR.findall(question)}  # "2023年报告说…": the report, not the period
     return {int(y) for y in _YEAR.findall(question)} - naming
 
 

@@ -152,19 +152,24 @@ def test_cli_ask_prints_answer_and_numbered_sources(real_index_dir):
     assert "16号线" in out.stdout and "来源：" in out.stdout and "[1] 李国龙" in out.stdout
 
 
-def test_bracketed_numbers_in_a_passage_never_look_like_citation_markers(tmp_path, fake_encoder):
+def _one_paragraph_service(tmp_path, fake_encoder, title: str, text: str) -> AnswerService:
+    """A speech of one paragraph, indexed, answered by the first release's writer that never refuses."""
     from data.parse import make_speech
     from qa.index import build_index
 
-    sp = make_speech(
-        title="关于文件落实的讲话",
-        speaker="王五",
-        role="区长",
-        paragraphs=[("", "根据筑府办发电[2020]5号文件要求，全区完成整改任务[27]。下一步要巩固整改成果。")],
-    )
+    sp = make_speech(title=title, speaker="王五", role="区长", paragraphs=[("", text)])
     build_index([sp], fake_encoder, tmp_path / "idx")
-    service = AnswerService(
+    return AnswerService(
         load_index(tmp_path / "idx", fake_encoder), fake_encoder, composer="extractive-v1", threshold=-1.0
+    )
+
+
+def test_bracketed_numbers_in_a_passage_never_look_like_citation_markers(tmp_path, fake_encoder):
+    service = _one_paragraph_service(
+        tmp_path,
+        fake_encoder,
+        "关于文件落实的讲话",
+        "根据筑府办发电[2020]5号文件要求，全区完成整改任务[27]。下一步要巩固整改成果。",
     )
     a = service.ask("筑府办发电文件要求完成什么任务？")
     assert a.answerable and a.citations
@@ -213,23 +218,17 @@ def test_streamed_deltas_equal_the_answer(fake_index_dir, fake_encoder):
 
 def test_an_enumerated_heading_opening_a_paragraph_is_never_quoted_as_the_answer(tmp_path, fake_encoder):
     """ "（一）着力扩大国内需求。" names the topic; the answer is what the paragraph says after it."""
-    from data.parse import make_speech
     from qa.compose import is_heading
-    from qa.index import build_index
 
     assert is_heading("（一）着力扩大国内需求。", 0, 3) and is_heading("三、2024年工作安排", 0, 2)
     assert not is_heading("（一）着力扩大国内需求。", 1, 3)  # not opening its paragraph
     assert not is_heading("（一）着力扩大国内需求。", 0, 1)  # the whole paragraph: nothing else answers
     assert not is_heading("2.5%的增长目标已经实现。", 0, 2) and not is_heading("一是加强领导。", 0, 2)
-    sp = make_speech(
-        title="政府工作报告",
-        speaker="王五",
-        role="区长",
-        paragraphs=[("", "（一）着力扩大国内需求。稳定汽车等大宗消费，推动餐饮、文化、旅游消费恢复。")],
-    )
-    build_index([sp], fake_encoder, tmp_path / "idx")
-    service = AnswerService(
-        load_index(tmp_path / "idx", fake_encoder), fake_encoder, composer="extractive-v1", threshold=-1.0
+    service = _one_paragraph_service(
+        tmp_path,
+        fake_encoder,
+        "政府工作报告",
+        "（一）着力扩大国内需求。稳定汽车等大宗消费，推动餐饮、文化、旅游消费恢复。",
     )
     a = service.ask("如何着力扩大国内需求？")
     assert a.answerable and a.citations
