@@ -98,6 +98,12 @@ class OnnxEncoder:
             ) from exc
         self._session = self._open_session(folder, precision, threads)
         self._tokenizer = tokenizer
+        # One inference here, on the constructing thread, before any pool thread runs one. The runtime's
+        # pybind11 module sets up its numpy API on first use behind a call-once; when two encode threads made
+        # that first call at once, both parked in it for good (pybind11 gil_safe_call_once_and_store<npy_api>,
+        # 0% CPU: `speechqa train` with every passage cached, so its first inference was a 2-thread batch of
+        # questions; twice in a row, 2026-12-06).
+        self._run([tokenizer.encode(self.query_prefix)])
         logger.info(
             "loaded embedding model %s (dim %d, %s threads)", self._model_id, self._dim, threads or "default"
         )
