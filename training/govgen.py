@@ -234,3 +234,68 @@ def gov_questions(speeches: list[Speech]) -> list[RCQuestion]:
         )
     out.sort(key=lambda q: _h(q.qid))
     return out[:MAX_QUESTIONS]
+
+
+# "How / what measures" questions (docs/answerability.md, "Government open questions"). A work report states its
+# tasks as short lead sentences, each opening the paragraph that says what will be done ("加快培育消费增长点。"
+# followed by the measures): the lead names a topic, the paragraph answers "what about it". The filter keeps
+# leads that read as a task, not a statement (grammar of report leads, checked by reading the 2015 report's).
+_LEAD_TASK = re.compile(r"^[\u4e00-\u9fff、“”]{4,18}。$")
+_STATEMENT = re.compile(r"是|我|各位|的|要|，")
+# Adverbs in front of a task that say how hard, not what ("着力促进创业就业" -> "促进创业就业").
+_EFFORT = re.compile(
+    r"^(?:着力|大力|切实|积极|进一步|继续|不断|扎实|努力|稳步|持续|更加|全力|坚决|认真|深入)+"
+)
+_REVIEW = re.compile(r"回顾|过去")
+OPEN_PREFIX = "gov-open-"
+MAX_OPEN_QUESTIONS = 600  # about as many as the figure questions (556)
+
+
+def _topic(lead: str) -> str:
+    return _EFFORT.sub("", lead.rstrip("。"))
+
+
+def _ask_open(topic: str, year: int, review: bool, key: str) -> str:
+    pick = _h(key) % 4
+    if review:
+        return (f"{year}年在{topic}方面做了哪些工作？", f"{year}年{topic}取得了哪些进展？")[pick % 2]
+    return (
+        f"{year}年在{topic}方面有哪些打算？",
+        f"{year}年要如何{topic}？",
+        f"{year}年的政府工作报告对{topic}提出了哪些举措？",
+        f"{year}年{topic}有哪些具体安排？",
+    )[pick]
+
+
+def open_questions(speeches: list[Speech]) -> list[RCQuestion]:
+    """One question per task lead: its topic in the year the paragraph speaks of; the answer is the paragraph
+    (its lead and the sentences after it). The period is the section's year ("一、2014年工作回顾"); a section
+    without one is the report's own year when it lays out plans, and a review without a single year ("过去五年")
+    gives no question."""
+    out = []
+    for sp in speeches:
+        report_year = int(sp.date[:4])
+        for para in sp.paragraphs:
+            sents = [s.text for s in para.sentences]
+            if len(sents) < 3 or not _LEAD_TASK.match(sents[0]) or _STATEMENT.search(sents[0]):
+                continue
+            years = {int(y[:4]) for y in _YEAR.findall(para.section)}
+            review = bool(_REVIEW.search(para.section))
+            if len(years) > 1 or (not years and review):
+                continue
+            year = years.pop() if years else report_year
+            topic = _topic(sents[0])
+            if len(topic) < 4:
+                continue
+            out.append(
+                RCQuestion(
+                    qid=f"{OPEN_PREFIX}{_h(para.paragraph_id):08x}",
+                    question=_ask_open(topic, year, review or year < report_year, para.paragraph_id),
+                    answers=tuple(sents),
+                    paragraph_id=para.paragraph_id,
+                    article=f"national-{report_year}",
+                    cut=False,
+                )
+            )
+    out.sort(key=lambda q: _h(q.qid))
+    return out[:MAX_OPEN_QUESTIONS]
