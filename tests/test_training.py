@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from data.parse import make_speech
-from qa.features import asks_for_fact
-from training.govgen import PLACES, extract_facts, gov_questions, open_questions
+from training.govgen import PLACES, extract_facts, gov_questions
 
 
 def _report(year: int, review: str, plan: str):
@@ -43,32 +42,3 @@ def test_near_misses_ask_for_a_year_or_place_no_report_states():
         named = [place for place in PLACES for s in q.swaps if place in s]
         assert named, q.swaps
         assert all(place[:2] not in corpus for place in named)
-
-
-def test_a_task_lead_becomes_a_how_question_answered_by_its_paragraph():
-    sp = make_speech(
-        title="2019年政府工作报告",
-        date="2019",
-        paragraphs=[
-            ("一、2018年工作回顾", "着力扩大国内需求。消费对增长的贡献率超过七成。投资结构持续优化。"),
-            ("三、2019年政府工作任务", "加快培育消费增长点。发展养老、托幼服务。推动线上线下消费融合。"),
-            (
-                "三、2019年政府工作任务",
-                "新兴产业是竞争高地。要抢占先机。不可懈怠。",
-            ),  # a statement, not a task
-            ("四、深化改革", "深化国企国资改革。完善国有资产管理体制。推进混合所有制改革。"),
-            ("五、过去五年的回顾", "民主法治建设迈出新步伐。制定修订法律。推进依法行政。"),  # several years
-        ],
-    )
-    questions = {q.paragraph_id: q for q in open_questions([sp])}
-    review, plan, statement, unnumbered, years = (p.paragraph_id for p in sp.paragraphs)
-    assert statement not in questions and years not in questions
-    assert "2018年" in questions[review].question and "扩大国内需求" in questions[review].question
-    assert "着力" not in questions[review].question  # how hard, not what
-    assert "2019年" in questions[plan].question and "培育消费增长点" in questions[plan].question
-    assert "2019年" in questions[unnumbered].question  # a plan section without a year: the report's own
-    for pid, q in questions.items():
-        paragraph = next(p for p in sp.paragraphs if p.paragraph_id == pid)
-        assert q.answers == tuple(s.text for s in paragraph.sentences)
-        assert not asks_for_fact(q.question)  # it trains the gate of questions that ask no fact
-        assert not q.cut  # its answer is the whole paragraph: nothing is left to cut it from

@@ -111,7 +111,7 @@ def build_rows(
     for name, rel, simplify in SETS:
         if simplify is None:
             speeches = govgen.national_speeches(benchmarks_dir, work_dir / "gov-corpus")
-            questions = govgen.gov_questions(speeches) + govgen.open_questions(speeches)
+            questions = govgen.gov_questions(speeches)
         else:
             speeches, questions = load_squad(benchmarks_dir / rel, simplify=simplify)
         if limit:
@@ -137,10 +137,7 @@ def build_rows(
                 continue
             split = "valid" if _is_valid(q.article) else "train"
             info = question_info(index, q.question)
-            source = "gov_open" if q.qid.startswith(govgen.OPEN_PREFIX) else name
             for view in VIEWS[:3]:  # "swap" is asked below, with its own question
-                if view == "cut" and not q.cut:
-                    continue
                 exclude = None
                 if view == "left_out":
                     exclude = np.asarray(sorted(stating | {gold_row}), dtype=np.int64)
@@ -165,7 +162,7 @@ def build_rows(
                 rows.question_answerable.append(view == "full")
                 rows.split.append(split)
                 rows.view.append(view)
-                rows.source.append(source)
+                rows.source.append(name)
                 q_no += 1
             for swapped in q.swaps:
                 # The same question about a year no text states: every candidate is a near miss.
@@ -238,7 +235,7 @@ def fit(rows: Rows) -> tuple[Any, dict]:
     Xt = np.vstack([rows.X[i] for i in train])
     yt = np.concatenate([rows.y[i] for i in train])
     wt = np.concatenate(
-        [np.full(len(rows.y[i]), GOV_WEIGHT if rows.source[i].startswith("gov_") else 1.0) for i in train]
+        [np.full(len(rows.y[i]), GOV_WEIGHT if rows.source[i] == "gov_national" else 1.0) for i in train]
     )
     data = lgb.Dataset(Xt, yt, weight=wt, feature_name=list(FEATURE_NAMES))
     booster = lgb.train(PARAMS, data, num_boost_round=ROUNDS)

@@ -22,7 +22,6 @@ class RCQuestion:
     paragraph_id: str  # our id of the paragraph that answers it
     article: str  # article key, for splits that keep an article's questions together
     swaps: tuple[str, ...] = ()  # the same question made unanswerable (another year no text states)
-    cut: bool = True  # whether cutting its answer sentences out of its paragraph leaves a near miss
 
 
 def load_squad(path: Path, *, simplify: bool = False) -> tuple[list[Speech], list[RCQuestion]]:
