@@ -109,7 +109,7 @@ def test_the_open_gate_decides_as_scoring_every_sentence_would(tmp_path, real_en
         best = float(gated.learned.score(question, retrieval)[1].max())
         quoted = [(c.passage_id, c.start) for c in gated.base.compose(question, retrieval).citations]
         for threshold in (best / 2, best, best * 1.01, 0.999):
-            cleared = gated.learned.clears(question, retrieval, threshold, first=quoted)
+            cleared, _ = gated.learned.clears(question, retrieval, threshold, first=quoted)
             assert (cleared >= threshold) == (best >= threshold), (question, threshold, cleared, best)
 
 
@@ -137,3 +137,69 @@ def test_a_question_about_a_report_of_a_year_the_corpus_lacks_is_refused(tmp_pat
         answer = service.ask(question)
         assert not answer.answerable and answer.citations == (), (question, answer.answer)
     assert service.ask("2025年政府工作报告是谁作的？").answerable
+
+
+def _written(scores: list[float]):
+    """An answer of one sentence per score, two of them labelled, with the scores the model gave them."""
+    from qa.compose import _Cand, _write
+    from qa.types import Hit
+
+    text = "新城建设轨道交通。新城新建城市公园。新城发展数字经济。新城推进老旧小区改造。"
+    hit = Hit("p1", text, "s1", "新城报告", "张明", "主任", "一、总体安排", 1.0)
+    starts = [i for i, ch in enumerate(text) if i == 0 or text[i - 1] == "。"]
+    cands = [
+        _Cand(0, hit, s, text.index("。", s) + 1, text[s : text.index("。", s) + 1], 0.5, 0.9, 0.0)
+        for s in starts
+    ]
+    cands = cands[: len(scores)]
+    comp = _write("", cands, {"evidence": 0.5}, ["甲：", "乙：", "", ""][: len(cands)])
+    return comp, {("p1", c.start): p for c, p in zip(cands, scores, strict=True)}
+
+
+def test_quotes_the_model_scores_far_below_the_best_are_dropped_with_their_citations():
+    from qa.learned import WEAK_QUOTE, without_weak_quotes
+
+    comp, scored = _written([0.004, 0.6, 0.3, 0.6 * WEAK_QUOTE / 2])
+    kept = without_weak_quotes(comp, scored)
+    assert [c.quote for c in kept.citations] == ["新城新建城市公园。", "新城发展数字经济。"]
+    assert [c.n for c in kept.citations] == [1, 2]
+    assert kept.answer == "乙：新城新建城市公园。[1]新城发展数字经济。[2]"  # the label goes with its sentence
+    assert kept.answer == "".join(t for t, _ in kept.pieces())
+    for c in kept.citations:
+        assert c.passage_text[c.start : c.end] == c.quote and f"{c.quote}[{c.n}]" in kept.answer
+    assert kept.features["weak_quotes_dropped"] == 2
+
+
+def test_quotes_are_kept_when_unscored_or_when_all_would_go():
+    from qa.learned import without_weak_quotes
+
+    comp, scored = _written([0.5, 0.001])
+    del scored[("p1", comp.citations[1].start)]  # a quote the model did not score stays
+    assert without_weak_quotes(comp, scored) == comp
+    assert without_weak_quotes(comp, {}) == comp
+
+
+def test_a_quote_that_shares_the_words_but_not_the_answer_is_dropped(tmp_path, real_encoder):
+    """On a real answer: the extractive writer quotes a second sentence on the topic ("交通规划"), with no
+    number for a "几条" question; the model scores it far below the one stating it, and gated drops it. Each
+    quoted sentence left scores at least WEAK_QUOTE x the best quoted one."""
+    from qa.learned import WEAK_QUOTE
+
+    paragraphs = [
+        (section, text + ("新城交通规划注重公交优先。" if section == "二、交通建设" else ""))
+        for section, text in _COMMON
+    ]
+    speech = make_speech(title="新城发展规划情况介绍", speaker="张明", role="主任", paragraphs=paragraphs)
+    build_index([speech], real_encoder, tmp_path / "index")
+    service = AnswerService.open(tmp_path / "index", real_encoder)
+    gated = service.composer
+    question = "新城将建设几条轨道交通线路？"
+    retrieval = service.retriever.retrieve(question, 5)
+    located, probs = gated.learned.score(question, retrieval)
+    score = {(c.pid, c.start): float(p) for c, p in zip(located, probs, strict=True)}
+    quoted = [c.quote for c in gated.base.compose(question, retrieval).citations]
+    assert "新城交通规划注重公交优先。" in quoted  # the extractive writer quotes it
+    comp = gated.compose(question, retrieval)
+    assert comp.answerable and "三条" in comp.answer and "公交优先" not in comp.answer
+    cited = [score[(c.passage_id, c.start)] for c in comp.citations]
+    assert min(cited) >= WEAK_QUOTE * max(cited), cited
