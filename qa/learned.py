@@ -320,14 +320,13 @@ def without_weak_quotes(comp: Composition, scored: dict[tuple[str, int], float])
     if not weak or len(weak) == len(comp.citations):
         return comp
     segments: list[tuple[str, Citation | None]] = []
+    n = 0
     for text, cite in comp.pieces():
         if cite is None:
             segments.append((text, None))
         elif cite.n not in weak:
-            n = len([1 for _, c in segments if c is not None]) + 1
-            marker = f"[{cite.n}]"
-            body = text[: -len(marker)] if text.endswith(marker) else text
-            segments.append((f"{body}[{n}]", replace(cite, n=n)))
+            n += 1  # a cited piece ends with its marker (qa.compose._write)
+            segments.append((f"{text.removesuffix(f'[{cite.n}]')}[{n}]", replace(cite, n=n)))
     return replace(
         comp,
         answer="".join(t for t, _ in segments),
