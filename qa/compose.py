@@ -15,7 +15,7 @@ from data.text import markers as answer_markers
 from qa.index import LoadedIndex
 from qa.lexical import pos_tags_skipping, tokenize_question
 from qa.mentions import region_core, speech_label, unknown_report_years
-from qa.meta import lead_for, meta_kind, needles_for, office_holders, stating_sentence
+from qa.meta import lead_for, meta_kind, needles_for, office_holders, report_inside, stating_sentence
 from qa.prepare import Prepared
 from qa.retrieve import Retrieval
 from qa.types import Citation, Hit
@@ -446,6 +446,10 @@ def compose_meta(index: LoadedIndex, question: str, retrieval: Retrieval) -> Com
         sp = speeches[retrieval.hits[0].speech_id]
     else:
         return None
+    if mq.kind == "author" and report_inside(
+        question, [x.title for x in speeches.values()], [h.text for h in retrieval.hits[:3]]
+    ):
+        return None  # who gave a report the speech speaks of: its passages say, not its metadata
     if mq.kind == "count":
         if not sp.speaker:
             return None

@@ -60,6 +60,34 @@ def meta_kind(question: str, mentioned: Sequence[str]) -> MetaQuestion | None:
     return None
 
 
+# Words between a qualifier and the report it qualifies that are grammar, not part of its name ("谁作的专题辅导报告").
+_NOT_A_NAME = frozenset(
+    "的 了 是 谁 作 做 讲 在 上 这 那 该 篇 次 份 场 个 哪 哪位 这次 这篇 那次 本次".split()
+)
+
+
+def report_inside(question: str, titles: Sequence[str], passages: Sequence[str]) -> bool:
+    """Whether a "who gave the report" question asks about a report a speech speaks of, not the speech itself:
+    "报告会上是谁作的专题辅导报告" over a speech that says "市委研究室副主任王汝满…作专题辅导报告". The question names
+    the report with a qualifier ("专题辅导报告") that the retrieved passages use and no speech's title does;
+    "政府工作报告是谁作的" names the speech itself by its title, and "这篇讲话是谁讲的" names no report at all."""
+    import jieba
+
+    words = jieba.lcut(question)
+    for i, word in enumerate(words):
+        if word not in ("报告", "讲话", "发言"):
+            continue
+        j = i
+        while j > 0 and words[j - 1] not in _NOT_A_NAME and re.fullmatch(r"[\u4e00-\u9fff]+", words[j - 1]):
+            j -= 1
+        if j == i:
+            continue
+        name = "".join(words[j : i + 1])
+        if any(name in p for p in passages) and not any(name in t for t in titles):
+            return True
+    return False
+
+
 def office_holders(speeches: Sequence[Speech], office: str, where: str) -> list[Speech]:
     """Speeches whose speaker's role names ``office`` (and ``where``, e.g. 浙江省, when given)."""
     place = re.sub(r"(的|现任|目前|现在|今年|2\d{3}年)", "", where)

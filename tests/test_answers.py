@@ -234,3 +234,28 @@ def test_an_enumerated_heading_opening_a_paragraph_is_never_quoted_as_the_answer
     assert a.answerable and a.citations
     assert not a.answer.startswith("（一）") and all("（一）" not in c.quote for c in a.citations)
     assert "大宗消费" in a.answer
+
+
+@pytest.mark.slow
+def test_who_gave_a_report_the_speech_speaks_of_is_answered_from_its_text(tmp_path, real_encoder):
+    """ "谁作的专题辅导报告" asks about a lecture the speech reports, not about the speech's speaker; "这篇讲话是
+    谁作的" still asks about the speech and is answered from its metadata."""
+    from data.parse import make_speech
+    from qa.index import build_index
+
+    speech = make_speech(
+        title="推动新城高质量发展",
+        speaker="赵六",
+        role="新城管委会主任",
+        paragraphs=[
+            ("", "3月5日，新城举行专题辅导报告会。会上，市社科院研究员钱七围绕城市更新作专题辅导报告。"),
+            ("一、产业发展", "新城重点发展数字经济和高端制造业，引进一批龙头企业。"),
+        ],
+    )
+    build_index([speech], real_encoder, tmp_path / "index")
+    service = AnswerService.open(tmp_path / "index", real_encoder)
+    lecture = service.ask("报告会上是谁作的专题辅导报告？")
+    assert lecture.answerable and "钱七" in lecture.answer, lecture.answer
+    assert not lecture.answer.startswith("《")  # not the metadata lead ("《…》的讲话人是赵六")
+    own = service.ask("这篇讲话是谁作的？")
+    assert own.answerable and "赵六" in own.answer, own.answer
