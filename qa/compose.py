@@ -14,7 +14,7 @@ from data.text import display_text
 from data.text import markers as answer_markers
 from qa.index import LoadedIndex
 from qa.lexical import pos_tags_skipping, tokenize_question
-from qa.mentions import region_core, speech_label, unknown_report_years
+from qa.mentions import region_core, speech_label, speech_labels, unknown_report_years
 from qa.meta import lead_for, meta_kind, needles_for, office_holders, report_inside, stating_sentence
 from qa.prepare import Prepared
 from qa.retrieve import Retrieval
@@ -371,7 +371,10 @@ class ExtractiveComposer:
         labels = None
         if len({c.hit.speech_id for c in chosen}) > 1:
             # Sentences from several speeches: say whose each one is ("浙江省：…[1]江苏省：…[2]").
-            labels = [speech_label(self.index.speeches[c.hit.speech_id]) + "：" for c in chosen]
+            labels = [
+                f"{label}："
+                for label in speech_labels([self.index.speeches[c.hit.speech_id] for c in chosen])
+            ]
         return _write("", chosen, feats, labels)
 
     def _compose_sides(self, retrieval: Retrieval, ranked: Sequence[_Cand], feats: dict) -> Composition:

@@ -7,11 +7,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from data.text import display_text
 from qa.answerability import AnswerabilityModel
 from qa.compose import REFUSAL, Composition, ExtractiveComposer, _Cand, _write, compose_meta, unknown_report
 from qa.features import Candidate, QuestionInfo, analyze_question, asks_for_fact, candidate_features
 from qa.index import LoadedIndex
-from qa.mentions import speech_label
+from qa.mentions import speech_label, speech_labels
 from qa.prepare import Prepared
 from qa.retrieve import Retrieval
 from qa.types import Citation, Hit
@@ -206,7 +207,10 @@ class LearnedComposer:
         labels = None
         if len({c.hit.speech_id for c in picked}) > 1:
             # Sentences from several speeches: say whose each one is ("浙江省：…[1]江苏省：…[2]").
-            labels = [speech_label(self.index.speeches[c.hit.speech_id]) + "：" for c in picked]
+            labels = [
+                f"{label}："
+                for label in speech_labels([self.index.speeches[c.hit.speech_id] for c in picked])
+            ]
         return _write(
             "", [_as_cand(c, float(probs[i])) for c, i in zip(picked, chosen, strict=True)], feats, labels
         )
@@ -311,7 +315,8 @@ WEAK_QUOTE = 0.02
 def without_weak_quotes(comp: Composition, scored: dict[tuple[str, int], float]) -> Composition:
     """``comp`` without its quoted sentences that score under ``WEAK_QUOTE`` x its best-scored quote (each
     with its label and citation, the rest renumbered); a quote the model did not score stays, and so does
-    the answer when every quote would go."""
+    the answer when every quote would go. When the quotes left all come from one speech, their speech labels
+    ("浙江省：") go too, as the writer labels only answers that draw on several speeches."""
     known = [scored[k] for k in ((c.passage_id, c.start) for c in comp.citations) if k in scored]
     if not known:
         return comp
@@ -319,14 +324,20 @@ def without_weak_quotes(comp: Composition, scored: dict[tuple[str, int], float])
     weak = {c.n for c in comp.citations if scored.get((c.passage_id, c.start), floor) < floor}
     if not weak or len(weak) == len(comp.citations):
         return comp
+    one_speech = len({c.speech_id for c in comp.citations if c.n not in weak}) == 1
     segments: list[tuple[str, Citation | None]] = []
     n = 0
     for text, cite in comp.pieces():
         if cite is None:
             segments.append((text, None))
         elif cite.n not in weak:
-            n += 1  # a cited piece ends with its marker (qa.compose._write)
-            segments.append((f"{text.removesuffix(f'[{cite.n}]')}[{n}]", replace(cite, n=n)))
+            n += 1
+            # A cited piece is "{label}{quote as displayed}[n]" (qa.compose._write).
+            body = text.removesuffix(f"[{cite.n}]")
+            shown = display_text(cite.quote)
+            if one_speech and body.endswith(shown):
+                body = shown
+            segments.append((f"{body}[{n}]", replace(cite, n=n)))
     return replace(
         comp,
         answer="".join(t for t, _ in segments),

@@ -44,6 +44,28 @@ def speech_label(sp: Speech) -> str:
     return speech_region(sp) or sp.speaker or sp.title
 
 
+def speech_labels(speeches: Sequence[Speech]) -> list[str]:
+    """A label per quoted sentence's speech (``speech_label``), told apart where two different speeches would
+    share one: the 2023 and 2024 reports of 全国 become "全国（2023年）" and "全国（2024年）", and speeches of one
+    label and one year are named by their titles."""
+    labels = [speech_label(sp) for sp in speeches]
+    ids: dict[str, set[str]] = {}
+    years: dict[tuple[str, str], set[str]] = {}
+    for sp, label in zip(speeches, labels, strict=True):
+        ids.setdefault(label, set()).add(sp.speech_id)
+        years.setdefault((label, sp.date[:4]), set()).add(sp.speech_id)
+    out = []
+    for sp, label in zip(speeches, labels, strict=True):
+        year = sp.date[:4]
+        if len(ids[label]) == 1:
+            out.append(label)
+        elif year.isdigit() and len(years[(label, year)]) == 1:
+            out.append(f"{label}（{year}年）")
+        else:
+            out.append(sp.title or label)
+    return out
+
+
 class _Names:
     """The names a question can use for the speeches of one mapping, grouped once: speakers and regions are
     few and shared by many speeches, so a question is compared with each name once, not once per speech."""

@@ -89,3 +89,24 @@ def test_a_report_year_no_speech_was_given_in_is_unknown_unless_a_speech_has_no_
     assert unknown_report_years("2023年国内生产总值增长多少？", dated) == []  # a period, not a report
     undated = {**dated, "c": dataclasses.replace(_speech("c", "关于金融新区建设的讲话"), date="")}
     assert unknown_report_years("2023年政府工作报告是谁作的？", undated) == []  # "c" could be it
+
+
+def test_speeches_sharing_a_label_are_told_apart_by_year_then_title():
+    """Quotes from the 2023 and 2024 national reports were both labelled "全国：", which says nothing."""
+    from qa.mentions import speech_labels
+
+    n23 = dataclasses.replace(_speech("n23", "2023年政府工作报告", "", "全国"), date="2023-03-05")
+    n24 = dataclasses.replace(_speech("n24", "2024年政府工作报告", "", "全国"), date="2024-03-05")
+    zj = _speech("zj", "2023年浙江省政府工作报告", "王浩", "浙江省")
+    assert speech_labels([n23, zj, n24, n23]) == [
+        "全国（2023年）",
+        "浙江省",
+        "全国（2024年）",
+        "全国（2023年）",
+    ]
+    assert speech_labels([zj, zj]) == ["浙江省", "浙江省"]  # one speech: nothing to tell apart
+    notice = dataclasses.replace(n23, speech_id="n23b", title="关于做好春耕工作的通知")
+    assert speech_labels([n23, notice]) == [
+        "2023年政府工作报告",
+        "关于做好春耕工作的通知",
+    ]  # same year: titles

@@ -139,34 +139,42 @@ def test_a_question_about_a_report_of_a_year_the_corpus_lacks_is_refused(tmp_pat
     assert service.ask("2025年政府工作报告是谁作的？").answerable
 
 
-def _written(scores: list[float]):
-    """An answer of one sentence per score, two of them labelled, with the scores the model gave them."""
+def _written(scores: list[float], speeches: str = "abab"):
+    """An answer of one labelled sentence per score (sentence i from speech ``speeches[i]``, labelled with it),
+    with the scores the model gave them."""
     from qa.compose import _Cand, _write
     from qa.types import Hit
 
     text = "新城建设轨道交通。新城新建城市公园。新城发展数字经济。新城推进老旧小区改造。"
-    hit = Hit("p1", text, "s1", "新城报告", "张明", "主任", "一、总体安排", 1.0)
-    starts = [i for i, ch in enumerate(text) if i == 0 or text[i - 1] == "。"]
-    cands = [
-        _Cand(0, hit, s, text.index("。", s) + 1, text[s : text.index("。", s) + 1], 0.5, 0.9, 0.0)
-        for s in starts
-    ]
-    cands = cands[: len(scores)]
-    comp = _write("", cands, {"evidence": 0.5}, ["甲：", "乙：", "", ""][: len(cands)])
-    return comp, {("p1", c.start): p for c, p in zip(cands, scores, strict=True)}
+    starts = [i for i, ch in enumerate(text) if i == 0 or text[i - 1] == "。"][: len(scores)]
+    cands = []
+    for start, sid in zip(starts, speeches, strict=False):
+        end = text.index("。", start) + 1
+        hit = Hit(f"p-{sid}", text, sid, f"{sid}报告", sid, "主任", "一、总体安排", 1.0)
+        cands.append(_Cand(0, hit, start, end, text[start:end], 0.5, 0.9, 0.0))
+    comp = _write("", cands, {"evidence": 0.5}, [f"{c.hit.speech_id}：" for c in cands])
+    return comp, {(c.hit.passage_id, c.start): p for c, p in zip(cands, scores, strict=True)}
 
 
 def test_quotes_the_model_scores_far_below_the_best_are_dropped_with_their_citations():
     from qa.learned import WEAK_QUOTE, without_weak_quotes
 
-    comp, scored = _written([0.004, 0.6, 0.3, 0.6 * WEAK_QUOTE / 2])
+    comp, scored = _written([0.6, 0.6 * WEAK_QUOTE / 2, 0.3, 0.004])
     kept = without_weak_quotes(comp, scored)
-    assert [c.quote for c in kept.citations] == ["新城新建城市公园。", "新城发展数字经济。"]
+    assert [c.quote for c in kept.citations] == ["新城建设轨道交通。", "新城发展数字经济。"]
     assert [c.n for c in kept.citations] == [1, 2]
-    assert kept.answer == "乙：新城新建城市公园。[1]新城发展数字经济。[2]"  # the label goes with its sentence
-    assert kept.answer == "".join(t for t, _ in kept.pieces())
-    for c in kept.citations:
-        assert c.passage_text[c.start : c.end] == c.quote and f"{c.quote}[{c.n}]" in kept.answer
+    assert kept.answer == "新城建设轨道交通。[1]新城发展数字经济。[2]"  # both of speech a: no labels
+    # Quotes of several speeches keep their labels; of one speech, they lose them, as the writer would write it.
+    assert (
+        without_weak_quotes(*_written([0.6, 0.3, 0.004], "abc")).answer
+        == "a：新城建设轨道交通。[1]b：新城新建城市公园。[2]"
+    )
+    alone = without_weak_quotes(*_written([0.6, 0.3, 0.004], "aab"))
+    assert alone.answer == "新城建设轨道交通。[1]新城新建城市公园。[2]"
+    for answer in (kept, alone):
+        assert answer.answer == "".join(t for t, _ in answer.pieces())
+        for c in answer.citations:
+            assert c.passage_text[c.start : c.end] == c.quote and f"{c.quote}[{c.n}]" in answer.answer
     assert kept.features["weak_quotes_dropped"] == 2
 
 
@@ -174,7 +182,9 @@ def test_quotes_are_kept_when_unscored_or_when_all_would_go():
     from qa.learned import without_weak_quotes
 
     comp, scored = _written([0.5, 0.001])
-    del scored[("p1", comp.citations[1].start)]  # a quote the model did not score stays
+    del scored[
+        (comp.citations[1].passage_id, comp.citations[1].start)
+    ]  # a quote the model did not score stays
     assert without_weak_quotes(comp, scored) == comp
     assert without_weak_quotes(comp, {}) == comp
 
