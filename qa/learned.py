@@ -314,15 +314,15 @@ WEAK_QUOTE = 0.02
 
 def without_weak_quotes(comp: Composition, scored: dict[tuple[str, int], float]) -> Composition:
     """``comp`` without its quoted sentences that score under ``WEAK_QUOTE`` x its best-scored quote (each
-    with its label and citation, the rest renumbered); a quote the model did not score stays, and so does
-    the answer when every quote would go. When the quotes left all come from one speech, their speech labels
+    with its label and citation, the rest renumbered); a quote the model did not score stays, and the
+    best-scored one always does. When the quotes left all come from one speech, their speech labels
     ("浙江省：") go too, as the writer labels only answers that draw on several speeches."""
     known = [scored[k] for k in ((c.passage_id, c.start) for c in comp.citations) if k in scored]
     if not known:
         return comp
     floor = WEAK_QUOTE * max(known)
     weak = {c.n for c in comp.citations if scored.get((c.passage_id, c.start), floor) < floor}
-    if not weak or len(weak) == len(comp.citations):
+    if not weak:
         return comp
     one_speech = len({c.speech_id for c in comp.citations if c.n not in weak}) == 1
     segments: list[tuple[str, Citation | None]] = []

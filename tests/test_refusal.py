@@ -178,7 +178,7 @@ def test_quotes_the_model_scores_far_below_the_best_are_dropped_with_their_citat
     assert kept.features["weak_quotes_dropped"] == 2
 
 
-def test_quotes_are_kept_when_unscored_or_when_all_would_go():
+def test_quotes_are_kept_when_unscored():
     from qa.learned import without_weak_quotes
 
     comp, scored = _written([0.5, 0.001])
