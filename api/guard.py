@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import hmac
 import math
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from limits import parse_many, storage, strategies
 from pydantic import SecretStr
 
 from api.settings import Settings
 from data.errors import MissingKeyError, OverloadedError, RateLimitedError, WrongKeyError
+
+T = TypeVar("T")
 
 
 def parse_api_keys(value: str | None, path: Path | None = None) -> dict[str, SecretStr]:
@@ -127,6 +133,7 @@ class WorkGate:
         self.slots = slots
         self.wait_s = wait_s
         self._sem: asyncio.Semaphore | None = None
+        self._pool: ThreadPoolExecutor | None = None
 
     def _semaphore(self) -> asyncio.Semaphore:
         if self._sem is None:  # made on first use, inside the serving event loop
@@ -144,6 +151,29 @@ class WorkGate:
     def release(self) -> None:
         """Called on the event loop (a dependency's teardown, the end of a stream)."""
         self._semaphore().release()
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        """``fn()`` on one of the gate's own ``slots`` threads, for a request that holds a slot.
+
+        One thread per slot, so a slot never waits for a thread. Through asyncio's executor hop instead of
+        starlette's ``run_in_threadpool`` (anyio), /v1/ask was 0.11-0.19x the floor faster in each of five
+        alternating pairs of ``benchmarks/bench_answers.py --skip-cmrc`` runs (2026-12-06, docs/benchmarks.md).
+        The request's context (its request id for the logs) goes with it, as anyio's would.
+
+        Like anyio's, the wait is not cancellable: a request whose client goes away keeps its slot until the
+        thread, which cannot be stopped, has finished, so the slots still bound the answers running at once.
+        """
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.slots, thread_name_prefix="speechqa-answer")
+        ctx = contextvars.copy_context()
+        future = asyncio.get_running_loop().run_in_executor(self._pool, ctx.run, fn)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            while not future.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait([future])
+            raise
 
 
 @dataclass

@@ -225,6 +225,47 @@ def test_busy_answer_slots_give_503_overloaded_while_cheap_routes_still_answer(m
     assert c.post("/v1/ask/stream", json=ASK).status_code == 200
 
 
+def test_an_answer_runs_on_the_gates_threads_with_the_request_context_and_a_cancelled_one_keeps_its_slot():
+    """``WorkGate.run``: the caller's context variables reach the thread; the thread's exception reaches the
+    caller; and a request cancelled mid-answer (its client went away) waits for the thread, which cannot be
+    stopped, before it lets the cancellation through, so the slot it then gives back was really free."""
+    import asyncio
+    import contextvars
+
+    from api.guard import WorkGate
+
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    gate = WorkGate(slots=1, wait_s=1.0)
+    started, finish = threading.Event(), threading.Event()
+
+    def slow() -> str:
+        started.set()
+        finish.wait(10)
+        return "late"
+
+    def broken() -> None:
+        raise ValueError("inside")
+
+    async def main() -> None:
+        var.set("request-1")
+        assert await gate.run(var.get) == "request-1"
+        assert threading.current_thread().name != await gate.run(lambda: threading.current_thread().name)
+        with pytest.raises(ValueError, match="inside"):
+            await gate.run(broken)
+
+        task = asyncio.create_task(gate.run(slow))
+        while not started.is_set():
+            await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.sleep(0.2)
+        assert not task.done()  # still holding on while the thread runs
+        finish.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+
+
 # ----------------------------------------------------------------------------------------------------
 # 3. No 500s on any input
 

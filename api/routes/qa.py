@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from fastapi import APIRouter
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.concurrency import iterate_in_threadpool
 from starlette.types import Receive, Scope, Send
 
 from api.deps import GuardDep, ServiceDep, answer_slot, take_slot
@@ -43,7 +43,7 @@ async def ask(body: AskIn, svc: ServiceDep, guard: GuardDep) -> Response:
         return _json(AnswerOut.of(answer))
 
     async with answer_slot(guard, svc, body.question, body.history):
-        return await run_in_threadpool(work)
+        return await guard.gate.run(work)
 
 
 @router.post("/ask/stream", responses={200: {"content": {"text/event-stream": {}}}})
@@ -111,7 +111,7 @@ async def search(body: QuestionIn, svc: ServiceDep, guard: GuardDep) -> Response
         )
 
     async with answer_slot(guard, svc, body.question):
-        return await run_in_threadpool(work)
+        return await guard.gate.run(work)
 
 
 def _event_data(event: AnswerEvent) -> dict:
