@@ -12,8 +12,15 @@ leave-out): per set and threshold, unanswerable refused, answerable refused, key
 precision, then over the pooled dev questions the refusal trade-off (unanswerable refused minus answerable
 refused, as shares of the pooled counts).
 
+With ``--weights`` it sweeps the extractive writer's sentence weights (similarity, term coverage, question-type
+cue, passage score) and its similarity range (``sim_floor`` / ``sim_ceiling``), the constants the first release
+set by hand on the whole gold set, and ranks them by answer quality: the mean over the sets of key-point recall
+and citation precision, averaged, among the settings that answer no more unanswerable and refuse no more
+answerable questions than the first release's on any set (the similarity range moves the evidence score too).
+
 Run: .venv/bin/python benchmarks/sweep_evidence.py [--sets gold-dev,national-dev,ncp-unanswerable]
      .venv/bin/python benchmarks/sweep_evidence.py --shape --sets gold-dev,national-dev
+     .venv/bin/python benchmarks/sweep_evidence.py --weights
 """
 
 from __future__ import annotations
@@ -29,9 +36,12 @@ from benchmarks.common import SHARED, setup  # noqa: E402
 from evaluation.backends import ServiceBackend, indexed_speeches, with_composer  # noqa: E402
 from evaluation.datasets import load_benchmark  # noqa: E402
 from evaluation.runner import evaluate, summarize  # noqa: E402
+from qa import composers  # noqa: E402
 from qa.service import AnswerService  # noqa: E402
 
 ACCEPTANCE = {"gold", "gold-test", "provincial", "cmrc2018-unanswerable"}
+# The first release's sentence weights and similarity range, set by hand on the whole gold set.
+FIRST_RELEASE_WEIGHTS = (composers.FIRST_RELEASE_WEIGHTS, (0.78, 0.90))
 THRESHOLDS = (0.10, 0.14, 0.18, 0.20, 0.22, 0.24, 0.26, 0.30, 0.34)
 
 
@@ -40,6 +50,9 @@ def main() -> None:
     ap.add_argument("--sets", default="gold-dev,national-dev,ncp-unanswerable")
     ap.add_argument("--composers", default="extractive-v1,gated")
     ap.add_argument("--shape", action="store_true", help="sweep keep_ratio x max_passages (gated) instead")
+    ap.add_argument(
+        "--weights", action="store_true", help="sweep sentence weights x similarity range instead"
+    )
     args = ap.parse_args()
     sets = args.sets.split(",")
     if ACCEPTANCE & set(sets):
@@ -47,6 +60,9 @@ def main() -> None:
     settings, encoder, cache = setup()
     if args.shape:
         shape(settings, encoder, cache, sets)
+        return
+    if args.weights:
+        weights(settings, encoder, cache, sets)
         return
     # (composer, threshold) -> [unanswerable, unanswerable refused, answerable, answerable refused]
     pooled: dict[tuple[str, float], list[int]] = {}
@@ -102,6 +118,86 @@ def shape(settings, encoder, cache, sets: list[str]) -> None:  # type: ignore[no
                         f"| {s['citations']['precision']:.3f} | {s['abstention']['false_refusals']:.3f} |",
                         flush=True,
                     )
+
+
+def weight_grid() -> list[tuple[tuple[float, float, float, float], tuple[float, float]]]:
+    """Similarity and coverage weights 0.15-0.55 by 0.1, the cue 0-0.1, the passage score the rest (>= 0.05);
+    three similarity ranges around the first release's."""
+    grid = []
+    for sim_range in ((0.78, 0.90), (0.75, 0.90), (0.78, 0.93)):
+        for ws in (0.15, 0.25, 0.35, 0.45, 0.55):
+            for wc in (0.15, 0.25, 0.35, 0.45, 0.55):
+                for wq in (0.0, 0.05, 0.1):
+                    wp = round(1.0 - ws - wc - wq, 2)
+                    if wp >= 0.05:
+                        grid.append(((ws, wc, wq, wp), sim_range))
+    return grid
+
+
+def memoized(fn):  # type: ignore[no-untyped-def]
+    seen: dict[str, object] = {}
+
+    def once(*args, **kwargs):  # type: ignore[no-untyped-def]
+        key = repr((args, sorted(kwargs.items())))
+        if key not in seen:
+            seen[key] = fn(*args, **kwargs)
+        return seen[key]
+
+    return once
+
+
+def weights(settings, encoder, cache, sets: list[str]) -> None:  # type: ignore[no-untyped-def]
+    grid = weight_grid()
+    # (weights, range) -> per set (key-point recall, precision, unanswerable answered, answerable refused)
+    table: dict[tuple, list[tuple[float, float, float, float]]] = {g: [] for g in grid}
+    for name in sets:
+        bench = load_benchmark(name, SHARED / "benchmarks")
+        with indexed_speeches(bench.speeches, encoder, cache=cache) as index_dir:
+            service = AnswerService.open(
+                index_dir, encoder, **service_options(with_composer(settings, "gated"))
+            )
+            # The weights only change composition: each question is retrieved once for the whole grid.
+            service.retriever.retrieve = memoized(service.retriever.retrieve)  # type: ignore[method-assign]
+            extractive = service.composer.base
+            for g in grid:
+                extractive.weights, (extractive.sim_floor, extractive.sim_ceiling) = g
+                s = summarize(evaluate(bench.items, ServiceBackend(service, source=name), k=5), k=5)
+                table[g].append(
+                    (
+                        s["answer"]["key_point_recall"],
+                        s["citations"]["precision"],
+                        s["abstention"]["false_answers"] or 0.0,
+                        s["abstention"]["false_refusals"] or 0.0,
+                    )
+                )
+            print(f"done: {name}", file=sys.stderr, flush=True)
+
+    def quality(rows: list[tuple[float, float, float, float]]) -> float:
+        return sum(k + p for k, p, _, _ in rows) / (2 * len(rows))
+
+    # The similarity range also moves the evidence score, and with it refusals: a setting may not answer more
+    # unanswerable or refuse more answerable questions than the first release's on any set ("eligible").
+    first = FIRST_RELEASE_WEIGHTS
+
+    def eligible(g: tuple) -> bool:
+        return all(
+            u <= u0 and a <= a0 for (_, _, u, a), (_, _, u0, a0) in zip(table[g], table[first], strict=True)
+        )
+
+    ranked = sorted(grid, key=lambda g: (not eligible(g), -quality(table[g])))
+    print(
+        "| weights (sim, coverage, cue, passage) | sim range | eligible | quality | "
+        + " | ".join(sets)
+        + " |"
+    )
+    print("|---|---|---|---:|" + "---|" * len(sets))
+    for g in [*ranked[:10], first, *sorted(grid, key=lambda g: -quality(table[g]))[:4]]:
+        cells = " | ".join(f"{k:.3f} / {p:.3f} / {u:.3f} / {a:.3f}" for k, p, u, a in table[g])
+        mark = " (first release)" if g == first else ""
+        print(
+            f"| {g[0]}{mark} | {g[1]} | {'yes' if eligible(g) else 'no'} | {quality(table[g]):.4f} | {cells} |"
+        )
+    print("cells: key-point recall / citation precision / unanswerable answered / answerable refused")
 
 
 if __name__ == "__main__":
