@@ -1,8 +1,8 @@
 """The first release's evidence threshold (``composers.LEGACY_THRESHOLD``) swept over the development sets only.
 
 With ``--shape`` it sweeps instead how much the extractive writer quotes (``keep_ratio``: further sentences must
-score this share of the best; ``max_passages``: passages one answer may quote) and prints key-point recall
-against citation precision, the trade-off those two set.
+score this share of the best; ``max_passages``: passages one answer may quote), ranked as ``--weights`` below,
+against the shipped 0.7 / 2.
 
 The extractive composer refuses when its evidence score (``ExtractiveComposer.evidence``) is under a
 threshold; ``gated`` keeps that rule for questions that do not ask for a fact. The value 0.22 was fitted in
@@ -17,10 +17,13 @@ cue, passage score) and its similarity range (``sim_floor`` / ``sim_ceiling``), 
 set by hand on the whole gold set, and ranks them by answer quality: the mean over the sets of key-point recall
 and citation precision, averaged, among the settings that answer no more unanswerable and refuse no more
 answerable questions than the first release's on any set (the similarity range moves the evidence score too).
+With ``--evidence-weights`` it sweeps the evidence score's weights and ranks them by refusals (unanswerable
+refused minus answerable refused, averaged over the sets).
 
 Run: .venv/bin/python benchmarks/sweep_evidence.py [--sets gold-dev,national-dev,ncp-unanswerable]
-     .venv/bin/python benchmarks/sweep_evidence.py --shape --sets gold-dev,national-dev
+     .venv/bin/python benchmarks/sweep_evidence.py --shape
      .venv/bin/python benchmarks/sweep_evidence.py --weights
+     .venv/bin/python benchmarks/sweep_evidence.py --evidence-weights
 """
 
 from __future__ import annotations
@@ -40,8 +43,6 @@ from qa import composers  # noqa: E402
 from qa.service import AnswerService  # noqa: E402
 
 ACCEPTANCE = {"gold", "gold-test", "provincial", "cmrc2018-unanswerable"}
-# The first release's sentence weights and similarity range, set by hand on the whole gold set.
-FIRST_RELEASE_WEIGHTS = (composers.FIRST_RELEASE_WEIGHTS, (0.78, 0.90))
 THRESHOLDS = (0.10, 0.14, 0.18, 0.20, 0.22, 0.24, 0.26, 0.30, 0.34)
 
 
@@ -53,16 +54,20 @@ def main() -> None:
     ap.add_argument(
         "--weights", action="store_true", help="sweep sentence weights x similarity range instead"
     )
+    ap.add_argument("--evidence-weights", action="store_true", help="sweep the evidence score's weights")
     args = ap.parse_args()
     sets = args.sets.split(",")
     if ACCEPTANCE & set(sets):
         ap.error(f"{', '.join(sorted(ACCEPTANCE & set(sets)))}: acceptance sets are never swept")
     settings, encoder, cache = setup()
     if args.shape:
-        shape(settings, encoder, cache, sets)
+        sweep(settings, encoder, cache, sets, shape_grid(), SHIPPED_SHAPE)
         return
     if args.weights:
-        weights(settings, encoder, cache, sets)
+        sweep(settings, encoder, cache, sets, weight_grid(), FIRST_RELEASE)
+        return
+    if args.evidence_weights:
+        sweep(settings, encoder, cache, sets, evidence_grid(), FIRST_RELEASE_EVIDENCE, refusals=True)
         return
     # (composer, threshold) -> [unanswerable, unanswerable refused, answerable, answerable refused]
     pooled: dict[tuple[str, float], list[int]] = {}
@@ -100,38 +105,59 @@ def main() -> None:
         print(f"| {composer} | {t:.2f} | {ru}/{nu} | {ra}/{na} | {u - a:.3f} |")
 
 
-def shape(settings, encoder, cache, sets: list[str]) -> None:  # type: ignore[no-untyped-def]
-    print("| set | max_passages | keep_ratio | key-point recall | citation precision | answerable refused |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name in sets:
-        bench = load_benchmark(name, SHARED / "benchmarks")
-        with indexed_speeches(bench.speeches, encoder, cache=cache) as index_dir:
-            options = service_options(with_composer(settings, "gated"))
-            service = AnswerService.open(index_dir, encoder, **options)
-            extractive = service.composer.base
-            for max_passages in (1, 2):
-                for keep in (0.6, 0.7, 0.8, 0.9):
-                    extractive.keep_ratio, extractive.max_passages = keep, max_passages
-                    s = summarize(evaluate(bench.items, ServiceBackend(service, source=name), k=5), k=5)
-                    print(
-                        f"| {name} | {max_passages} | {keep:.1f} | {s['answer']['key_point_recall']:.3f} "
-                        f"| {s['citations']['precision']:.3f} | {s['abstention']['false_refusals']:.3f} |",
-                        flush=True,
-                    )
+Setting = tuple[tuple[str, object], ...]  # (attribute of the extractive composer, value) pairs
 
 
-def weight_grid() -> list[tuple[tuple[float, float, float, float], tuple[float, float]]]:
+def weight_grid() -> list[Setting]:
     """Similarity and coverage weights 0.15-0.55 by 0.1, the cue 0-0.1, the passage score the rest (>= 0.05);
     three similarity ranges around the first release's."""
-    grid = []
-    for sim_range in ((0.78, 0.90), (0.75, 0.90), (0.78, 0.93)):
+    grid: list[Setting] = []
+    for floor, ceiling in ((0.78, 0.90), (0.75, 0.90), (0.78, 0.93)):
         for ws in (0.15, 0.25, 0.35, 0.45, 0.55):
             for wc in (0.15, 0.25, 0.35, 0.45, 0.55):
                 for wq in (0.0, 0.05, 0.1):
                     wp = round(1.0 - ws - wc - wq, 2)
                     if wp >= 0.05:
-                        grid.append(((ws, wc, wq, wp), sim_range))
+                        grid.append(
+                            (("weights", (ws, wc, wq, wp)), ("sim_floor", floor), ("sim_ceiling", ceiling))
+                        )
     return grid
+
+
+# The first release's sentence weights and similarity range, set by hand on the whole gold set.
+FIRST_RELEASE: Setting = (
+    ("weights", composers.FIRST_RELEASE_WEIGHTS),
+    ("sim_floor", 0.78),
+    ("sim_ceiling", 0.90),
+)
+
+
+def shape_grid() -> list[Setting]:
+    """How much an answer quotes: ``keep_ratio`` (further sentences must score this share of the best one) and
+    ``max_passages`` (passages one answer may quote)."""
+    return [
+        (("keep_ratio", keep), ("max_passages", passages))
+        for passages in (1, 2, 3)
+        for keep in (0.5, 0.6, 0.7, 0.8, 0.9)
+    ]
+
+
+SHIPPED_SHAPE: Setting = (("keep_ratio", 0.7), ("max_passages", 2))
+
+
+def evidence_grid() -> list[Setting]:
+    """The evidence score's weights: best sentence similarity, coverage of the top passages and metadata, the
+    best sentence's coverage, and the penalty for terms the corpus never uses."""
+    return [
+        (("evidence_weights", (ws, wc, wl, wu)),)
+        for ws in (0.2, 0.4, 0.6)
+        for wc in (0.2, 0.4, 0.6)
+        for wl in (0.0, 0.2, 0.4)
+        for wu in (0.0, 0.25, 0.5)
+    ]
+
+
+FIRST_RELEASE_EVIDENCE: Setting = (("evidence_weights", (0.4, 0.4, 0.2, 0.25)),)
 
 
 def memoized(fn):  # type: ignore[no-untyped-def]
@@ -146,21 +172,29 @@ def memoized(fn):  # type: ignore[no-untyped-def]
     return once
 
 
-def weights(settings, encoder, cache, sets: list[str]) -> None:  # type: ignore[no-untyped-def]
-    grid = weight_grid()
-    # (weights, range) -> per set (key-point recall, precision, unanswerable answered, answerable refused)
-    table: dict[tuple, list[tuple[float, float, float, float]]] = {g: [] for g in grid}
+def sweep(  # type: ignore[no-untyped-def]
+    settings, encoder, cache, sets: list[str], grid: list[Setting], baseline: Setting, refusals: bool = False
+) -> None:
+    """Every setting of ``grid`` on ``gated``'s extractive writer over ``sets``, ranked by the mean of key-point
+    recall and citation precision among the settings that answer no more unanswerable and refuse no more
+    answerable questions than ``baseline`` on any set ("eligible"): the similarity range moves the evidence
+    score, and with it the refusals. With ``refusals``, every setting is eligible and the rank is the mean over
+    the sets of unanswerable refused minus answerable refused."""
+    assert baseline in grid
+    # setting -> per set (key-point recall, precision, unanswerable answered, answerable refused)
+    table: dict[Setting, list[tuple[float, float, float, float]]] = {g: [] for g in grid}
     for name in sets:
         bench = load_benchmark(name, SHARED / "benchmarks")
         with indexed_speeches(bench.speeches, encoder, cache=cache) as index_dir:
             service = AnswerService.open(
                 index_dir, encoder, **service_options(with_composer(settings, "gated"))
             )
-            # The weights only change composition: each question is retrieved once for the whole grid.
+            # The settings only change composition: each question is retrieved once for the whole grid.
             service.retriever.retrieve = memoized(service.retriever.retrieve)  # type: ignore[method-assign]
             extractive = service.composer.base
             for g in grid:
-                extractive.weights, (extractive.sim_floor, extractive.sim_ceiling) = g
+                for attr, value in g:
+                    setattr(extractive, attr, value)
                 s = summarize(evaluate(bench.items, ServiceBackend(service, source=name), k=5), k=5)
                 table[g].append(
                     (
@@ -173,30 +207,23 @@ def weights(settings, encoder, cache, sets: list[str]) -> None:  # type: ignore[
             print(f"done: {name}", file=sys.stderr, flush=True)
 
     def quality(rows: list[tuple[float, float, float, float]]) -> float:
+        if refusals:
+            return sum(1.0 - u - a for _, _, u, a in rows) / len(rows)
         return sum(k + p for k, p, _, _ in rows) / (2 * len(rows))
 
-    # The similarity range also moves the evidence score, and with it refusals: a setting may not answer more
-    # unanswerable or refuse more answerable questions than the first release's on any set ("eligible").
-    first = FIRST_RELEASE_WEIGHTS
-
-    def eligible(g: tuple) -> bool:
-        return all(
-            u <= u0 and a <= a0 for (_, _, u, a), (_, _, u0, a0) in zip(table[g], table[first], strict=True)
+    def eligible(g: Setting) -> bool:
+        return refusals or all(
+            u <= u0 and a <= a0
+            for (_, _, u, a), (_, _, u0, a0) in zip(table[g], table[baseline], strict=True)
         )
 
     ranked = sorted(grid, key=lambda g: (not eligible(g), -quality(table[g])))
-    print(
-        "| weights (sim, coverage, cue, passage) | sim range | eligible | quality | "
-        + " | ".join(sets)
-        + " |"
-    )
-    print("|---|---|---|---:|" + "---|" * len(sets))
-    for g in [*ranked[:10], first, *sorted(grid, key=lambda g: -quality(table[g]))[:4]]:
+    print("| setting | eligible | quality | " + " | ".join(sets) + " |")
+    print("|---|---|---:|" + "---|" * len(sets))
+    for g in [*ranked[:10], baseline, *sorted(grid, key=lambda g: -quality(table[g]))[:4]]:
         cells = " | ".join(f"{k:.3f} / {p:.3f} / {u:.3f} / {a:.3f}" for k, p, u, a in table[g])
-        mark = " (first release)" if g == first else ""
-        print(
-            f"| {g[0]}{mark} | {g[1]} | {'yes' if eligible(g) else 'no'} | {quality(table[g]):.4f} | {cells} |"
-        )
+        label = ", ".join(f"{attr} {value}" for attr, value in g) + (" (baseline)" if g == baseline else "")
+        print(f"| {label} | {'yes' if eligible(g) else 'no'} | {quality(table[g]):.4f} | {cells} |")
     print("cells: key-point recall / citation precision / unanswerable answered / answerable refused")
 
 

@@ -193,10 +193,16 @@ class ExtractiveComposer:
         # sentence) were chosen on the dev sets alone by `benchmarks/sweep_evidence.py --weights` (gold-dev,
         # national-dev, ncp-unanswerable; 189 settings, best mean key-point recall and citation precision among
         # those refusing no more than the first release's hand-set 0.35 / 0.35 / 0.05 / 0.25: docs/answerability.md,
-        # "Sentence weights"); the six best such settings all give the cue 0. keep_ratio is still the first
-        # release's, set by hand on the whole gold set before it was split ("What is still hand-set").
+        # "Sentence weights"); the six best such settings all give the cue 0.
         self.weights = weights
-        self.keep_ratio = 0.7  # further sentences must score at least this share of the best one
+        # Evidence = weights . (best sentence similarity, coverage of the top passages and the speech's metadata,
+        # the best sentence's coverage) minus the last times the share of terms the corpus never uses.
+        self.evidence_weights = (0.4, 0.4, 0.2, 0.25)
+        # Further sentences must score at least keep_ratio of the best one, from at most max_passages passages.
+        # Both are the first release's; swept on the dev sets with the weights above (`sweep_evidence.py --shape`:
+        # keep_ratio 0.5-0.9 x 1-3 passages), 0.5-0.7 with 2-3 passages lie within 0.001 of each other in mean
+        # key points and precision (one ncp question), so they stay inside that flat top (docs/answerability.md).
+        self.keep_ratio = 0.7
         self.max_passages = 2
         self._unknown = Prepared(self.unknown_entities)
         self.overshoot = 1.15  # "about" max_chars: a further sentence may run past it by this factor
@@ -307,7 +313,10 @@ class ExtractiveComposer:
         # Terms the corpus never uses weaken the case; the score stays soft because paraphrases use them too.
         unknown = [t for t in terms if self.index.lexical.df(t) == 0 and len(t) >= 2]
         unknown_share = sum(terms[t] for t in unknown) / max(1e-9, sum(terms.values()))
-        evidence = 0.4 * self._norm_sim(best_sim) + 0.4 * coverage + 0.2 * best.lex - 0.25 * unknown_share
+        w_sim, w_cov, w_lex, w_unknown = self.evidence_weights
+        evidence = (
+            w_sim * self._norm_sim(best_sim) + w_cov * coverage + w_lex * best.lex - w_unknown * unknown_share
+        )
         return {
             "evidence": float(evidence),
             "coverage": float(coverage),
