@@ -134,6 +134,7 @@ class WorkGate:
         self.wait_s = wait_s
         self._sem: asyncio.Semaphore | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid = 0
 
     def _semaphore(self) -> asyncio.Semaphore:
         if self._sem is None:  # made on first use, inside the serving event loop
@@ -156,15 +157,17 @@ class WorkGate:
         """``fn()`` on one of the gate's own ``slots`` threads, for a request that holds a slot.
 
         One thread per slot, so a slot never waits for a thread. Through asyncio's executor hop instead of
-        starlette's ``run_in_threadpool`` (anyio), /v1/ask was 0.11-0.19x the floor faster in each of five
-        alternating pairs of ``benchmarks/bench_answers.py --skip-cmrc`` runs (2026-12-06, docs/benchmarks.md).
-        The request's context (its request id for the logs) goes with it, as anyio's would.
+        starlette's ``run_in_threadpool`` (anyio), /v1/ask was 0.05-0.22x the floor faster in each of eight
+        alternating pairs of ``benchmarks/bench_answers.py --skip-cmrc`` runs (docs/benchmarks.md, "The answers'
+        own threads"). The request's context (its request id for the logs) goes with it, as anyio's would.
 
         Like anyio's, the wait is not cancellable: a request whose client goes away keeps its slot until the
         thread, which cannot be stopped, has finished, so the slots still bound the answers running at once.
         """
-        if self._pool is None:
+        if self._pool is None or self._pool_pid != os.getpid():
+            # Made in the serving process; a forked child inherits the object but not its threads.
             self._pool = ThreadPoolExecutor(self.slots, thread_name_prefix="speechqa-answer")
+            self._pool_pid = os.getpid()
         ctx = contextvars.copy_context()
         future = asyncio.get_running_loop().run_in_executor(self._pool, ctx.run, fn)
         try:
