@@ -131,11 +131,21 @@ def unknown_report_years(question: str, speeches: Mapping[str, Speech]) -> list[
     return sorted(years - set(names.by_year))
 
 
+def _side(sp: Speech) -> str:
+    """What a speech is one side of a comparison as: its region without the administrative suffix, else its
+    speaker, else its title."""
+    region = speech_region(sp)
+    return region_core(region) if region else sp.speaker or sp.title
+
+
 def compares(mentioned: Sequence[str], speeches: Mapping[str, Speech]) -> bool:
-    """Whether the speeches a question names are two sides or more: two different labels (regions, else
-    speakers, else titles: ``speech_label``). The 2024 and 2025 reports of 全国, or two speeches of one speaker,
-    are one side: an answer labelled "全国：…全国：…" would name nothing."""
-    return len({speech_label(speeches[s]) for s in mentioned if s in speeches}) >= 2
+    """Whether the speeches a question names are two sides or more: two different regions (compared without
+    their suffix, as the question names them: 重庆 = 重庆市), else speakers, else titles. The 2024 and 2025
+    reports of 全国, or two speeches of one speaker, are one side: an answer labelled "全国：…全国：…" would name
+    nothing. So are notices whose titles read "重庆市…" and "重庆省际…": a region read off a title is a guess,
+    and a suffix is the part of it most often wrong (ncp-unanswerable: a question about 重庆 was answered as
+    重庆省 against 重庆市, from those speeches alone, and refused)."""
+    return len({_side(speeches[s]) for s in mentioned if s in speeches}) >= 2
 
 
 def mentioned_speeches(question: str, speeches: Mapping[str, Speech]) -> tuple[str, ...]:

@@ -75,6 +75,15 @@ def test_speeches_of_one_region_or_speaker_are_one_side_of_a_comparison():
     assert not compares(("n24", "n25"), speeches)
     assert compares(mentioned_speeches("上海和北京的增长目标分别是多少？", speeches), speeches)
     assert not compares(("sh",), speeches)
+    # Regions read off titles, one with a wrong suffix ("省际" is "between provinces"): still one place.
+    notices = {
+        "a": _speech("a", "重庆省际包车全面恢复正常运转"),
+        "b": _speech("b", "重庆市税务局发布网上办税清单"),
+        "c": _speech("c", "四川省人民政府关于支持企业复工的通知"),
+    }
+    assert mentioned_speeches("重庆市税务网上申报率为多少？", notices) == ("a", "b")
+    assert not compares(("a", "b"), notices)
+    assert compares(("a", "c"), notices)
 
 
 def test_a_report_year_no_speech_was_given_in_is_unknown_unless_a_speech_has_no_year():
