@@ -138,14 +138,29 @@ def _side(sp: Speech) -> str:
     return region_core(region) if region else sp.speaker or sp.title
 
 
-def compares(mentioned: Sequence[str], speeches: Mapping[str, Speech]) -> bool:
+# A region name's optional suffix, as a question writes it before a place inside it ("北京市密云区").
+_SUFFIX = "(?:壮族自治区|回族自治区|维吾尔自治区|特别行政区|自治区|自治州|地区|省|市|区|县|州|盟|旗)?"
+
+
+def _inside(question: str, outer: str, inner: str) -> bool:
+    """Whether the question writes ``inner`` as a place inside ``outer``: the two names back to back, "北京市密云区",
+    "湖北省武汉市" (the grammar of Chinese addresses: larger unit first, no word between)."""
+    return re.search(re.escape(outer) + _SUFFIX + re.escape(inner), question) is not None
+
+
+def compares(mentioned: Sequence[str], speeches: Mapping[str, Speech], question: str = "") -> bool:
     """Whether the speeches a question names are two sides or more: two different regions (compared without
     their suffix, as the question names them: 重庆 = 重庆市), else speakers, else titles. The 2024 and 2025
     reports of 全国, or two speeches of one speaker, are one side: an answer labelled "全国：…全国：…" would name
     nothing. So are notices whose titles read "重庆市…" and "重庆省际…": a region read off a title is a guess,
     and a suffix is the part of it most often wrong (ncp-unanswerable: a question about 重庆 was answered as
-    重庆省 against 重庆市, from those speeches alone, and refused)."""
-    return len({_side(speeches[s]) for s in mentioned if s in speeches}) >= 2
+    重庆省 against 重庆市, from those speeches alone, and refused). Nor is a place and a place inside it as the
+    question writes them ("北京市密云区社保中心…": the notices of 北京 and of 密云 are one side)."""
+    sides = {_side(speeches[s]) for s in mentioned if s in speeches}
+    if len(sides) >= 2 and question:
+        q = _PUNCT.sub("", question)
+        sides -= {outer for outer in sides for inner in sides if outer != inner and _inside(q, outer, inner)}
+    return len(sides) >= 2
 
 
 def mentioned_speeches(question: str, speeches: Mapping[str, Speech]) -> tuple[str, ...]:

@@ -234,7 +234,7 @@ class HybridRetriever:
         cos = self.index.passage_vectors_of(rows_arr) @ qv if len(order) else np.zeros(0)
         lex = bm25.at(rows_arr) if bm25 is not None else np.zeros(len(order))
         hits = [self._hit(row, fused[row], float(cos[j]), float(lex[j])) for j, row in enumerate(order)]
-        return Retrieval(hits, qv, mentioned, compares(mentioned, self.index.speeches))
+        return Retrieval(hits, qv, mentioned, compares(mentioned, self.index.speeches, question))
 
     def _period_first(self, question: str, order: list[int], window: int) -> list[int]:
         """A question about a year ("2024年…增长多少", "今年…打算") reads first the passages of the top

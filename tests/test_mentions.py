@@ -84,6 +84,15 @@ def test_speeches_of_one_region_or_speaker_are_one_side_of_a_comparison():
     assert mentioned_speeches("重庆市税务网上申报率为多少？", notices) == ("a", "b")
     assert not compares(("a", "b"), notices)
     assert compares(("a", "c"), notices)
+    # A place and a place inside it, written as an address, are one side; the same two named apart are two.
+    places = {
+        "bj": _speech("bj", "北京市财政局关于疫情防控经费保障的通知"),
+        "my": _speech("my", "密云区社保中心恢复对外办公"),
+    }
+    address = "北京市密云区社保中心什么时候开始对外办公？"
+    assert mentioned_speeches(address, places) == ("bj", "my")
+    assert not compares(("bj", "my"), places, address)
+    assert compares(("bj", "my"), places, "北京和密云的社保中心分别什么时候开始对外办公？")
 
 
 def test_a_report_year_no_speech_was_given_in_is_unknown_unless_a_speech_has_no_year():
