@@ -213,3 +213,52 @@ def test_a_quote_that_shares_the_words_but_not_the_answer_is_dropped(tmp_path, r
     assert comp.answerable and "三条" in comp.answer and "公交优先" not in comp.answer
     cited = [score[(c.passage_id, c.start)] for c in comp.citations]
     assert min(cited) >= WEAK_QUOTE * max(cited), cited
+
+
+def test_a_number_question_is_refused_when_no_sentence_states_a_number(tmp_path, real_encoder):
+    """ "有多少家企业？" over passages that only say the park drew "一批" firms: the model scores that sentence
+    above its threshold, but a sentence stating no number cannot say how many, and gated refuses. With a
+    sentence stating the count, the same question is answered with it."""
+    from qa.features import states_number
+
+    paragraphs = [
+        ("一、总体安排", "新城坚持规划引领，推动产业、交通和生态协同发展，建设宜居宜业的现代化城区。"),
+        ("二、科技园区", "推动新城科技园建设。新城科技园聚焦人工智能和集成电路，吸引一批创新企业入驻。"),
+        ("三、生态环境", "新城将新建两座城市公园，提升绿化覆盖率，打造蓝绿交织的生态空间。"),
+    ]
+    question = "新城科技园有多少家企业？"
+    for counted in (False, True):
+        extra = [("四、企业发展", "新城科技园现有入驻企业260家。")] if counted else []
+        speech = make_speech(
+            title="新城发展规划情况介绍", speaker="张明", role="主任", paragraphs=paragraphs + extra
+        )
+        build_index([speech], real_encoder, tmp_path / str(counted))
+        service = AnswerService.open(tmp_path / str(counted), real_encoder)
+        answer = service.ask(question)
+        if counted:
+            assert answer.answerable and "260家" in answer.answer
+            continue
+        retrieval = service.retriever.retrieve(question, 5)
+        located, probs = service.composer.learned.score(question, retrieval)
+        best = max(range(len(probs)), key=lambda i: probs[i])
+        # What the rule is for: the model alone would answer with a sentence that states no number.
+        assert probs[best] >= service.composer.threshold and not states_number(located[best].cand.text)
+        assert not answer.answerable
+
+
+def test_states_number_reads_numbers_written_out():
+    from qa.features import states_number
+
+    for text in (
+        "有效期二十年",
+        "分为两种",
+        "属第三区",
+        "位居世界前五",
+        "占四分之三",
+        "一半以上",
+        "共四十九旗",
+        "增长5.1%",
+    ):
+        assert states_number(text), text
+    for text in ("吸引一批创新企业入驻", "十分重要", "千万不要松懈", "推动成渝地区双城经济圈建设"):
+        assert not states_number(text), text
