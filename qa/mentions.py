@@ -14,9 +14,8 @@ from data.records import Speech
 
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 # Administrative suffixes of Chinese region names, longest first (grammar of place names, not a corpus list).
-_REGION_SUFFIX = re.compile(
-    r"(壮族自治区|回族自治区|维吾尔自治区|特别行政区|自治区|自治州|地区|省|市|区|县|州|盟|旗)$"
-)
+_SUFFIXES = "壮族自治区|回族自治区|维吾尔自治区|特别行政区|自治区|自治州|地区|省|市|区|县|州|盟|旗"
+_REGION_SUFFIX = re.compile(f"({_SUFFIXES})$")
 # "2023年报告说…", "2024年政府工作报告提出…": a year naming a report (the one given that year), not the period a
 # figure is about (grammar of how reports are cited; qa.features reads the period from the other years).
 REPORT_YEAR = re.compile(r"((?:19|20)\d\d)\s*年(?:的|度)?(?:[\u4e00-\u9fff]{0,6}?)(?:工作)?报告")
@@ -138,14 +137,10 @@ def _side(sp: Speech) -> str:
     return region_core(region) if region else sp.speaker or sp.title
 
 
-# A region name's optional suffix, as a question writes it before a place inside it ("北京市密云区").
-_SUFFIX = "(?:壮族自治区|回族自治区|维吾尔自治区|特别行政区|自治区|自治州|地区|省|市|区|县|州|盟|旗)?"
-
-
 def _inside(question: str, outer: str, inner: str) -> bool:
     """Whether the question writes ``inner`` as a place inside ``outer``: the two names back to back, "北京市密云区",
     "湖北省武汉市" (the grammar of Chinese addresses: larger unit first, no word between)."""
-    return re.search(re.escape(outer) + _SUFFIX + re.escape(inner), question) is not None
+    return re.search(f"{re.escape(outer)}(?:{_SUFFIXES})?{re.escape(inner)}", question) is not None
 
 
 def compares(mentioned: Sequence[str], speeches: Mapping[str, Speech], question: str = "") -> bool:
