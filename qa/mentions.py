@@ -29,9 +29,13 @@ def region_core(name: str) -> str:
     return core if len(core) >= 2 else name.strip()
 
 
+def _metadata_region(sp: Speech) -> str:
+    return str(getattr(sp, "region", "") or (getattr(sp, "extra", None) or {}).get("region", "")).strip()
+
+
 def speech_region(sp: Speech) -> str:
     """The speech's region: its ``region`` field, else a region named at the start of its title."""
-    region = str(getattr(sp, "region", "") or (getattr(sp, "extra", None) or {}).get("region", "")).strip()
+    region = _metadata_region(sp)
     if region:
         return region
     m = _REGION_IN_TITLE.match(sp.title)
@@ -39,8 +43,14 @@ def speech_region(sp: Speech) -> str:
 
 
 def speech_label(sp: Speech) -> str:
-    """How an answer names the speech a sentence comes from: its region, else its speaker, else its title."""
-    return speech_region(sp) or sp.speaker or sp.title
+    """How an answer names the speech a sentence comes from: its region, else its speaker, else its title. A
+    region read off the title goes without its suffix, the part of the guess most often wrong ("重庆省际包车…"
+    is 重庆, not 重庆省)."""
+    region = _metadata_region(sp)
+    if region:
+        return region
+    guessed = speech_region(sp)
+    return region_core(guessed) if guessed else sp.speaker or sp.title
 
 
 def speech_labels(speeches: Sequence[Speech]) -> list[str]:

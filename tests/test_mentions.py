@@ -63,7 +63,7 @@ def test_a_year_naming_a_report_picks_the_report_of_that_year():
 def test_speeches_of_one_region_or_speaker_are_one_side_of_a_comparison():
     """ "上海和北京…分别" compares two sides; a question naming 全国 or 李强 over several of their reports does
     not: each answer side is named by its label, and one label twice names nothing."""
-    from qa.mentions import compares
+    from qa.mentions import compares, speech_label
 
     speeches = {
         "n24": _speech("n24", "2024年国务院政府工作报告", "李强", "全国"),
@@ -83,6 +83,13 @@ def test_speeches_of_one_region_or_speaker_are_one_side_of_a_comparison():
     }
     assert mentioned_speeches("重庆市税务网上申报率为多少？", notices) == ("a", "b")
     assert not compares(("a", "b"), notices)
+    assert [speech_label(notices[s]) for s in "ab"] == [
+        "重庆",
+        "重庆",
+    ]  # a region guessed from a title: its core
+    assert (
+        speech_label(_speech("zj", "浙江省政府工作报告", region="浙江省")) == "浙江省"
+    )  # from metadata: whole
     assert compares(("a", "c"), notices)
     # A place and a place inside it, written as an address, are one side; the same two named apart are two.
     places = {
