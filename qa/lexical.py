@@ -58,6 +58,11 @@ def tokenize(text: str) -> list[str]:
     return out
 
 
+def words(text: str) -> list[str]:
+    """jieba's plain (accurate-mode) segmentation of ``text``, as written: no normalization, nothing dropped."""
+    return _jieba().lcut(text)
+
+
 @functools.lru_cache(maxsize=1024)
 def tokenize_question(question: str) -> tuple[str, ...]:
     """``tokenize`` of a question, remembered: retrieval, the composer and the answerability features each

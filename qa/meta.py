@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from data.records import Speech
+from qa.lexical import words as segment
 from qa.types import Hit
 
 # Chinese office titles (grammar of "X长是谁"): the last characters of a role that names a post.
@@ -71,9 +72,7 @@ def report_inside(question: str, titles: Sequence[str], passages: Sequence[str])
     "报告会上是谁作的专题辅导报告" over a speech that says "市委研究室副主任王汝满…作专题辅导报告". The question names
     the report with a qualifier ("专题辅导报告") that the retrieved passages use and no speech's title does;
     "政府工作报告是谁作的" names the speech itself by its title, and "这篇讲话是谁讲的" names no report at all."""
-    import jieba
-
-    words = jieba.lcut(question)
+    words = segment(question)
     for i, word in enumerate(words):
         if word not in ("报告", "讲话", "发言"):
             continue
