@@ -343,7 +343,7 @@ def _sentence(text: str) -> _Sentence:
 
 
 @functools.lru_cache(maxsize=2048)
-def _states_number(text: str) -> bool:
+def _any_number(text: str) -> bool:
     return bool(_ANY_NUMBER.search(text))
 
 
@@ -399,7 +399,7 @@ def candidate_features(
                 ent,
                 year,
                 float(_unit_stated(q.unit, c.passage_text)) if q.unit else -1.0,
-                float(_states_number(c.passage_text)),
+                float(_any_number(c.passage_text)),
             )
             focus_of[c.rank] = _Terms(_focus_terms(q, c))
         cov_p, unc_max, unc_n, bi_p, ent, year, unit_p, number_p = passage_cache[c.rank]
