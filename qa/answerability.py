@@ -47,6 +47,9 @@ class AnswerabilityModel:
         # The gate for questions that ask no fact (training.answerability.OPEN_FALSE_REFUSAL); a model
         # trained before it existed has none, and 0.0 refuses nothing.
         self.open_threshold = float(meta.get("open_threshold", 0.0))
+        # The gate for questions asking for one thing, not a list or a way
+        # (training.answerability.THING_FALSE_REFUSAL); a model trained before it existed uses the open gate.
+        self.thing_threshold = float(meta.get("thing_threshold", self.open_threshold))
         self._lock = threading.Lock()
 
     @classmethod

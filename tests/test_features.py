@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 
 from qa.answerability import model_key
-from qa.features import FEATURE_NAMES, Candidate, analyze_question, candidate_features
+from qa.features import FEATURE_NAMES, Candidate, analyze_question, asks_list_or_way, candidate_features
 
 
 def _cand(text: str, passage: str | None = None, rank: int = 0) -> Candidate:
@@ -151,3 +151,21 @@ def test_rows_computed_alone_equal_the_same_rows_of_the_whole_matrix():
     for only in ([3], [2, 0], [1, 3, 0]):
         assert np.array_equal(candidate_features(info, cands, 100, only=only), whole[only])
     assert candidate_features(info, cands, 100, only=[]).shape == (0, len(FEATURE_NAMES))
+
+
+def test_a_list_or_a_way_is_told_from_one_thing():
+    for question in (
+        "新城有哪些措施？",
+        "丽泽如何推进建设？",
+        "要从哪三方面推进？",
+        "要带出一支什么样的队伍？",
+        "有何政策？",
+    ):
+        assert asks_list_or_way(question), question
+    for question in (
+        "新城的枢纽站在哪里？",
+        "该园区的主导产业是什么？",
+        "这座桥叫什么名字？",
+        "属于哪个省？",
+    ):
+        assert not asks_list_or_way(question), question

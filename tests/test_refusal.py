@@ -130,6 +130,29 @@ def test_an_open_question_no_sentence_answers_is_refused_by_the_open_gate(tmp_pa
     assert answered.answerable and "城市公园" in answered.answer
 
 
+def test_a_question_asking_for_one_thing_meets_the_thing_gate_and_a_list_question_the_open_one(
+    tmp_path, real_encoder
+):
+    """ "在哪里" asks for one thing: its gate is ``thing_threshold``, set like the fact gate's; "哪些产业" asks
+    for a list and keeps the lenient open gate. The thing gate decides: just above the best sentence's score
+    the question is refused, just below it is answered."""
+    service = _service(tmp_path, real_encoder, with_area=True)
+    gated = service.composer
+    model = gated.learned.model
+    assert model.thing_threshold > model.open_threshold > 0  # both calibrated (meta.json)
+    listing = "新城重点发展哪些产业？"
+    retrieval = service.retriever.retrieve(listing, 5)
+    assert gated.compose(listing, retrieval).features["open_threshold"] == model.open_threshold
+    thing = "新城的轨道交通枢纽在哪里？"
+    retrieval = service.retriever.retrieve(thing, 5)
+    best = float(gated.learned.score(thing, retrieval)[1].max())
+    gated.thing_threshold = best * 1.01
+    refused = gated.compose(thing, retrieval)
+    assert not refused.answerable and refused.features["open_threshold"] == best * 1.01
+    gated.thing_threshold = best * 0.99
+    assert gated.compose(thing, retrieval).answerable
+
+
 def test_a_question_about_a_report_of_a_year_the_corpus_lacks_is_refused(tmp_path, real_encoder):
     """Over a 2025 report, "2023年报告" is another report: its author or contents are not here."""
     service = _report(tmp_path, real_encoder, "gated", plan_states_it=True)
