@@ -158,7 +158,7 @@ def test_a_list_or_a_way_is_told_from_one_thing():
         "新城有哪些措施？",
         "丽泽如何推进建设？",
         "要从哪三方面推进？",
-        "要带出一支什么样的队伍？",
+        "新城要建成什么样的公园？",
         "有何政策？",
     ):
         assert asks_list_or_way(question), question

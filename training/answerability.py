@@ -97,6 +97,9 @@ class Rows:
     text: list[str] = field(
         default_factory=list
     )  # the question asked (its kind picks the gate it calibrates)
+    sentences: list[list[str]] = field(
+        default_factory=list
+    )  # each row's candidate sentence (the reader's input)
 
 
 def _is_valid(article: str) -> bool:
@@ -163,6 +166,7 @@ def build_rows(
                             y[i] = 1.0
                 rows.X.append(X)
                 rows.text.append(q.question)
+                rows.sentences.append([c.cand.text for c in cands])
                 rows.y.append(y)
                 rows.group.append(q_no)
                 rows.question_answerable.append(view == "full")
@@ -182,6 +186,7 @@ def build_rows(
                     )
                 )
                 rows.text.append(swapped)
+                rows.sentences.append([c.cand.text for c in cands])
                 rows.y.append(np.zeros(len(cands), dtype=np.float32))
                 rows.group.append(q_no)
                 rows.question_answerable.append(False)
