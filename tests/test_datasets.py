@@ -174,6 +174,23 @@ def test_provincial_questions_carry_their_region_and_their_evidence_is_in_the_co
     assert not any("北京" in s.title for s in bench.speeches)
 
 
+def test_provincial_dev_is_a_dev_set_on_the_same_reports_and_only_the_regions_provincial_leaves_out():
+    dev, held_out = load_benchmark("provincial-dev"), load_benchmark("provincial")
+    assert not dev.internal_only and dev.skipped == () and dev.name == "provincial-dev"
+    assert [s.speech_id for s in dev.speeches] == [s.speech_id for s in held_out.speeches]
+    assert not {i.region for i in dev.items} & {i.region for i in held_out.items}
+    answerable = [i for i in dev.items if i.answerable]
+    assert len(answerable) >= 40 and len(dev.items) - len(answerable) >= 20
+    assert all(i.region for i in dev.items) and not any("北京" in i.question for i in dev.items)
+    texts = {s.region: [normalize(p.text) for p in s.paragraphs] for s in dev.speeches}
+    everywhere = [t for ts in texts.values() for t in ts]
+    for item in answerable:
+        assert item.evidence, item.id
+        for e in item.evidence:
+            assert sum(normalize(e) in t for t in everywhere) == 1, (item.id, e)
+            assert any(normalize(e) in t for t in texts[item.region]), (item.id, e)
+
+
 def test_national_dev_is_an_internal_dev_set_on_the_three_reports_with_its_evidence_in_their_passages():
     bench = load_benchmark("national-dev")
     assert bench.internal_only and bench.skipped == ()
@@ -211,9 +228,15 @@ def test_national_corpus_is_rebuilt_byte_identically_from_the_2023_to_2025_repor
 
 
 def test_every_registered_benchmark_has_a_loader_and_a_description():
-    assert {"cmrc2018-unanswerable", "gold-test", "gold-dev", "provincial", "national-dev", "drcd"} <= set(
-        BENCHMARKS
-    )
+    assert {
+        "cmrc2018-unanswerable",
+        "gold-test",
+        "gold-dev",
+        "provincial",
+        "provincial-dev",
+        "national-dev",
+        "drcd",
+    } <= set(BENCHMARKS)
     assert all(spec.description and callable(spec.load) for spec in BENCHMARKS.values())
 
 

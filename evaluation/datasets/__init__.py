@@ -79,6 +79,12 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
             "data/eval/provincial.jsonl over data/corpora/provincial-2025.jsonl",
         ),
         BenchmarkSpec(
+            "provincial-dev",
+            lambda data, limit: builtin.load_provincial_dev(limit),
+            False,
+            "data/eval/provincial_dev.jsonl over data/corpora/provincial-2025.jsonl (dev set)",
+        ),
+        BenchmarkSpec(
             "national-dev",
             lambda data, limit: builtin.load_national_dev(limit),
             False,

@@ -1,5 +1,6 @@
-"""speechqa's own gold sets: data/eval/gold*.jsonl over the built-in corpus, provincial.jsonl over 30 reports,
-national_dev.jsonl (a dev set) over the State Council government work reports of 2023-2025."""
+"""speechqa's own gold sets: data/eval/gold*.jsonl over the built-in corpus, provincial.jsonl and
+provincial_dev.jsonl (a dev set) over 30 reports, national_dev.jsonl (a dev set) over the State Council government
+work reports of 2023-2025."""
 
 from __future__ import annotations
 
@@ -17,6 +18,11 @@ EVAL_DIR = DATA_DIR / "eval"
 GOLD_FILES = {"gold": "gold.jsonl", "gold-dev": "gold_dev.jsonl", "gold-test": "gold_test.jsonl"}
 PROVINCIAL_CORPUS = DATA_DIR / "corpora" / "provincial-2025.jsonl"
 PROVINCIAL_GOLD = EVAL_DIR / "provincial.jsonl"
+PROVINCIAL_DEV_GOLD = EVAL_DIR / "provincial_dev.jsonl"
+PROVINCIAL_LICENCE = (
+    "License: MIT (reports via alexzhu0/Jina_Embeddings_v4_RAG, see data/corpora/README.md; "
+    "questions hand-written, see data/eval/README.md)."
+)
 NATIONAL_CORPUS = DATA_DIR / "corpora" / "national-2023-2025.jsonl"
 NATIONAL_DEV_GOLD = EVAL_DIR / "national_dev.jsonl"
 LICENCE = "License: MIT (speechqa's own hand-written questions; see data/eval/README.md)."
@@ -62,12 +68,32 @@ def load_provincial(limit: int | None = None) -> Benchmark:
         name="provincial",
         speeches=tuple(speeches),
         items=tuple(first(list(gold.items), limit)),
-        licence="License: MIT (reports via alexzhu0/Jina_Embeddings_v4_RAG, see data/corpora/README.md; "
-        "questions hand-written, see data/eval/README.md).",
+        licence=PROVINCIAL_LICENCE,
         internal_only=False,
         data_file=PROVINCIAL_GOLD,
         description="provincial.jsonl: hand-written questions (answerable and near-miss unanswerable) on the "
         "2025 government work reports of 30 provinces (Beijing excluded)",
+        skipped=gold.skipped,
+    )
+
+
+def load_provincial_dev(limit: int | None = None) -> Benchmark:
+    """provincial_dev.jsonl over the same 30 provincial 2025 reports, on the 13 regions provincial.jsonl leaves out.
+
+    A DEV set: tuning on it is allowed (the refusals on the provincial genre); it is never an acceptance set,
+    which provincial.jsonl stays."""
+    speeches = _load_corpus(PROVINCIAL_CORPUS, "provincial")
+    gold = load_gold(PROVINCIAL_DEV_GOLD)
+    return Benchmark(
+        name="provincial-dev",
+        speeches=tuple(speeches),
+        items=tuple(first(list(gold.items), limit)),
+        licence=PROVINCIAL_LICENCE,
+        internal_only=False,
+        data_file=PROVINCIAL_DEV_GOLD,
+        description="provincial_dev.jsonl: hand-written DEV questions (answerable and near-miss unanswerable) on "
+        "the 2025 government work reports of the 13 regions provincial.jsonl does not cover (Beijing excluded); "
+        "tuning allowed, never an acceptance set",
         skipped=gold.skipped,
     )
 
