@@ -212,6 +212,27 @@ def mentioned_speeches(question: str, speeches: Mapping[str, Speech]) -> tuple[s
     return tuple(sorted(found, key=lambda s: (found[s], names.order[s])))
 
 
+def firmly_named(question: str, sids: Sequence[str], speeches: Mapping[str, Speech]) -> tuple[str, ...]:
+    """Those of ``sids`` (speeches the question names) that it names by what a speech states about itself: its
+    speaker's name, its region as its metadata gives it, or the year of a report ("2023年报告说…"). A region
+    guessed from a title ("重庆市税务局关于…" may be one of many notices on 重庆, or its region misread) or a
+    piece of a title is not firm."""
+    q = _PUNCT.sub("", question)
+    report_years = {int(m.group(1)) for m in REPORT_YEAR.finditer(q)}
+    years = _names(speeches).year if report_years else {}
+    out = []
+    for sid in sids:
+        sp = speeches[sid]
+        region = _metadata_region(sp)
+        if (
+            (sp.speaker and sp.speaker in q)
+            or (region and (region in q or region_core(region) in q))
+            or years.get(sid) in report_years
+        ):
+            out.append(sid)
+    return tuple(out)
+
+
 def rewrite_follow_up(
     question: str, previous: str, speeches: Mapping[str, Speech]
 ) -> tuple[str, tuple[str, ...]] | None:

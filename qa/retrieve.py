@@ -14,7 +14,7 @@ from data.records import Speech
 from embeddings.encoder import Encoder
 from qa.features import period_of, question_period_years, relative_years
 from qa.lexical import tokenize_question
-from qa.mentions import compares, mentioned_speeches, speech_region
+from qa.mentions import compares, firmly_named, mentioned_speeches, speech_region
 from qa.snapshot import Snapshot
 from qa.stores.base import LexicalStore
 from qa.types import Filters, Hit
@@ -188,9 +188,14 @@ class HybridRetriever:
         mode: Mode = "hybrid",
         query_vector: np.ndarray | None = None,
         exclude_rows: np.ndarray | None = None,
+        confine: bool = False,
     ) -> Retrieval:
         """Top ``k`` paragraphs; ``exclude_rows`` retrieves as if those paragraphs were not indexed (used to
-        build leave-the-paragraph-out training data)."""
+        build leave-the-paragraph-out training data). With ``confine``, a question that names speeches firmly
+        (their speaker, region or report year: ``qa.mentions.firmly_named``) and compares none gets only their
+        paragraphs: another region's figure is not the answer to a question about 吉林, however well it
+        matches. Their scores are the ones the unconfined retrieval gives them (the same fusion over the same
+        candidates), which is what the answerability model was trained on."""
         allowed = self.allowed_rows(filters)
         if exclude_rows is not None and len(exclude_rows):
             base = allowed if allowed is not None else self.index.live_rows()
@@ -227,6 +232,12 @@ class HybridRetriever:
             has_term = bm25.at(np.fromiter(fused, dtype=np.int64, count=len(fused))) > 0
             fused = {r: s for (r, s), ok in zip(fused.items(), has_term, strict=True) if ok}
         order = sorted(fused, key=lambda r: (-fused[r], r))
+        compared = compares(mentioned, self.index.speeches, question)
+        if confine and mentioned and not compared:
+            named = firmly_named(question, mentioned, self.index.speeches)
+            if named:
+                own = set(np.concatenate([self._speech_rows(s) for s in named]).tolist())
+                order = [r for r in order if r in own] or order
         if mode == "hybrid":
             order = self._period_first(question, order, 2 * k)
         order = order[:k]
@@ -234,7 +245,7 @@ class HybridRetriever:
         cos = self.index.passage_vectors_of(rows_arr) @ qv if len(order) else np.zeros(0)
         lex = bm25.at(rows_arr) if bm25 is not None else np.zeros(len(order))
         hits = [self._hit(row, fused[row], float(cos[j]), float(lex[j])) for j, row in enumerate(order)]
-        return Retrieval(hits, qv, mentioned, compares(mentioned, self.index.speeches, question))
+        return Retrieval(hits, qv, mentioned, compared)
 
     def _period_first(self, question: str, order: list[int], window: int) -> list[int]:
         """A question about a year ("2024年…增长多少", "今年…打算") reads first the passages of the top

@@ -234,8 +234,10 @@ class AnswerService:
         composer_prepare = getattr(self.composer, "prepare", None)
         # The composer's work on the question alone overlaps the encoder (qa/prepare.py).
         prepared = prepare.start(composer_prepare, q) if composer_prepare is not None else None
-        retrieval = self.retriever.retrieve(query, k, filters)
-        if retrieval.compared and getattr(self.composer, "compares", False):
+        # A composer that answers per speech also answers a question naming speeches from them alone.
+        names = getattr(self.composer, "compares", False)
+        retrieval = self.retriever.retrieve(query, k, filters, confine=names)
+        if retrieval.compared and names:
             retrieval = self._per_speech(query, retrieval, filters)
         if prepared is not None:
             prepared.result()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from data.records import Speech
-from qa.mentions import mentioned_speeches
+from qa.mentions import firmly_named, mentioned_speeches
 
 
 def _speech(sid: str, title: str, speaker: str = "", region: str = "") -> Speech:
@@ -135,3 +135,25 @@ def test_speeches_sharing_a_label_are_told_apart_by_year_then_title():
         "2023年政府工作报告",
         "关于做好春耕工作的通知",
     ]  # same year: titles
+
+
+def test_a_speech_is_firmly_named_by_its_speaker_its_metadata_region_or_its_report_year():
+    """Only these confine an answer to the named speeches (AnswerService); a region read off a title or a
+    piece of a title only ranks them first."""
+    speeches = {
+        "jl": _speech("jl", "2025年吉林省政府工作报告", "胡玉亭", "吉林省"),
+        "gs": _speech("gs", "2025年甘肃省政府工作报告", "", "甘肃省"),
+        "cq": _speech("cq", "重庆市税务局关于延长申报期限的通知"),
+    }
+    firm = lambda q: firmly_named(q, mentioned_speeches(q, speeches), speeches)  # noqa: E731
+    assert firm("吉林2024年地区生产总值增长了多少？") == ("jl",)
+    assert firm("胡玉亭的报告提出了哪些目标？") == ("jl",)
+    assert firm("甘肃省今年粮食产量目标是多少？") == ("gs",)
+    assert mentioned_speeches("重庆的申报期限延长到哪天？", speeches) == ("cq",)
+    assert firm("重庆的申报期限延长到哪天？") == ()
+    national = {
+        "n23": Speech("n23", "政府工作报告", "李克强", "国务院总理", "2023-03-05", "t", ()),
+        "n24": Speech("n24", "政府工作报告", "李强", "国务院总理", "2024-03-05", "t", ()),
+    }
+    q = "2023年报告说过去五年经济增长多少？"
+    assert firmly_named(q, mentioned_speeches(q, national), national) == ("n23",)

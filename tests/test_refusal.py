@@ -285,3 +285,48 @@ def test_states_number_reads_numbers_written_out():
         assert states_number(text), text
     for text in ("吸引一批创新企业入驻", "十分重要", "千万不要松懈", "推动成渝地区双城经济圈建设"):
         assert not states_number(text), text
+
+
+def _two_regions(tmp_path, real_encoder, named_states_it: bool) -> AnswerService:
+    jilin = [
+        ("一、2024年工作回顾", "过去一年，全省粮食产量再创新高，新能源汽车产量持续增长，冰雪旅游持续升温。"),
+        ("二、2025年主要目标", "今年全省城镇新增就业22万人以上，居民收入增长与经济增长同步。"),
+    ]
+    if named_states_it:
+        jilin.insert(1, ("一、2024年工作回顾", "2024年全省地区生产总值增长4.3%，规上工业增加值增长4.6%。"))
+    gansu = [
+        ("一、2024年工作回顾", "2024年全省地区生产总值增长5.8%，增速居全国第3位，经济总量达到1.3万亿元。"),
+        ("二、2025年主要目标", "今年全省城镇新增就业33万人以上，粮食产量稳定在1250万吨以上。"),
+    ]
+    speeches = [
+        make_speech(
+            title="2025年吉林省政府工作报告",
+            speaker="胡玉亭",
+            role="省长",
+            date="2025-01-14",
+            region="吉林省",
+            paragraphs=jilin,
+        ),
+        make_speech(
+            title="2025年甘肃省政府工作报告",
+            speaker="任振鹤",
+            role="省长",
+            date="2025-01-15",
+            region="甘肃省",
+            paragraphs=gansu,
+        ),
+    ]
+    index_dir = tmp_path / ("states" if named_states_it else "silent")
+    build_index(speeches, real_encoder, index_dir)
+    return AnswerService.open(index_dir, real_encoder)
+
+
+def test_a_question_naming_a_region_is_answered_from_its_report_alone(tmp_path, real_encoder):
+    """Another region's figure is not the answer to a question about 吉林, however well it matches: when 吉林's
+    report does not state it the question is refused, and when it does the answer cites 吉林's report only."""
+    question = "吉林2024年地区生产总值增长了多少？"
+    silent = _two_regions(tmp_path, real_encoder, named_states_it=False).ask(question)
+    assert not silent.answerable and silent.citations == (), silent.answer
+    stated = _two_regions(tmp_path, real_encoder, named_states_it=True).ask(question)
+    assert stated.answerable and "4.3%" in stated.answer, stated.answer
+    assert {c.speech_title for c in stated.citations} == {"2025年吉林省政府工作报告"}
