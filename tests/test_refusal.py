@@ -300,21 +300,17 @@ def _two_regions(tmp_path, real_encoder, named_states_it: bool) -> AnswerService
     ]
     speeches = [
         make_speech(
-            title="2025年吉林省政府工作报告",
-            speaker="胡玉亭",
+            title=f"2025年{region}政府工作报告",
+            speaker=name,
             role="省长",
-            date="2025-01-14",
-            region="吉林省",
-            paragraphs=jilin,
-        ),
-        make_speech(
-            title="2025年甘肃省政府工作报告",
-            speaker="任振鹤",
-            role="省长",
-            date="2025-01-15",
-            region="甘肃省",
-            paragraphs=gansu,
-        ),
+            date=date,
+            region=region,
+            paragraphs=paragraphs,
+        )
+        for region, name, date, paragraphs in (
+            ("吉林省", "胡玉亭", "2025-01-14", jilin),
+            ("甘肃省", "任振鹤", "2025-01-15", gansu),
+        )
     ]
     index_dir = tmp_path / ("states" if named_states_it else "silent")
     build_index(speeches, real_encoder, index_dir)

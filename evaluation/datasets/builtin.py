@@ -62,18 +62,12 @@ def _load_corpus(path: Path, what: str, fix: str = "") -> list[Speech]:
 
 def load_provincial(limit: int | None = None) -> Benchmark:
     """provincial.jsonl (a ``region`` on every line) over the 30 provincial 2025 government work reports."""
-    speeches = _load_corpus(PROVINCIAL_CORPUS, "provincial")
-    gold = load_gold(PROVINCIAL_GOLD)
-    return Benchmark(
-        name="provincial",
-        speeches=tuple(speeches),
-        items=tuple(first(list(gold.items), limit)),
-        licence=PROVINCIAL_LICENCE,
-        internal_only=False,
-        data_file=PROVINCIAL_GOLD,
-        description="provincial.jsonl: hand-written questions (answerable and near-miss unanswerable) on the "
+    return _provincial_set(
+        "provincial",
+        PROVINCIAL_GOLD,
+        "provincial.jsonl: hand-written questions (answerable and near-miss unanswerable) on the "
         "2025 government work reports of 30 provinces (Beijing excluded)",
-        skipped=gold.skipped,
+        limit,
     )
 
 
@@ -82,18 +76,27 @@ def load_provincial_dev(limit: int | None = None) -> Benchmark:
 
     A DEV set: tuning on it is allowed (the refusals on the provincial genre); it is never an acceptance set,
     which provincial.jsonl stays."""
+    return _provincial_set(
+        "provincial-dev",
+        PROVINCIAL_DEV_GOLD,
+        "provincial_dev.jsonl: hand-written DEV questions (answerable and near-miss unanswerable) on "
+        "the 2025 government work reports of the 13 regions provincial.jsonl does not cover (Beijing excluded); "
+        "tuning allowed, never an acceptance set",
+        limit,
+    )
+
+
+def _provincial_set(name: str, gold_path: Path, description: str, limit: int | None) -> Benchmark:
     speeches = _load_corpus(PROVINCIAL_CORPUS, "provincial")
-    gold = load_gold(PROVINCIAL_DEV_GOLD)
+    gold = load_gold(gold_path)
     return Benchmark(
-        name="provincial-dev",
+        name=name,
         speeches=tuple(speeches),
         items=tuple(first(list(gold.items), limit)),
         licence=PROVINCIAL_LICENCE,
         internal_only=False,
-        data_file=PROVINCIAL_DEV_GOLD,
-        description="provincial_dev.jsonl: hand-written DEV questions (answerable and near-miss unanswerable) on "
-        "the 2025 government work reports of the 13 regions provincial.jsonl does not cover (Beijing excluded); "
-        "tuning allowed, never an acceptance set",
+        data_file=gold_path,
+        description=description,
         skipped=gold.skipped,
     )
 
