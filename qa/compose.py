@@ -383,14 +383,7 @@ class ExtractiveComposer:
             used += len(c.text)
         # Reading order: by passage rank, then position inside the passage.
         chosen.sort(key=lambda c: (c.hit_rank, c.start))
-        labels = None
-        if len({c.hit.speech_id for c in chosen}) > 1:
-            # Sentences from several speeches: say whose each one is ("浙江省：…[1]江苏省：…[2]").
-            labels = [
-                f"{label}："
-                for label in speech_labels([self.index.speeches[c.hit.speech_id] for c in chosen])
-            ]
-        return _write("", chosen, feats, labels)
+        return _write("", chosen, feats, speech_prefixes(self.index, [c.hit.speech_id for c in chosen]))
 
     def _compose_sides(self, retrieval: Retrieval, ranked: Sequence[_Cand], feats: dict) -> Composition:
         """One best sentence per named speech, labelled; a side without evidence is said to be missing."""
@@ -417,6 +410,14 @@ class ExtractiveComposer:
     @staticmethod
     def _write(lead: str, chosen: Sequence[_Cand], feats: dict) -> Composition:
         return _write(lead, chosen, feats)
+
+
+def speech_prefixes(index: LoadedIndex, speech_ids: Sequence[str]) -> list[str] | None:
+    """The label before each quoted sentence when they come from several speeches ("浙江省：…[1]江苏省：…[2]"),
+    told apart by ``speech_labels``; None when they all come from one speech, which needs no label."""
+    if len(set(speech_ids)) <= 1:
+        return None
+    return [f"{label}：" for label in speech_labels([index.speeches[sid] for sid in speech_ids])]
 
 
 def _write(

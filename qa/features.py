@@ -170,7 +170,7 @@ def analyze_question(question: str, df: Callable[[str], int], n_docs: int) -> Qu
         bigrams=_cjk_bigrams(question) - _stop_bigrams(),
         entities=entities,
         years=tuple(dict.fromkeys(_YEAR.findall(question))),
-        asks_number=bool(_ASK_NUMBER.search(question)),
+        asks_number=asks_number(question),
         asks_time=bool(_ASK_TIME.search(question)),
         asks_day=bool(_ASK_DAY.search(question)),
         asks_person=bool(_ASK_PERSON.search(question)),
@@ -198,7 +198,7 @@ def asks_for_fact(question: str) -> bool:
     """Whether a question asks for one stated fact: a quantity, a time or day, a person. The answerability
     model learned from such questions only (reading-comprehension factoids, report figures), so its score
     means "a sentence states the asked fact" for them; for "how / what measures" questions it does not."""
-    return bool(_ASK_NUMBER.search(question) or _ASK_TIME.search(question) or _ASK_PERSON.search(question))
+    return asks_number(question) or bool(_ASK_TIME.search(question) or _ASK_PERSON.search(question))
 
 
 def question_period_years(question: str) -> set[int]:

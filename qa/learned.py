@@ -9,7 +9,16 @@ import numpy as np
 
 from data.text import display_text
 from qa.answerability import AnswerabilityModel
-from qa.compose import REFUSAL, Composition, ExtractiveComposer, _Cand, _write, compose_meta, unknown_report
+from qa.compose import (
+    REFUSAL,
+    Composition,
+    ExtractiveComposer,
+    _Cand,
+    _write,
+    compose_meta,
+    speech_prefixes,
+    unknown_report,
+)
 from qa.features import (
     Candidate,
     QuestionInfo,
@@ -21,7 +30,7 @@ from qa.features import (
     states_number,
 )
 from qa.index import LoadedIndex
-from qa.mentions import speech_label, speech_labels
+from qa.mentions import speech_label
 from qa.prepare import Prepared
 from qa.retrieve import Retrieval
 from qa.types import Citation, Hit
@@ -213,15 +222,11 @@ class LearnedComposer:
             used += len(located[i].cand.text)
         chosen.sort(key=lambda i: (located[i].cand.rank, located[i].start))
         picked = [located[i] for i in chosen]
-        labels = None
-        if len({c.hit.speech_id for c in picked}) > 1:
-            # Sentences from several speeches: say whose each one is ("浙江省：…[1]江苏省：…[2]").
-            labels = [
-                f"{label}："
-                for label in speech_labels([self.index.speeches[c.hit.speech_id] for c in picked])
-            ]
         return _write(
-            "", [_as_cand(c, float(probs[i])) for c, i in zip(picked, chosen, strict=True)], feats, labels
+            "",
+            [_as_cand(c, float(probs[i])) for c, i in zip(picked, chosen, strict=True)],
+            feats,
+            speech_prefixes(self.index, [c.hit.speech_id for c in picked]),
         )
 
     def _compose_sides(self, retrieval: Retrieval, located: list[Located], probs: np.ndarray) -> Composition:

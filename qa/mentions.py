@@ -226,7 +226,7 @@ def firmly_named(question: str, sids: Sequence[str], speeches: Mapping[str, Spee
         region = _metadata_region(sp)
         if (
             (sp.speaker and sp.speaker in q)
-            or (region and (region in q or region_core(region) in q))
+            or (region and region_core(region) in q)  # the core is the region's own start
             or years.get(sid) in report_years
         ):
             out.append(sid)

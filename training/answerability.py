@@ -97,9 +97,8 @@ class Rows:
     text: list[str] = field(
         default_factory=list
     )  # the question asked (its kind picks the gate it calibrates)
-    sentences: list[list[str]] = field(
-        default_factory=list
-    )  # each row's candidate sentence (the reader's input)
+    # The text of each row's candidate sentences: benchmarks/probe_reader.py trains a reader on them.
+    sentences: list[list[str]] = field(default_factory=list)
 
 
 def _is_valid(article: str) -> bool:
