@@ -143,7 +143,10 @@ class WorkGate:
 
     async def acquire(self) -> None:
         try:
-            await asyncio.wait_for(self._semaphore().acquire(), timeout=self.wait_s)
+            # asyncio.timeout, not wait_for: wait_for ran the acquire as a task of its own, an extra turn of the
+            # event loop for every answer, even with a slot free.
+            async with asyncio.timeout(self.wait_s):
+                await self._semaphore().acquire()
         except TimeoutError:
             raise OverloadedError(
                 f"all {self.slots} answer slots are busy", retry_after=1, fix="retry in a moment"

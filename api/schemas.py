@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
@@ -133,8 +132,9 @@ class PassageOut(_Passage):
 
     @classmethod
     def of(cls, hit: Hit) -> PassageOut:
-        d = asdict(hit)
-        return cls(**{k: d[k] for k in cls.model_fields})
+        # Field by field: every field is a str or a float, and dataclasses.asdict deep-copies each one (about
+        # a tenth of a millisecond of an answer's five passages and citations, /tmp profile of 2026-12-06).
+        return cls(**{k: getattr(hit, k) for k in cls.model_fields})
 
 
 class CitationOut(BaseModel):
@@ -155,7 +155,7 @@ class CitationOut(BaseModel):
 
     @classmethod
     def of(cls, c: Citation) -> CitationOut:
-        return cls(**asdict(c))
+        return cls(**{k: getattr(c, k) for k in cls.model_fields})
 
 
 class TimingOut(BaseModel):
