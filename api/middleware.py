@@ -172,16 +172,8 @@ class BodyLimitMiddleware:
                     if not message.get("more_body", False):
                         break
         except TimeoutError:
-            REJECTED.labels("body_timeout").inc()
-            await send_json(
-                send,
-                408,
-                {
-                    "detail": f"the request body did not arrive within {self.timeout_s:g} s",
-                    "code": "timeout",
-                },
-                [(b"connection", b"close")],
-            )
+            detail = f"the request body did not arrive within {self.timeout_s:g} s"
+            await _reject(send, "body_timeout", 408, detail, "timeout")
             return
         if too_large:
             await self._too_large(send)
@@ -199,13 +191,11 @@ class BodyLimitMiddleware:
         await self.app(scope, replay, send)
 
     async def _too_large(self, send: Send) -> None:
-        REJECTED.labels("body_too_large").inc()
-        await send_json(
-            send,
-            413,
-            {
-                "detail": f"the request body is larger than {self.max_bytes} bytes",
-                "code": "payload_too_large",
-            },
-            [(b"connection", b"close")],
-        )
+        detail = f"the request body is larger than {self.max_bytes} bytes"
+        await _reject(send, "body_too_large", 413, detail, "payload_too_large")
+
+
+async def _reject(send: Send, reason: str, status: int, detail: str, code: str) -> None:
+    """Turn a request away before the app saw it (counted by ``reason``), and close the connection."""
+    REJECTED.labels(reason).inc()
+    await send_json(send, status, {"detail": detail, "code": code}, [(b"connection", b"close")])
