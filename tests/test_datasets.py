@@ -191,6 +191,30 @@ def test_provincial_dev_is_a_dev_set_on_the_same_reports_and_only_the_regions_pr
             assert any(normalize(e) in t for t in texts[item.region]), (item.id, e)
 
 
+def test_provincial_dev2_is_a_second_dev_set_on_the_same_reports_regions_and_new_questions():
+    dev2, dev, held_out = (
+        load_benchmark("provincial-dev2"),
+        load_benchmark("provincial-dev"),
+        load_benchmark("provincial"),
+    )
+    assert not dev2.internal_only and dev2.skipped == () and dev2.name == "provincial-dev2"
+    assert [s.speech_id for s in dev2.speeches] == [s.speech_id for s in held_out.speeches]
+    assert {i.region for i in dev2.items} == {i.region for i in dev.items}
+    assert not {i.region for i in dev2.items} & {i.region for i in held_out.items}
+    answerable = [i for i in dev2.items if i.answerable]
+    assert len(answerable) >= 48 and len(dev2.items) - len(answerable) >= 22
+    assert all(i.region for i in dev2.items) and not any("北京" in i.question for i in dev2.items)
+    assert not {i.question for i in dev2.items} & {i.question for i in dev.items}
+    texts = {s.region: [normalize(p.text) for p in s.paragraphs] for s in dev2.speeches}
+    everywhere = [t for ts in texts.values() for t in ts]
+    for item in answerable:
+        assert item.evidence, item.id
+        for e in item.evidence:
+            assert sum(normalize(e) in t for t in everywhere) == 1, (item.id, e)
+            assert any(normalize(e) in t for t in texts[item.region]), (item.id, e)
+    assert all(not i.evidence for i in dev2.items if not i.answerable)
+
+
 def test_national_dev_is_an_internal_dev_set_on_the_three_reports_with_its_evidence_in_their_passages():
     bench = load_benchmark("national-dev")
     assert bench.internal_only and bench.skipped == ()
@@ -234,6 +258,7 @@ def test_every_registered_benchmark_has_a_loader_and_a_description():
         "gold-dev",
         "provincial",
         "provincial-dev",
+        "provincial-dev2",
         "national-dev",
         "drcd",
     } <= set(BENCHMARKS)

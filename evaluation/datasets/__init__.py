@@ -85,6 +85,12 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
             "data/eval/provincial_dev.jsonl over data/corpora/provincial-2025.jsonl (dev set)",
         ),
         BenchmarkSpec(
+            "provincial-dev2",
+            lambda data, limit: builtin.load_provincial_dev2(limit),
+            False,
+            "data/eval/provincial_dev2.jsonl over data/corpora/provincial-2025.jsonl (second dev set, varied phrasing)",
+        ),
+        BenchmarkSpec(
             "national-dev",
             lambda data, limit: builtin.load_national_dev(limit),
             False,

@@ -1,6 +1,6 @@
-"""speechqa's own gold sets: data/eval/gold*.jsonl over the built-in corpus, provincial.jsonl and
-provincial_dev.jsonl (a dev set) over 30 reports, national_dev.jsonl (a dev set) over the State Council government
-work reports of 2023-2025."""
+"""speechqa's own gold sets: data/eval/gold*.jsonl over the built-in corpus, provincial.jsonl,
+provincial_dev.jsonl and provincial_dev2.jsonl (dev sets) over 30 reports, national_dev.jsonl (a dev set) over the State
+Council government work reports of 2023-2025."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ GOLD_FILES = {"gold": "gold.jsonl", "gold-dev": "gold_dev.jsonl", "gold-test": "
 PROVINCIAL_CORPUS = DATA_DIR / "corpora" / "provincial-2025.jsonl"
 PROVINCIAL_GOLD = EVAL_DIR / "provincial.jsonl"
 PROVINCIAL_DEV_GOLD = EVAL_DIR / "provincial_dev.jsonl"
+PROVINCIAL_DEV2_GOLD = EVAL_DIR / "provincial_dev2.jsonl"
 PROVINCIAL_LICENCE = (
     "License: MIT (reports via alexzhu0/Jina_Embeddings_v4_RAG, see data/corpora/README.md; "
     "questions hand-written, see data/eval/README.md)."
@@ -82,6 +83,21 @@ def load_provincial_dev(limit: int | None = None) -> Benchmark:
         "provincial_dev.jsonl: hand-written DEV questions (answerable and near-miss unanswerable) on "
         "the 2025 government work reports of the 13 regions provincial.jsonl does not cover (Beijing excluded); "
         "tuning allowed, never an acceptance set",
+        limit,
+    )
+
+
+def load_provincial_dev2(limit: int | None = None) -> Benchmark:
+    """provincial_dev2.jsonl: a second DEV set over the same 30 provincial 2025 reports and the same 13 regions as
+    provincial_dev.jsonl, written to vary the phrasing (paraphrased targets, 去年/今年, names, lists, counts, near misses).
+
+    Tuning on it is allowed; it is never an acceptance set, which provincial.jsonl stays."""
+    return _provincial_set(
+        "provincial-dev2",
+        PROVINCIAL_DEV2_GOLD,
+        "provincial_dev2.jsonl: a second set of hand-written DEV questions (answerable and near-miss unanswerable) "
+        "on the 13 regions provincial.jsonl does not cover, phrased the way officials ask rather than in the "
+        "reports' words; tuning allowed, never an acceptance set",
         limit,
     )
 
