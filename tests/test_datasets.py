@@ -174,6 +174,17 @@ def test_provincial_questions_carry_their_region_and_their_evidence_is_in_the_co
     assert not any("北京" in s.title for s in bench.speeches)
 
 
+def _evidence_once_and_in_its_region(speeches, answerable) -> None:
+    """Every answerable item has evidence, each string once in the whole corpus and in its own region's report."""
+    texts = {s.region: [normalize(p.text) for p in s.paragraphs] for s in speeches}
+    everywhere = [t for ts in texts.values() for t in ts]
+    for item in answerable:
+        assert item.evidence, item.id
+        for e in item.evidence:
+            assert sum(normalize(e) in t for t in everywhere) == 1, (item.id, e)
+            assert any(normalize(e) in t for t in texts[item.region]), (item.id, e)
+
+
 def test_provincial_dev_is_a_dev_set_on_the_same_reports_and_only_the_regions_provincial_leaves_out():
     dev, held_out = load_benchmark("provincial-dev"), load_benchmark("provincial")
     assert not dev.internal_only and dev.skipped == () and dev.name == "provincial-dev"
@@ -182,13 +193,7 @@ def test_provincial_dev_is_a_dev_set_on_the_same_reports_and_only_the_regions_pr
     answerable = [i for i in dev.items if i.answerable]
     assert len(answerable) >= 40 and len(dev.items) - len(answerable) >= 20
     assert all(i.region for i in dev.items) and not any("北京" in i.question for i in dev.items)
-    texts = {s.region: [normalize(p.text) for p in s.paragraphs] for s in dev.speeches}
-    everywhere = [t for ts in texts.values() for t in ts]
-    for item in answerable:
-        assert item.evidence, item.id
-        for e in item.evidence:
-            assert sum(normalize(e) in t for t in everywhere) == 1, (item.id, e)
-            assert any(normalize(e) in t for t in texts[item.region]), (item.id, e)
+    _evidence_once_and_in_its_region(dev.speeches, answerable)
 
 
 def test_provincial_dev2_is_a_second_dev_set_on_the_same_reports_regions_and_new_questions():
@@ -205,13 +210,7 @@ def test_provincial_dev2_is_a_second_dev_set_on_the_same_reports_regions_and_new
     assert len(answerable) >= 48 and len(dev2.items) - len(answerable) >= 22
     assert all(i.region for i in dev2.items) and not any("北京" in i.question for i in dev2.items)
     assert not {i.question for i in dev2.items} & {i.question for i in dev.items}
-    texts = {s.region: [normalize(p.text) for p in s.paragraphs] for s in dev2.speeches}
-    everywhere = [t for ts in texts.values() for t in ts]
-    for item in answerable:
-        assert item.evidence, item.id
-        for e in item.evidence:
-            assert sum(normalize(e) in t for t in everywhere) == 1, (item.id, e)
-            assert any(normalize(e) in t for t in texts[item.region]), (item.id, e)
+    _evidence_once_and_in_its_region(dev2.speeches, answerable)
     assert all(not i.evidence for i in dev2.items if not i.answerable)
 
 
