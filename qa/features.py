@@ -324,6 +324,15 @@ class _Terms:
             return 0.0
         return sum(w for t, w in self.items if t in low) / self.total
 
+    def covers(self, texts: Sequence[str], joined: str) -> list[float]:
+        """``cover`` of each of ``texts``, whose concatenation ``joined`` is: only the terms it contains can
+        cover one, so the sums are the same, in the same order, over fewer terms (the clauses' coverage was a
+        third of the features' time, ~190 covers a question; `speechqa train` rebuilt the same model.txt)."""
+        present = tuple((t, w) for t, w in self.items if t in joined)
+        if not present or self.total <= 0:
+            return [0.0] * len(texts)
+        return [sum(w for t, w in present if t in x) / self.total for x in texts]
+
 
 @dataclass(frozen=True)
 class _Sentence:
@@ -336,7 +345,7 @@ class _Sentence:
     scope: bool
     spans: tuple[str, ...]  # normalized clauses, then neighbouring pairs of clauses (see _focus_features)
     numbered: tuple[bool, ...]  # whether each span states a number
-    joined: str  # the spans joined by NUL: a term no span contains is not in it
+    joined: str  # the spans joined by NUL, for _Terms.covers: a term no span contains is not in it
 
 
 @functools.lru_cache(maxsize=8192)
@@ -503,14 +512,7 @@ def _focus_features(
     number (a quantity question is answered by a number in the clause that names what is counted)."""
     if not focus.items:
         return 1.0, 1.0, (1.0 if q.asks_number else -1.0), 0.0
-    # Only the terms some span contains can cover one: the same sums, in the same order, over fewer terms, each
-    # span's once (the spans' coverage was a third of the features' time, ~190 covers a question; the features
-    # of every training row are unchanged: `speechqa train` rebuilt the same model.txt).
-    present = tuple((t, w) for t, w in focus.items if t in sent.joined)
-    if present and focus.total > 0:
-        covers = [sum(w for t, w in present if t in x) / focus.total for x in sent.spans]
-    else:
-        covers = [0.0] * len(sent.spans)
+    covers = focus.covers(sent.spans, sent.joined)  # each span's once
     best_clause = max(covers)
     if q.asks_number:
         number_clause = max((c for c, n in zip(covers, sent.numbered, strict=True) if n), default=0.0)
