@@ -18,7 +18,11 @@ logger = logging.getLogger(__name__)
 
 QUERY = "query"
 PASSAGE = "passage"
-SCHEMA_VERSION = 1
+# 2: OpenVINO vectors are computed in f32 on every CPU (embeddings.onnx_export.OPENVINO_PRECISION). A version-1
+# file may hold bf16 ones under the same model id, which would mix with f32 ones in an index or in `speechqa
+# train`'s rows, so it is upgraded by dropping its OpenVINO vectors (the other runtimes' stay).
+SCHEMA_VERSION = 2
+_OPENVINO_BEFORE_F32 = 1
 _CHUNK = 500  # keys per SELECT; stays under SQLite's host-parameter limit on every build
 _CORRUPT_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 _T = TypeVar("_T")
@@ -126,7 +130,7 @@ class EmbeddingCache:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
+            if version not in (0, _OPENVINO_BEFORE_F32, SCHEMA_VERSION):
                 raise _Unusable(f"schema version {version}, expected {SCHEMA_VERSION}")
             with conn:
                 conn.execute(
@@ -135,6 +139,11 @@ class EmbeddingCache:
                     " shape TEXT NOT NULL, data BLOB NOT NULL,"
                     " PRIMARY KEY (model_id, kind, key)) WITHOUT ROWID"
                 )
+                if version == _OPENVINO_BEFORE_F32:
+                    dropped = conn.execute("DELETE FROM vectors WHERE model_id LIKE '%+openvino-%'").rowcount
+                    logger.info(
+                        "embedding cache %s: dropped %d OpenVINO bf16-era entries", self.path, dropped
+                    )
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             columns = {row[1] for row in conn.execute("PRAGMA table_info(vectors)")}
             if columns != {"model_id", "kind", "key", "shape", "data"}:

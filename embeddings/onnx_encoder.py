@@ -18,9 +18,9 @@ from embeddings.onnx_export import (
     FP32_FILE,
     INT8_FILE,
     OPENVINO_FILE,
+    OPENVINO_PRECISION,
     TOKENIZER_FILE,
     mean_pool,
-    openvino_precision,
     read_export,
 )
 
@@ -315,8 +315,9 @@ class OpenVinoEncoder(OnnxEncoder):
         """The compiled OpenVINO model (compiled here, at start-up, so a broken build fails loudly then)."""
         import openvino as ov
 
-        # bf16 where the CPU has it: 17.9 against 15.3 passages/s with f32, same cosines (openvino_precision).
-        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": openvino_precision()}
+        # f32 on every CPU: the same vectors everywhere, which the answerability model's thresholds rely on
+        # (OPENVINO_PRECISION says what bf16 did).
+        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": OPENVINO_PRECISION}
         # One single-thread stream per call that may run at once: ingest runs ``threads`` batches side by side,
         # a server process as many answers as it has slots (``concurrency``, api/assemble.build_encoder).
         # Requests from more threads than streams queue: 2 threads got 328-386 questions/s from 1 stream and

@@ -303,18 +303,16 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def openvino_precision() -> str:
-    """The INFERENCE_PRECISION_HINT for the OpenVINO build on this CPU: bf16 where the CPU computes in it.
-
-    Measured for issue 10 (one thread, 64 CMRC2018 dev paragraphs in batches of 8, an avx512_bf16 CPU): 17.9
-    passages/s with bf16 against 15.3 with f32, and the same cosines with fp32 (mean 0.9991-0.9994, min
-    0.9987). For single questions the two measured the same within noise (bench_encoder.py --only queries,
-    B=1: bf16 3.35-4.12 ms, f32 3.63-3.92 ms in alternating runs, 2026-12-06).
-    """
-    import openvino as ov
-
-    capabilities = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-    return "bf16" if "BF16" in capabilities else "f32"
+# The INFERENCE_PRECISION_HINT of the OpenVINO build: f32 on every CPU, so a text gets the same vector on every
+# machine and `speechqa train` rebuilds the shipped model anywhere. With bf16 (once used where the CPU lists BF16)
+# the vectors depended on the CPU's code path: on one Sapphire Rapids host, 48 CMRC2018 dev paragraphs and 200
+# questions differed by up to 2.5e-3 / 3.7e-3 per coordinate between its AMX path and its AVX512-BF16 one (what an
+# AMD EPYC Zen 4 runs), and the model trained there came out with other thresholds (0.0477 against 0.0562) from
+# the same data. With f32 the same texts were bit-identical under ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16,
+# AVX512_CORE_VNNI and the default AMX (only an AVX2-only CPU, without VNNI's int8, differs: 1.4e-2). Speed: on that
+# host f32 ran 17.8 passages/s and 4.4 ms a question against bf16's 16.9 and 4.9 ms; on the EPYC, bf16 had ingested
+# 17.9 passages/s against f32's 15.3, questions the same within noise (2026-12-07, /tmp experiments).
+OPENVINO_PRECISION = "f32"
 
 
 def calibration_texts(calibration: Path, prefixes: dict[str, str]) -> tuple[list[str], list[str]]:
@@ -446,7 +444,7 @@ def _openvino_self_check(folder: Path, max_len: int, pad_id: int) -> dict[str, A
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(str(folder / FP32_FILE), options, providers=["CPUExecutionProvider"])
     want = mean_pool(session.run(None, {"input_ids": ids, "attention_mask": mask})[0], mask)
-    hint = openvino_precision()
+    hint = OPENVINO_PRECISION
     compiled = ov.Core().compile_model(
         folder / OPENVINO_FILE, "CPU", {"INFERENCE_NUM_THREADS": 1, "INFERENCE_PRECISION_HINT": hint}
     )

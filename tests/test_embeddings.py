@@ -134,6 +134,23 @@ def test_cache_is_shared_between_open_handles(tmp_path):
     assert sqlite3.connect(tmp_path / "c.sqlite").execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def test_a_version_1_cache_loses_its_openvino_vectors_and_keeps_the_others(tmp_path):
+    """Version 1 held OpenVINO vectors computed in bf16 where the CPU had it, under the model id the f32 ones
+    now use: they must not reach an index or `speechqa train` beside f32 ones (embeddings.cache)."""
+    path = tmp_path / "c.sqlite"
+    old = EmbeddingCache(path)
+    v = np.arange(4, dtype=np.float32)
+    old.put_many("e5@q4+openvino-int8", PASSAGE, ["x"], [v])
+    old.put_many("e5@q4+onnx-int8", PASSAGE, ["x"], [v])
+    old._run("write", lambda conn: conn.execute("PRAGMA user_version = 1"), default=None)
+    old.close()
+    cache = EmbeddingCache(path)
+    assert cache.get_many("e5@q4+openvino-int8", PASSAGE, ["x"]) == [None]
+    np.testing.assert_array_equal(cache.get_many("e5@q4+onnx-int8", PASSAGE, ["x"])[0], v)
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 2
+    assert not list(tmp_path.glob("c.sqlite.corrupt-*"))
+
+
 def test_garbage_cache_file_is_moved_aside_and_ingest_goes_on(tmp_path, caplog):
     path = tmp_path / "c.sqlite"
     path.write_bytes(b"definitely not sqlite" * 500)
