@@ -44,6 +44,7 @@ def open_cache(settings: Settings) -> EmbeddingCache:
 def service_options(settings: Settings) -> dict[str, Any]:
     return {
         "composer": settings.composer,
+        "answerability_dir": settings.answerability_dir,
         "threshold": settings.min_evidence,
         "top_k": settings.top_k,
         "max_chars": settings.answer_chars,

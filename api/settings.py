@@ -49,6 +49,12 @@ class Settings(BaseSettings):
         "fact no sentence states, or asks anything else and no sentence comes near answering it), "
         "'extractive-v1' (the first release) or 'learned' (docs/answerability.md)",
     )
+    answerability_dir: Path | None = Field(
+        default=None,
+        description="the answerability model folder that `gated` and `learned` load and `speechqa train` writes; "
+        "default: the one shipped in the package (qa/models/answerability), which an installed package or an "
+        "image may not let you write: set this to recalibrate for another SPEECHQA_MODEL",
+    )
     min_evidence: float | None = Field(
         default=None, description="refusal threshold override; None uses the one calibrated with the composer"
     )

@@ -404,7 +404,7 @@ def run_train(settings: Settings, benchmarks: Path | None, out: Path | None, lim
             encoder,
             Path(work),
             cache=open_cache(settings),
-            out_dir=out or ARTIFACT_DIR,
+            out_dir=out or settings.answerability_dir or ARTIFACT_DIR,
             **({"limit": limit} if limit else {}),
         )
     print(
@@ -547,7 +547,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--benchmarks", type=Path, help="the shared benchmarks folder (default: ../shared/benchmarks)"
     )
-    p.add_argument("--out", type=Path, help="artifact folder (default: the shipped qa/models/answerability)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="artifact folder (default: $SPEECHQA_ANSWERABILITY_DIR, else the shipped qa/models/answerability)",
+    )
     p.add_argument(
         "--limit",
         type=int,

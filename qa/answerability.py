@@ -73,7 +73,8 @@ class AnswerabilityModel:
             raise EmbeddingModelError(
                 f"the answerability model was calibrated for the embedding model {meta.get('model_key')!r}, "
                 f"but the service uses {wanted!r}: its refusals would not be trustworthy",
-                fix="run `speechqa train` to calibrate for this model, or unset SPEECHQA_MODEL",
+                fix="run `speechqa train` to calibrate for this model (with SPEECHQA_ANSWERABILITY_DIR naming a "
+                "writable folder where the package's own is not), or unset SPEECHQA_MODEL",
             )
         booster = lgb.Booster(model_file=str(directory / MODEL_FILE))
         return cls(booster, meta)

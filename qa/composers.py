@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from data.errors import SpeechQAError
 from qa.compose import Composer, ExtractiveComposer
 from qa.index import LoadedIndex
+
+if TYPE_CHECKING:
+    from qa.answerability import AnswerabilityModel
 
 DEFAULT_COMPOSER = "gated"  # docs/answerability.md: why
 # The hand-weighted composer of the first release, kept for comparison (README table, `--composers`).
@@ -20,19 +25,23 @@ DEFAULT_COMPOSER = "gated"  # docs/answerability.md: why
 LEGACY_THRESHOLD = 0.22
 
 
-def _learned(index: LoadedIndex, model_id: str, threshold: float | None) -> Composer:
-    from qa.answerability import AnswerabilityModel
+def _model(model_id: str, model_dir: Path | None) -> AnswerabilityModel:
+    from qa.answerability import ARTIFACT_DIR, AnswerabilityModel
+
+    return AnswerabilityModel.load(model_id, model_dir or ARTIFACT_DIR)
+
+
+def _learned(index: LoadedIndex, model_id: str, threshold: float | None, model_dir: Path | None) -> Composer:
     from qa.learned import LearnedComposer
 
-    return LearnedComposer(index, AnswerabilityModel.load(model_id), threshold=threshold)
+    return LearnedComposer(index, _model(model_id, model_dir), threshold=threshold)
 
 
-def _gated(index: LoadedIndex, model_id: str, threshold: float | None) -> Composer:
-    from qa.answerability import AnswerabilityModel
+def _gated(index: LoadedIndex, model_id: str, threshold: float | None, model_dir: Path | None) -> Composer:
     from qa.learned import GatedComposer
 
     return GatedComposer(
-        index, AnswerabilityModel.load(model_id), base_threshold=LEGACY_THRESHOLD, threshold=threshold
+        index, _model(model_id, model_dir), base_threshold=LEGACY_THRESHOLD, threshold=threshold
     )
 
 
@@ -41,7 +50,9 @@ def _gated(index: LoadedIndex, model_id: str, threshold: float | None) -> Compos
 FIRST_RELEASE_WEIGHTS = (0.35, 0.35, 0.05, 0.25)
 
 
-def _extractive_v1(index: LoadedIndex, model_id: str, threshold: float | None) -> Composer:
+def _extractive_v1(
+    index: LoadedIndex, model_id: str, threshold: float | None, model_dir: Path | None
+) -> Composer:
     return ExtractiveComposer(
         index,
         threshold=LEGACY_THRESHOLD if threshold is None else threshold,
@@ -49,7 +60,8 @@ def _extractive_v1(index: LoadedIndex, model_id: str, threshold: float | None) -
     )
 
 
-COMPOSERS: dict[str, Callable[[LoadedIndex, str, float | None], Composer]] = {
+# (index, embedding model id, threshold override, answerability model folder or None for the shipped one)
+COMPOSERS: dict[str, Callable[[LoadedIndex, str, float | None, Path | None], Composer]] = {
     "learned": _learned,
     "gated": _gated,
     "extractive-v1": _extractive_v1,
@@ -57,10 +69,16 @@ COMPOSERS: dict[str, Callable[[LoadedIndex, str, float | None], Composer]] = {
 
 
 def make_composer(
-    name: str, index: LoadedIndex, model_id: str, *, threshold: float | None = None
+    name: str,
+    index: LoadedIndex,
+    model_id: str,
+    *,
+    threshold: float | None = None,
+    model_dir: Path | None = None,
 ) -> Composer:
-    """The composer ``name`` over ``index``; ``threshold`` overrides its calibrated refusal threshold."""
+    """The composer ``name`` over ``index``; ``threshold`` overrides its calibrated refusal threshold, and
+    ``model_dir`` is the answerability model's folder (None: the shipped one)."""
     factory = COMPOSERS.get(name)
     if factory is None:
         raise SpeechQAError(f"unknown composer {name!r}", fix=f"use one of {', '.join(COMPOSERS)}")
-    return factory(index, model_id, threshold)
+    return factory(index, model_id, threshold, model_dir)

@@ -87,6 +87,7 @@ class AnswerService:
         *,
         composer: Composer | str | None = None,
         threshold: float | None = None,
+        answerability_dir: Path | None = None,
         top_k: int = 5,
         max_chars: int = 200,
     ) -> None:
@@ -95,7 +96,11 @@ class AnswerService:
         self.retriever = HybridRetriever(index, self.encoder)
         if composer is None or isinstance(composer, str):
             composer = make_composer(
-                composer or DEFAULT_COMPOSER, index, encoder.model_id, threshold=threshold
+                composer or DEFAULT_COMPOSER,
+                index,
+                encoder.model_id,
+                threshold=threshold,
+                model_dir=answerability_dir,
             )
         self.composer: Composer = composer
         self.top_k = top_k

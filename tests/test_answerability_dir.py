@@ -1,0 +1,69 @@
+"""Where the answerability model lives: the shipped folder, or SPEECHQA_ANSWERABILITY_DIR for a recalibration."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from api.assemble import service_options
+from api.settings import Settings
+from data.errors import EmbeddingModelError
+from qa.answerability import ARTIFACT_DIR, META_FILE, MODEL_FILE, model_key
+from qa.index import load_index
+from qa.service import AnswerService
+
+
+def _calibrated_for(encoder, folder, threshold: float):
+    """The shipped trees with a calibration for ``encoder`` (what `speechqa train` would write for it)."""
+    folder.mkdir()
+    shutil.copy(ARTIFACT_DIR / MODEL_FILE, folder / MODEL_FILE)
+    meta = json.loads((ARTIFACT_DIR / META_FILE).read_text(encoding="utf-8"))
+    meta.update(model_key=model_key(encoder.model_id), threshold=threshold)
+    (folder / META_FILE).write_text(json.dumps(meta), encoding="utf-8")
+    return folder
+
+
+def test_a_model_calibrated_in_its_own_folder_serves_another_embedding_model(
+    tmp_path, fake_index_dir, fake_encoder
+):
+    index = load_index(fake_index_dir, fake_encoder)
+    with pytest.raises(EmbeddingModelError) as info:
+        AnswerService(index, fake_encoder, composer="gated")  # the shipped calibration is for e5
+    assert "SPEECHQA_ANSWERABILITY_DIR" in info.value.fix
+    folder = _calibrated_for(fake_encoder, tmp_path / "calibration", threshold=0.42)
+    for name in ("gated", "learned"):
+        service = AnswerService(index, fake_encoder, composer=name, answerability_dir=folder)
+        assert service.composer.threshold == 0.42  # type: ignore[attr-defined]
+
+
+def test_the_folder_comes_from_the_environment_and_reaches_every_service(monkeypatch, tmp_path):
+    monkeypatch.setenv("SPEECHQA_ANSWERABILITY_DIR", str(tmp_path / "mine"))
+    settings = Settings(home=tmp_path)
+    assert settings.answerability_dir == tmp_path / "mine"
+    assert service_options(settings)["answerability_dir"] == tmp_path / "mine"
+    monkeypatch.delenv("SPEECHQA_ANSWERABILITY_DIR")
+    assert service_options(Settings(home=tmp_path))["answerability_dir"] is None
+
+
+def test_speechqa_train_writes_to_that_folder_unless_told_otherwise(monkeypatch, tmp_path):
+    from cli import main as cli_main
+
+    written = []
+
+    def fake_train(root, encoder, work, *, cache, out_dir, **kw):
+        written.append(out_dir)
+        return {"model_key": "k", "seconds": 0.0, "report": {}}
+
+    monkeypatch.setattr("training.answerability.train", fake_train)
+    monkeypatch.setattr(cli_main, "build_encoder", lambda settings, **kw: object())
+    monkeypatch.setattr(cli_main, "open_cache", lambda settings: None)
+    mine = tmp_path / "mine"
+    assert cli_main.run_train(Settings(home=tmp_path, answerability_dir=mine), tmp_path, None, None) == 0
+    assert cli_main.run_train(Settings(home=tmp_path), tmp_path, None, None) == 0
+    assert (
+        cli_main.run_train(Settings(home=tmp_path, answerability_dir=mine), tmp_path, tmp_path / "o", None)
+        == 0
+    )
+    assert written == [mine, ARTIFACT_DIR, tmp_path / "o"]
