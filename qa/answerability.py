@@ -7,8 +7,10 @@ It is rebuilt by ``speechqa train`` / ``make train`` (training/answerability.py)
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import re
 import threading
 from pathlib import Path
@@ -37,6 +39,23 @@ def model_key(encoder_model_id: str) -> str:
     return f"{base}|{prefixes}" if prefixes else base
 
 
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """``data`` in ``path`` whole or not at all: written beside it, flushed, then renamed over it."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 class AnswerabilityModel:
     """P(sentence answers the question) for rows of ``qa.features.FEATURE_NAMES``; thread-safe prediction."""
 
@@ -62,7 +81,25 @@ class AnswerabilityModel:
                 f"no answerability model at {directory}",
                 fix="build it with `speechqa train` (make train)",
             )
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        model_path = directory / MODEL_FILE
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            if not isinstance(meta, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise EmbeddingModelError(
+                f"the answerability model's {META_FILE} at {directory} is unreadable: {exc}",
+                fix="rebuild it with `speechqa train` (make train)",
+            ) from exc
+        # A model.txt from another training run than its meta.json (one interrupted between the two files, or
+        # a file damaged since) would be served with thresholds fitted for other trees.
+        wanted_sha = meta.get("model_sha256")
+        if wanted_sha is not None and wanted_sha != file_sha256(model_path):
+            raise EmbeddingModelError(
+                f"the answerability model at {directory} does not match its {META_FILE} "
+                "(an interrupted training run or a damaged file)",
+                fix="rebuild it with `speechqa train` (make train)",
+            )
         if tuple(meta.get("features", ())) != FEATURE_NAMES:
             raise EmbeddingModelError(
                 f"the answerability model at {directory} was trained on other features",
@@ -76,7 +113,13 @@ class AnswerabilityModel:
                 fix="run `speechqa train` to calibrate for this model (with SPEECHQA_ANSWERABILITY_DIR naming a "
                 "writable folder where the package's own is not), or unset SPEECHQA_MODEL",
             )
-        booster = lgb.Booster(model_file=str(directory / MODEL_FILE))
+        try:
+            booster = lgb.Booster(model_file=str(model_path))
+        except lgb.basic.LightGBMError as exc:
+            raise EmbeddingModelError(
+                f"cannot read the answerability model at {model_path}: {exc}",
+                fix="rebuild it with `speechqa train` (make train)",
+            ) from exc
         return cls(booster, meta)
 
     def predict(self, X: np.ndarray) -> np.ndarray:

@@ -67,3 +67,53 @@ def test_speechqa_train_writes_to_that_folder_unless_told_otherwise(monkeypatch,
         == 0
     )
     assert written == [mine, ARTIFACT_DIR, tmp_path / "o"]
+
+
+def test_a_damaged_or_mismatched_model_folder_is_refused_at_start_with_what_to_do(tmp_path, fake_encoder):
+    from qa.answerability import AnswerabilityModel, file_sha256
+
+    folder = _calibrated_for(fake_encoder, tmp_path / "calibration", threshold=0.3)
+    assert AnswerabilityModel.load(fake_encoder.model_id, folder).threshold == 0.3
+    meta_path, model_path = folder / META_FILE, folder / MODEL_FILE
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+
+    # Trees from another run than the thresholds (a training run stopped between the two files).
+    model_path.write_text(model_path.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    with pytest.raises(EmbeddingModelError, match="does not match"):
+        AnswerabilityModel.load(fake_encoder.model_id, folder)
+    # Trees that are not a model at all, with a hash that matches them.
+    model_path.write_bytes(b"\xff\xfe not a LightGBM model")
+    meta_path.write_text(json.dumps({**meta, "model_sha256": file_sha256(model_path)}), encoding="utf-8")
+    with pytest.raises(EmbeddingModelError, match="cannot read") as info:
+        AnswerabilityModel.load(fake_encoder.model_id, folder)
+    assert "speechqa train" in info.value.fix
+    for broken in (b"{not json", b"[1, 2]", b"\xff\xfe"):
+        meta_path.write_bytes(broken)
+        with pytest.raises(EmbeddingModelError, match="unreadable"):
+            AnswerabilityModel.load(fake_encoder.model_id, folder)
+
+
+def test_the_shipped_meta_names_the_hash_of_the_shipped_trees():
+    from qa.answerability import file_sha256
+
+    meta = json.loads((ARTIFACT_DIR / META_FILE).read_text(encoding="utf-8"))
+    assert meta["model_sha256"] == file_sha256(ARTIFACT_DIR / MODEL_FILE)
+
+
+def test_artifact_files_are_replaced_whole(tmp_path, monkeypatch):
+    import os
+
+    from qa.answerability import write_atomically
+
+    path = tmp_path / "meta.json"
+    path.write_bytes(b"old")
+    write_atomically(path, b"new")
+    assert path.read_bytes() == b"new" and sorted(p.name for p in tmp_path.iterdir()) == ["meta.json"]
+
+    def crash(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        write_atomically(path, b"half")
+    assert path.read_bytes() == b"new" and sorted(p.name for p in tmp_path.iterdir()) == ["meta.json"]

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from embeddings.encoder import Encoder
-from qa.answerability import ARTIFACT_DIR, META_FILE, MODEL_FILE, model_key
+from qa.answerability import ARTIFACT_DIR, META_FILE, MODEL_FILE, model_key, write_atomically
 from qa.features import FEATURE_NAMES, asks_for_fact, asks_list_or_way, candidate_features
 from qa.index import build_index, load_index
 from qa.learned import candidates_for, question_info
@@ -332,13 +332,17 @@ def train(
     rows = build_rows(benchmarks_dir, encoder, work_dir, cache=cache, limit=limit)
     booster, report = fit(rows)
     out_dir.mkdir(parents=True, exist_ok=True)
-    booster.save_model(str(out_dir / MODEL_FILE))
+    # Each file is replaced whole, the trees first; meta.json names their hash, so a run stopped between the
+    # two leaves a pair that AnswerabilityModel.load refuses rather than thresholds for other trees.
+    model_text = booster.model_to_string().encode("utf-8")
+    write_atomically(out_dir / MODEL_FILE, model_text)
     meta = {
         "features": list(FEATURE_NAMES),
         "threshold": report["threshold"],
         "open_threshold": report["open_threshold"],
         "thing_threshold": report["thing_threshold"],
         "model_key": model_key(encoder.model_id),
+        "model_sha256": hashlib.sha256(model_text).hexdigest(),
         "encoder_model_id": encoder.model_id,
         "trained_on": [s[1] for s in SETS],
         "limit_questions_per_set": limit,
@@ -354,5 +358,7 @@ def train(
         "report": report,
         "seconds": round(time.perf_counter() - started, 1),
     }
-    (out_dir / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    write_atomically(
+        out_dir / META_FILE, (json.dumps(meta, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+    )
     return meta
