@@ -397,6 +397,12 @@ def run_train(settings: Settings, benchmarks: Path | None, out: Path | None, lim
     if root is None:
         print("error: ../shared/benchmarks not found; pass --benchmarks DIR", file=sys.stderr)
         return 2
+    target = out or settings.answerability_dir or ARTIFACT_DIR
+    # A folder that cannot take the model fails now, not after minutes of training (an OSError: main says it).
+    target.mkdir(parents=True, exist_ok=True)
+    probe = target / f".write-test-{os.getpid()}"
+    probe.write_bytes(b"")
+    probe.unlink()
     encoder = build_encoder(settings, for_ingest=True)
     with tempfile.TemporaryDirectory(prefix="speechqa-train-") as work:
         meta = train(
@@ -404,7 +410,7 @@ def run_train(settings: Settings, benchmarks: Path | None, out: Path | None, lim
             encoder,
             Path(work),
             cache=open_cache(settings),
-            out_dir=out or settings.answerability_dir or ARTIFACT_DIR,
+            out_dir=target,
             **({"limit": limit} if limit else {}),
         )
     print(

@@ -117,3 +117,16 @@ def test_artifact_files_are_replaced_whole(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         write_atomically(path, b"half")
     assert path.read_bytes() == b"new" and sorted(p.name for p in tmp_path.iterdir()) == ["meta.json"]
+
+
+def test_speechqa_train_says_at_once_when_the_folder_cannot_take_the_model(monkeypatch, tmp_path, capsys):
+    from cli import main as cli_main
+
+    called = []
+    monkeypatch.setattr("training.answerability.train", lambda *a, **kw: called.append(a))
+    monkeypatch.setattr(cli_main, "build_encoder", lambda settings, **kw: called.append("encoder"))
+    (tmp_path / "a-file").write_text("x", encoding="utf-8")
+    out = tmp_path / "a-file" / "model"
+    code = cli_main.main(["train", "--benchmarks", str(tmp_path), "--out", str(out)])
+    assert code == 1 and called == []  # nothing loaded or trained
+    assert "a-file" in capsys.readouterr().err
