@@ -240,7 +240,8 @@ def _cut_answer(cands: list, gold_pid: str, answers: list[str]) -> list:
     return out
 
 
-def fit(rows: Rows) -> tuple[Any, dict]:
+def fit(rows: Rows, params: dict[str, Any] = PARAMS) -> tuple[Any, dict]:
+    """The model over the training questions' rows, and its thresholds and scores on the validation ones."""
     import lightgbm as lgb
 
     train = [i for i, s in enumerate(rows.split) if s == "train"]
@@ -251,7 +252,7 @@ def fit(rows: Rows) -> tuple[Any, dict]:
         [np.full(len(rows.y[i]), GOV_WEIGHT if rows.source[i] == "gov_national" else 1.0) for i in train]
     )
     data = lgb.Dataset(Xt, yt, weight=wt, feature_name=list(FEATURE_NAMES))
-    booster = lgb.train(PARAMS, data, num_boost_round=ROUNDS)
+    booster = lgb.train(params, data, num_boost_round=ROUNDS)
     # Question-level scores on the validation articles: the best sentence's probability.
     # The threshold is chosen between questions that CAN be answered from what was retrieved (the gold
     # paragraph is among the candidates) and the left-out / cut ones; a retrieval miss is not the model's
@@ -331,6 +332,22 @@ def train(
     started = time.perf_counter()
     rows = build_rows(benchmarks_dir, encoder, work_dir, cache=cache, limit=limit)
     booster, report = fit(rows)
+    return save(
+        booster, report, encoder.model_id, out_dir, limit=limit, seconds=time.perf_counter() - started
+    )
+
+
+def save(
+    booster: Any,
+    report: dict,
+    encoder_model_id: str,
+    out_dir: Path,
+    *,
+    limit: int | None = RC_LIMIT,
+    params: dict[str, Any] = PARAMS,
+    seconds: float = 0.0,
+) -> dict:
+    """Write the artifact (model.txt, meta.json) into ``out_dir``; its meta."""
     out_dir.mkdir(parents=True, exist_ok=True)
     # Each file is replaced whole, the trees first; meta.json names their hash, so a run stopped between the
     # two leaves a pair that AnswerabilityModel.load refuses rather than thresholds for other trees.
@@ -341,9 +358,9 @@ def train(
         "threshold": report["threshold"],
         "open_threshold": report["open_threshold"],
         "thing_threshold": report["thing_threshold"],
-        "model_key": model_key(encoder.model_id),
+        "model_key": model_key(encoder_model_id),
         "model_sha256": hashlib.sha256(model_text).hexdigest(),
-        "encoder_model_id": encoder.model_id,
+        "encoder_model_id": encoder_model_id,
         "trained_on": [s[1] for s in SETS],
         "limit_questions_per_set": limit,
         "command": "speechqa train" + (f" --limit {limit}" if limit != RC_LIMIT else ""),
@@ -353,10 +370,10 @@ def train(
             "gov_work_reports_national": "none stated; official State Council documents (see its SOURCE.md); "
             "the artifact holds trees over features, no text",
         },
-        "params": PARAMS,
+        "params": params,
         "rounds": ROUNDS,
         "report": report,
-        "seconds": round(time.perf_counter() - started, 1),
+        "seconds": round(seconds, 1),
     }
     write_atomically(
         out_dir / META_FILE, (json.dumps(meta, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
