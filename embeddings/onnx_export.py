@@ -11,7 +11,6 @@ sentence spans need.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import importlib.util
 import json
 import logging
@@ -25,6 +24,7 @@ from typing import Any, Literal
 import numpy as np
 
 from data.errors import EmbeddingModelError
+from data.files import sha256_file
 from data.shared import default_data_roots
 from embeddings.convert import CONVERSION_FILE, _version, _write_json, building_dir
 from embeddings.identity import base_id, fingerprint, resolve_prefixes
@@ -367,7 +367,7 @@ def _build_openvino(folder: Path, info: dict[str, Any], calibration: Path | None
         status="built",
         calibration={
             "file": str(calibration),
-            "sha256": hashlib.sha256(calibration.read_bytes()).hexdigest(),
+            "sha256": sha256_file(calibration),
             "passages": len(passages),
             "queries": len(queries),
         },

@@ -7,10 +7,8 @@ It is rebuilt by ``speechqa train`` / ``make train`` (training/answerability.py)
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
 import re
 import threading
 from pathlib import Path
@@ -18,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from data.errors import EmbeddingModelError
+from data.files import sha256_file
 from qa.features import FEATURE_NAMES
 
 log = logging.getLogger(__name__)
@@ -37,23 +36,6 @@ def model_key(encoder_model_id: str) -> str:
     base, _, prefixes = encoder_model_id.partition("|")
     base = re.sub(r"\+(?:onnx|openvino)[-\w]*$", "", base)
     return f"{base}|{prefixes}" if prefixes else base
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """``data`` in ``path`` whole or not at all: written beside it, flushed, then renamed over it."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class AnswerabilityModel:
@@ -94,7 +76,7 @@ class AnswerabilityModel:
         # A model.txt from another training run than its meta.json (one interrupted between the two files, or
         # a file damaged since) would be served with thresholds fitted for other trees.
         wanted_sha = meta.get("model_sha256")
-        if wanted_sha is not None and wanted_sha != file_sha256(model_path):
+        if wanted_sha is not None and wanted_sha != sha256_file(model_path):
             raise EmbeddingModelError(
                 f"the answerability model at {directory} does not match its {META_FILE} "
                 "(an interrupted training run or a damaged file)",

@@ -13,11 +13,11 @@ import contextlib
 import fcntl
 import json
 import logging
-import os
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from data.files import write_atomically
 from data.records import Speech
 
 log = logging.getLogger(__name__)
@@ -78,9 +78,5 @@ def _locked(index_dir: Path) -> Iterator[dict[str, dict]]:
         fcntl.flock(lock, fcntl.LOCK_EX)
         entries = read_catalog(index_dir)
         yield entries
-        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump({"format_version": 1, "speeches": entries}, fh, ensure_ascii=False, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        catalog = {"format_version": 1, "speeches": entries}
+        write_atomically(path, json.dumps(catalog, ensure_ascii=False, indent=1).encode("utf-8"))

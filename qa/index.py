@@ -40,6 +40,7 @@ from data.errors import (
     NotFoundError,
     SpeechQAError,
 )
+from data.files import fsync_path, write_atomically
 from data.records import Paragraph, Speech
 from embeddings.encoder import Encoder
 from qa.encode import dense_prefix, encode_paragraphs
@@ -89,22 +90,8 @@ def _rebuild_fix(index_dir: Path) -> str:
 # Files: atomic writes, digests, the writer lock
 
 
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _atomic_write_json(path: Path, obj: object) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, ensure_ascii=False, indent=1)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_path(path.parent)
+    write_atomically(path, json.dumps(obj, ensure_ascii=False, indent=1).encode("utf-8"))
 
 
 def _digest(path: Path) -> FileDigest:
@@ -277,9 +264,9 @@ def _write_segment(
             files=files,
         )
         del dense, store, sentence_vecs
-        _fsync_path(tmp)
+        fsync_path(tmp)
         os.rename(tmp, segments / name)
-        _fsync_path(segments)
+        fsync_path(segments)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

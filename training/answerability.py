@@ -24,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from data.files import write_atomically
 from embeddings.encoder import Encoder
-from qa.answerability import ARTIFACT_DIR, META_FILE, MODEL_FILE, model_key, write_atomically
+from qa.answerability import ARTIFACT_DIR, META_FILE, MODEL_FILE, model_key
 from qa.features import FEATURE_NAMES, asks_for_fact, asks_list_or_way, candidate_features
 from qa.index import build_index, load_index
 from qa.learned import candidates_for, question_info
