@@ -163,6 +163,25 @@ def test_builtin_gold_sets_load_over_the_builtin_corpus():
     assert test.skipped == () and len(test.speeches) == 3
 
 
+def test_gold_dev2_is_a_dev_set_on_the_builtin_corpus_with_new_questions():
+    dev2, dev, gold = load_benchmark("gold-dev2"), load_benchmark("gold-dev"), load_benchmark("gold")
+    assert dev2.name == "gold-dev2" and not dev2.internal_only and dev2.skipped == ()
+    assert [s.speech_id for s in dev2.speeches] == [s.speech_id for s in dev.speeches]
+    assert len(dev2.items) == 60 and sum(not i.answerable for i in dev2.items) == 16
+    # Written separately: no question repeats one of gold.jsonl (and so of gold_dev/gold_test).
+    questions = {i.question for i in dev2.items}
+    assert not questions & {i.question for i in dev.items}
+    assert not questions & {i.question for i in gold.items}
+    texts = [normalize(p.text) for s in dev2.speeches for p in s.paragraphs]
+    for item in dev2.items:
+        if not item.answerable:
+            assert not item.evidence and not item.key_points, item.id
+            continue
+        assert item.evidence and item.key_points, item.id
+        for e in item.evidence:
+            assert sum(normalize(e) in t for t in texts) == 1, (item.id, e)
+
+
 def test_provincial_questions_carry_their_region_and_their_evidence_is_in_the_corpus():
     bench = load_benchmark("provincial")
     assert len(bench.items) >= 90 and bench.skipped == ()
@@ -255,6 +274,7 @@ def test_every_registered_benchmark_has_a_loader_and_a_description():
         "cmrc2018-unanswerable",
         "gold-test",
         "gold-dev",
+        "gold-dev2",
         "provincial",
         "provincial-dev",
         "provincial-dev2",

@@ -67,6 +67,12 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
             "data/eval/gold_dev.jsonl",
         ),
         BenchmarkSpec(
+            "gold-dev2",
+            lambda data, limit: builtin.load_gold_set("gold-dev2", limit),
+            False,
+            "data/eval/gold_dev2.jsonl (second dev set: tuning allowed, never an acceptance set)",
+        ),
+        BenchmarkSpec(
             "gold-test",
             lambda data, limit: builtin.load_gold_set("gold-test", limit),
             False,

@@ -15,7 +15,12 @@ from evaluation.gold import load_gold
 
 DATA_DIR = Path(data.__file__).resolve().parent
 EVAL_DIR = DATA_DIR / "eval"
-GOLD_FILES = {"gold": "gold.jsonl", "gold-dev": "gold_dev.jsonl", "gold-test": "gold_test.jsonl"}
+GOLD_FILES = {
+    "gold": "gold.jsonl",
+    "gold-dev": "gold_dev.jsonl",
+    "gold-dev2": "gold_dev2.jsonl",
+    "gold-test": "gold_test.jsonl",
+}
 PROVINCIAL_CORPUS = DATA_DIR / "corpora" / "provincial-2025.jsonl"
 PROVINCIAL_GOLD = EVAL_DIR / "provincial.jsonl"
 PROVINCIAL_DEV_GOLD = EVAL_DIR / "provincial_dev.jsonl"
@@ -34,7 +39,10 @@ def gold_file(name: str) -> Path:
 
 
 def load_gold_set(name: str, limit: int | None = None) -> Benchmark:
-    """``gold``, ``gold-dev`` or ``gold-test`` over the built-in corpus (dev may be tuned on, test gates CI)."""
+    """``gold``, ``gold-dev``, ``gold-dev2`` or ``gold-test`` over the built-in corpus.
+
+    The two dev sets may be tuned on (``gold-dev2`` is a second, separately written DEV set with more one-thing
+    "X是什么" questions and paraphrased wording; never an acceptance set); test gates CI."""
     path = gold_file(name)
     gold = load_gold(path)
     return Benchmark(
