@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import uuid
 from pathlib import Path
@@ -21,6 +22,11 @@ def write_atomically(path: Path, data: bytes) -> None:
     finally:
         tmp.unlink(missing_ok=True)
     fsync_path(path.parent)
+
+
+def write_json_atomically(path: Path, obj: object) -> None:
+    """``obj`` as readable UTF-8 JSON (indented, one final newline) in ``path``, by ``write_atomically``."""
+    write_atomically(path, (json.dumps(obj, ensure_ascii=False, indent=1) + "\n").encode("utf-8"))
 
 
 def fsync_path(path: Path) -> None:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from data.files import write_atomically
+from data.files import write_json_atomically
 from data.records import Speech
 
 log = logging.getLogger(__name__)
@@ -78,5 +78,4 @@ def _locked(index_dir: Path) -> Iterator[dict[str, dict]]:
         fcntl.flock(lock, fcntl.LOCK_EX)
         entries = read_catalog(index_dir)
         yield entries
-        catalog = {"format_version": 1, "speeches": entries}
-        write_atomically(path, json.dumps(catalog, ensure_ascii=False, indent=1).encode("utf-8"))
+        write_json_atomically(path, {"format_version": 1, "speeches": entries})

@@ -40,7 +40,7 @@ from data.errors import (
     NotFoundError,
     SpeechQAError,
 )
-from data.files import fsync_path, write_atomically
+from data.files import fsync_path, write_json_atomically
 from data.records import Paragraph, Speech
 from embeddings.encoder import Encoder
 from qa.encode import dense_prefix, encode_paragraphs
@@ -88,10 +88,6 @@ def _rebuild_fix(index_dir: Path) -> str:
 
 # ----------------------------------------------------------------------------------------------------
 # Files: atomic writes, digests, the writer lock
-
-
-def _atomic_write_json(path: Path, obj: object) -> None:
-    write_atomically(path, json.dumps(obj, ensure_ascii=False, indent=1).encode("utf-8"))
 
 
 def _digest(path: Path) -> FileDigest:
@@ -175,8 +171,8 @@ def _commit(index_dir: Path, manifest: Manifest) -> Manifest:
     """Make ``manifest`` the current version (the one atomic step), then collect what no version needs."""
     (index_dir / MANIFESTS).mkdir(exist_ok=True)
     data = manifest.to_json()
-    _atomic_write_json(index_dir / MANIFESTS / f"{manifest.seq:08d}.json", data)
-    _atomic_write_json(index_dir / MANIFEST, data)
+    write_json_atomically(index_dir / MANIFESTS / f"{manifest.seq:08d}.json", data)
+    write_json_atomically(index_dir / MANIFEST, data)
     _collect_garbage(index_dir, manifest)
     return manifest
 

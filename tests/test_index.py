@@ -467,8 +467,8 @@ def test_killed_writer_leaves_a_loadable_index(
         "encoding": "qi.encode_paragraphs = lambda *a, **k: die()",
         "segment_renamed": "orig = qi.fsync_path\n"
         "def hook(p):\n    orig(p)\n    if p.name == 'segments': die()\nqi.fsync_path = hook",
-        "before_manifest": "orig = qi._atomic_write_json\n"
-        "def hook(p, obj):\n    if p.name == 'manifest.json': die()\n    orig(p, obj)\nqi._atomic_write_json = hook",
+        "before_manifest": "orig = qi.write_json_atomically\n"
+        "def hook(p, obj):\n    if p.name == 'manifest.json': die()\n    orig(p, obj)\nqi.write_json_atomically = hook",
         "during_gc": "orig = pathlib.Path.unlink\n"
         "def hook(self, *a, **k):\n    if self.parent.name == 'manifests' and self.name[0].isdigit(): die()\n"
         "    orig(self, *a, **k)\npathlib.Path.unlink = hook",
