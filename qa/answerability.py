@@ -7,6 +7,7 @@ It is rebuilt by ``speechqa train`` / ``make train`` (training/answerability.py)
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -16,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 from data.errors import EmbeddingModelError
-from data.files import sha256_file
 from qa.features import FEATURE_NAMES
 
 log = logging.getLogger(__name__)
@@ -73,10 +73,18 @@ class AnswerabilityModel:
                 f"the answerability model's {META_FILE} at {directory} is unreadable: {exc}",
                 fix="rebuild it with `speechqa train` (make train)",
             ) from exc
+        # Read once: the trees that are hashed are the trees that are loaded.
+        try:
+            model_bytes = model_path.read_bytes()
+        except OSError as exc:
+            raise EmbeddingModelError(
+                f"cannot read the answerability model at {model_path}: {exc}",
+                fix="rebuild it with `speechqa train` (make train)",
+            ) from exc
         # A model.txt from another training run than its meta.json (one interrupted between the two files, or
         # a file damaged since) would be served with thresholds fitted for other trees.
         wanted_sha = meta.get("model_sha256")
-        if wanted_sha is not None and wanted_sha != sha256_file(model_path):
+        if wanted_sha is not None and wanted_sha != hashlib.sha256(model_bytes).hexdigest():
             raise EmbeddingModelError(
                 f"the answerability model at {directory} does not match its {META_FILE} "
                 "(an interrupted training run or a damaged file)",
@@ -96,8 +104,8 @@ class AnswerabilityModel:
                 "writable folder where the package's own is not), or unset SPEECHQA_MODEL",
             )
         try:
-            booster = lgb.Booster(model_file=str(model_path))
-        except lgb.basic.LightGBMError as exc:
+            booster = lgb.Booster(model_str=model_bytes.decode("utf-8"))
+        except (UnicodeDecodeError, lgb.basic.LightGBMError) as exc:
             raise EmbeddingModelError(
                 f"cannot read the answerability model at {model_path}: {exc}",
                 fix="rebuild it with `speechqa train` (make train)",
