@@ -61,7 +61,7 @@ def calibrate(service: AnswerService) -> None:
     gold = load_gold(GOLD).items
     rows = []
     for g in gold:
-        r = service.retriever.retrieve(g.question, service.top_k)
+        r = service.retrieval_for(g.question, service.top_k)
         comp = service.composer.compose(g.question, r)  # type: ignore[attr-defined]
         rows.append((comp.evidence, g.answerable, g.id, g.question, comp.features))
     rows.sort(key=lambda x: x[0])

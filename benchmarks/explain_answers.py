@@ -7,7 +7,7 @@ Each line: set, id, gold (A answerable / U unanswerable), what the composer did 
 was right, the question's kind (fact / thing / open: which of `gated`'s gates it meets, qa.features), the evidence
 score that gate compared with its threshold, the threshold, the refusal's reason, whether the answer holds every
 key point, the question and the start of the answer. The composer is asked exactly as the service asks it
-(retrieval, then ``compose``), so a line says what `/v1/ask` would have done. Dev sets only: reading an acceptance
+(``validate_question``, ``retrieval_for``, then ``compose``), so a line says what `/v1/ask` would have done. Dev sets only: reading an acceptance
 set's errors this way is tuning on it.
 """
 
@@ -25,7 +25,7 @@ from benchmarks.common import SHARED, setup  # noqa: E402
 from evaluation.backends import indexed_speeches, with_composer  # noqa: E402
 from evaluation.datasets import BENCHMARKS, load_benchmark  # noqa: E402
 from evaluation.metrics import key_points_found  # noqa: E402
-from qa.features import asks_for_fact, asks_list_or_way  # noqa: E402
+from qa.features import gate_of  # noqa: E402
 from qa.service import AnswerService  # noqa: E402
 
 COLUMNS = (
@@ -44,18 +44,12 @@ COLUMNS = (
 )
 
 
-def kind_of(question: str) -> str:
-    """Which of `gated`'s gates a question meets (qa.learned.GatedComposer.compose)."""
-    if asks_for_fact(question):
-        return "fact"
-    return "open" if asks_list_or_way(question) else "thing"
-
-
 def explain(service: AnswerService, name: str, items) -> list[dict]:
     rows = []
     for item in items:
-        retrieval = service.retriever.retrieve(item.question, service.top_k)
-        comp = service.composer.compose(item.question, retrieval)
+        question = service.validate_question(item.question)
+        retrieval = service.retrieval_for(question, service.top_k)
+        comp = service.composer.compose(question, retrieval, max_chars=service.max_chars)
         f = comp.features
         evidence = f.get("fact_evidence", f.get("open_evidence"))
         threshold = f.get("fact_threshold", f.get("open_threshold"))
@@ -70,7 +64,7 @@ def explain(service: AnswerService, name: str, items) -> list[dict]:
                 "gold": "A" if item.answerable else "U",
                 "did": "answered" if comp.answerable else "refused",
                 "right": "yes" if comp.answerable == item.answerable else "NO",
-                "kind": kind_of(item.question),
+                "kind": gate_of(item.question),
                 "evidence": "" if evidence is None else f"{evidence:.4f}",
                 "threshold": "" if threshold is None else f"{threshold:.4f}",
                 "reason": f.get("refused", ""),

@@ -201,6 +201,15 @@ def asks_for_fact(question: str) -> bool:
     return asks_number(question) or bool(_ASK_TIME.search(question) or _ASK_PERSON.search(question))
 
 
+def gate_of(question: str) -> str:
+    """Which of the gated composer's gates a question meets (qa.learned.GatedComposer), and which validation
+    questions calibrate it (training.answerability): "fact" (``asks_for_fact``), "open" (a list or a way,
+    ``asks_list_or_way``), else "thing" (one named thing)."""
+    if asks_for_fact(question):
+        return "fact"
+    return "open" if asks_list_or_way(question) else "thing"
+
+
 def question_period_years(question: str) -> set[int]:
     """Years a question asks about: the ones it names, except a year naming a report ("2023年报告说…")."""
     naming = {int(y) for y in REPORT_YEAR.findall(question)}  # "2023年报告说…": the report, not the period

@@ -23,10 +23,9 @@ from qa.features import (
     Candidate,
     QuestionInfo,
     analyze_question,
-    asks_for_fact,
-    asks_list_or_way,
     asks_number,
     candidate_features,
+    gate_of,
     states_number,
 )
 from qa.index import LoadedIndex
@@ -296,7 +295,8 @@ class GatedComposer:
         comp = self.base.compose(question, retrieval, max_chars=max_chars)
         if not comp.answerable or comp.features.get("meta"):
             return comp
-        if asks_for_fact(question):
+        kind = gate_of(question)
+        if kind == "fact":
             located, probs = self.learned.score(question, retrieval)
             if asks_number(question):
                 # A sentence that states no number cannot say how many: the model, trained with a narrower reading
@@ -316,7 +316,7 @@ class GatedComposer:
             scored = {(c.pid, c.start): float(p) for c, p in zip(located, probs, strict=True)}
         else:
             # A list or a way keeps the lenient open gate; one named thing gets its own (qa.features, _ASK_LIST_OR_WAY).
-            gate = self.open_threshold if asks_list_or_way(question) else self.thing_threshold
+            gate = self.open_threshold if kind == "open" else self.thing_threshold
             quoted = [(c.passage_id, c.start) for c in comp.citations]
             best, scored = self.learned.clears(question, retrieval, gate, first=quoted)
             feats = {**comp.features, "open_evidence": best, "open_threshold": gate}

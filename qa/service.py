@@ -239,11 +239,7 @@ class AnswerService:
         composer_prepare = getattr(self.composer, "prepare", None)
         # The composer's work on the question alone overlaps the encoder (qa/prepare.py).
         prepared = prepare.start(composer_prepare, q) if composer_prepare is not None else None
-        # A composer that answers per speech also answers a question naming speeches from them alone.
-        names = getattr(self.composer, "compares", False)
-        retrieval = self.retriever.retrieve(query, k, filters, confine=names)
-        if retrieval.compared and names:
-            retrieval = self._per_speech(query, retrieval, filters)
+        retrieval = self.retrieval_for(query, k, filters)
         if prepared is not None:
             prepared.result()
         t1 = time.perf_counter()
@@ -269,6 +265,15 @@ class AnswerService:
         answerable = bool(citations)
         yield AnswerEvent("citations", citations=tuple(citations), answerable=answerable)
         yield AnswerEvent("done", timing_ms=timing, answerable=answerable)
+
+    def retrieval_for(self, query: str, k: int, filters: Filters | None = None) -> Retrieval:
+        """The passages the composer answers ``query`` from, as ``ask`` retrieves them."""
+        # A composer that answers per speech also answers a question naming speeches from them alone.
+        names = getattr(self.composer, "compares", False)
+        retrieval = self.retriever.retrieve(query, k, filters, confine=names)
+        if retrieval.compared and names:
+            retrieval = self._per_speech(query, retrieval, filters)
+        return retrieval
 
     def _per_speech(self, query: str, retrieval: Retrieval, filters: Filters | None) -> Retrieval:
         """A question naming several speeches ("上海和北京…分别") gets the best passages of each one."""

@@ -15,7 +15,6 @@ chosen on a validation split (articles never seen in training) and stored with t
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -24,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from data.files import write_atomically
+from data.files import write_atomically, write_json_atomically
 from embeddings.encoder import Encoder
 from qa.answerability import ARTIFACT_DIR, META_FILE, MODEL_FILE, model_key
-from qa.features import FEATURE_NAMES, asks_for_fact, asks_list_or_way, candidate_features
+from qa.features import FEATURE_NAMES, candidate_features, gate_of
 from qa.index import build_index, load_index
 from qa.learned import candidates_for, question_info
 from qa.lexical import normalize
@@ -266,13 +265,13 @@ def fit(rows: Rows, params: dict[str, Any] = PARAMS) -> tuple[Any, dict]:
     threshold, table = choose_threshold(best, answerable)
     # Questions that do not ask for a fact ("what / which / how") get a gate of their own, set where it refuses
     # at most OPEN_FALSE_REFUSAL of the answerable ones of the validation split (see the constant).
-    texts = [rows.text[i] for i in valid]
-    is_open = np.array([not asks_for_fact(t) for t in texts])
+    kinds = np.array([gate_of(rows.text[i]) for i in valid])
+    is_open = kinds != "fact"
     open_threshold, open_table = choose_threshold(
         best[is_open], answerable[is_open], max_false_refusal=OPEN_FALSE_REFUSAL
     )
     table["open_questions"] = {"threshold": open_threshold, **open_table}
-    is_thing = is_open & np.array([not asks_list_or_way(t) for t in texts])
+    is_thing = kinds == "thing"
     thing_threshold, thing_table = choose_threshold(
         best[is_thing], answerable[is_thing], max_false_refusal=THING_FALSE_REFUSAL
     )
@@ -376,7 +375,5 @@ def save(
         "report": report,
         "seconds": round(seconds, 1),
     }
-    write_atomically(
-        out_dir / META_FILE, (json.dumps(meta, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
-    )
+    write_json_atomically(out_dir / META_FILE, meta)
     return meta
