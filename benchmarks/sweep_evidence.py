@@ -17,13 +17,17 @@ cue, passage score) and its similarity range (``sim_floor`` / ``sim_ceiling``), 
 set by hand on the whole gold set, and ranks them by answer quality: the mean over the sets of key-point recall
 and citation precision, averaged, among the settings that answer no more unanswerable and refuse no more
 answerable questions than the first release's on any set (the similarity range moves the evidence score too).
-With ``--evidence-weights`` it sweeps the evidence score's weights and ranks them by refusals (unanswerable
+With ``--list-budget`` it sweeps how much longer an answer to a list or a way question may run
+(``list_budget``, times the answer's characters and sentences; ``composers.LIST_BUDGET``), against 1 (the first
+release's). With ``--evidence-weights`` it sweeps the evidence score's weights and ranks them by refusals (unanswerable
 refused minus answerable refused, averaged over the sets).
 
 Run: .venv/bin/python benchmarks/sweep_evidence.py [--sets gold-dev,national-dev,ncp-unanswerable]
      .venv/bin/python benchmarks/sweep_evidence.py --shape
      .venv/bin/python benchmarks/sweep_evidence.py --weights
      .venv/bin/python benchmarks/sweep_evidence.py --evidence-weights
+     .venv/bin/python benchmarks/sweep_evidence.py --list-budget --sets gold-dev,gold-dev2,national-dev,\
+         ncp-unanswerable,provincial-dev,provincial-dev2
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ def main() -> None:
         "--weights", action="store_true", help="sweep sentence weights x similarity range instead"
     )
     ap.add_argument("--evidence-weights", action="store_true", help="sweep the evidence score's weights")
+    ap.add_argument("--list-budget", action="store_true", help="sweep the list or way answers' length")
     args = ap.parse_args()
     sets = args.sets.split(",")
     if ACCEPTANCE & set(sets):
@@ -65,6 +70,9 @@ def main() -> None:
         return
     if args.weights:
         sweep(settings, encoder, cache, sets, weight_grid(), FIRST_RELEASE)
+        return
+    if args.list_budget:
+        sweep(settings, encoder, cache, sets, LIST_BUDGETS, ((("list_budget", 1.0),)))
         return
     if args.evidence_weights:
         sweep(settings, encoder, cache, sets, evidence_grid(), FIRST_RELEASE_EVIDENCE, refusals=True)
@@ -143,6 +151,9 @@ def shape_grid() -> list[Setting]:
 
 
 SHIPPED_SHAPE: Setting = (("keep_ratio", 0.7), ("max_passages", 2))
+
+
+LIST_BUDGETS: list[Setting] = [(("list_budget", b),) for b in (1.0, 1.5, 2.0, 2.5, 3.0)]
 
 
 def evidence_grid() -> list[Setting]:

@@ -278,9 +278,10 @@ class GatedComposer:
         *,
         base_threshold: float,
         threshold: float | None = None,
+        list_budget: float = 1.0,
     ) -> None:
         self.index = index
-        self.base = ExtractiveComposer(index, threshold=base_threshold)
+        self.base = ExtractiveComposer(index, threshold=base_threshold, list_budget=list_budget)
         self.learned = LearnedComposer(index, model, threshold=threshold)
         self.threshold = self.learned.threshold
         self.open_threshold = model.open_threshold

@@ -259,3 +259,25 @@ def test_who_gave_a_report_the_speech_speaks_of_is_answered_from_its_text(tmp_pa
     assert not lecture.answer.startswith("《")  # not the metadata lead ("《…》的讲话人是赵六")
     own = service.ask("这篇讲话是谁作的？")
     assert own.answerable and "赵六" in own.answer, own.answer
+
+
+def test_a_list_question_may_quote_more_of_its_measures_than_a_fact_question(tmp_path, fake_encoder):
+    """ "有哪些措施" is answered by several sentences; the list budget lets the answer carry more of them, while a
+    question asking for one fact keeps the short answer."""
+    from qa.compose import ExtractiveComposer
+
+    measures = [f"城市更新第{i}项措施是改造老旧小区{i}00个，同步完善配套设施和公共服务。" for i in range(1, 9)]
+    service = _one_paragraph_service(tmp_path, fake_encoder, "政府工作报告", "".join(measures))
+    answers = {}
+    for budget in (1.0, 2.0):
+        service.composer = ExtractiveComposer(service.index, threshold=-1.0, list_budget=budget)
+        for question in ("城市更新有哪些措施？", "城市更新要改造多少个老旧小区？"):
+            a = service.ask(question)
+            assert a.answerable and check_citations(a.answer, a.citations, service.index) == []
+            answers[budget, question] = a
+    short, long = answers[1.0, "城市更新有哪些措施？"], answers[2.0, "城市更新有哪些措施？"]
+    assert len(long.citations) > len(short.citations) >= 2
+    assert sum(len(c.quote) for c in short.citations) <= 200 * 1.15
+    assert 200 * 1.15 < sum(len(c.quote) for c in long.citations) <= 400 * 1.15
+    fact = "城市更新要改造多少个老旧小区？"
+    assert answers[1.0, fact].answer == answers[2.0, fact].answer
