@@ -7,7 +7,7 @@ Each line: set, id, gold (A answerable / U unanswerable), what the composer did 
 was right, the question's kind (fact / thing / open: which of `gated`'s gates it meets, qa.features), the evidence
 score that gate compared with its threshold, the threshold, the refusal's reason, whether the answer holds every
 key point, the question and the start of the answer. The composer is asked exactly as the service asks it
-(``validate_question``, ``retrieval_for``, then ``compose``), so a line says what `/v1/ask` would have done. Dev sets only: reading an acceptance
+(``validate_question``, ``reading``, ``retrieval_for``, then ``compose``), so a line says what `/v1/ask` would have done. Dev sets only: reading an acceptance
 set's errors this way is tuning on it.
 """
 
@@ -47,7 +47,7 @@ COLUMNS = (
 def explain(service: AnswerService, name: str, items) -> list[dict]:
     rows = []
     for item in items:
-        question = service.validate_question(item.question)
+        question = service.reading(service.validate_question(item.question))
         retrieval = service.retrieval_for(question, service.top_k)
         comp = service.composer.compose(question, retrieval, max_chars=service.max_chars)
         f = comp.features

@@ -21,6 +21,7 @@ from qa.index import LoadedIndex, load_index
 from qa.lexical import warm_up
 from qa.mentions import rewrite_follow_up
 from qa.retrieve import HybridRetriever, Mode, Retrieval
+from qa.terms import official_terms
 from qa.types import Answer, AnswerEvent, Citation, Filters, Hit
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,7 @@ class AnswerService:
         announce = getattr(self.encoder, "announce", None)
         if announce is None or history:
             return _nothing
-        ticket = announce(self.validate_question(question))
+        ticket = announce(self.reading(self.validate_question(question)))
         return functools.partial(self.encoder.withdraw, ticket)  # type: ignore[attr-defined]
 
     @staticmethod
@@ -153,6 +154,12 @@ class AnswerService:
                 fix="shorten it to the question itself",
             )
         return q
+
+    @staticmethod
+    def reading(question: str) -> str:
+        """The (validated) question as the passages are searched for and answered with: the common names of
+        statistics in it replaced by the reports' own (qa.terms: "GDP" → "生产总值")."""
+        return official_terms(question)
 
     @staticmethod
     def _top_k(top_k: int | None, default: int) -> int:
@@ -182,7 +189,7 @@ class AnswerService:
         *,
         mode: Mode = "hybrid",
     ) -> list[Hit]:
-        q = self.validate_question(question)
+        q = self.reading(self.validate_question(question))
         return self.retriever.retrieve(q, self._top_k(top_k, self.top_k), filters, mode=mode).hits
 
     def ask(
@@ -233,9 +240,9 @@ class AnswerService:
         (``delta``), each cited piece only after its citation was checked against the index, then the
         ``citations`` and ``done`` with the timing."""
         t0 = time.perf_counter()
-        q = self.validate_question(question)
+        q = self.reading(self.validate_question(question))
         k = self._top_k(top_k, self.top_k)
-        query = self.retrieval_query(q, history)
+        query = self.reading(self.retrieval_query(q, history))
         composer_prepare = getattr(self.composer, "prepare", None)
         # The composer's work on the question alone overlaps the encoder (qa/prepare.py).
         prepared = prepare.start(composer_prepare, q) if composer_prepare is not None else None

@@ -266,7 +266,9 @@ def test_a_list_question_may_quote_more_of_its_measures_than_a_fact_question(tmp
     question asking for one fact keeps the short answer."""
     from qa.compose import ExtractiveComposer
 
-    measures = [f"城市更新第{i}项措施是改造老旧小区{i}00个，同步完善配套设施和公共服务。" for i in range(1, 9)]
+    measures = [
+        f"城市更新第{i}项措施是改造老旧小区{i}00个，同步完善配套设施和公共服务。" for i in range(1, 9)
+    ]
     service = _one_paragraph_service(tmp_path, fake_encoder, "政府工作报告", "".join(measures))
     answers = {}
     for budget in (1.0, 2.0):
@@ -281,3 +283,36 @@ def test_a_list_question_may_quote_more_of_its_measures_than_a_fact_question(tmp
     assert 200 * 1.15 < sum(len(c.quote) for c in long.citations) <= 400 * 1.15
     fact = "城市更新要改造多少个老旧小区？"
     assert answers[1.0, fact].answer == answers[2.0, fact].answer
+
+
+def test_a_statistic_asked_by_its_common_name_finds_the_reports_official_one(tmp_path, fake_encoder):
+    """People ask for "GDP", "财政收入"; reports print 地区生产总值, 一般公共预算收入 (qa.terms)."""
+    from data.parse import make_speech
+    from qa.index import build_index
+    from qa.terms import official_terms
+
+    assert official_terms("湖南去年GDP是多少？") == "湖南去年生产总值是多少？"
+    assert (
+        official_terms("今年财政收入和居民收入增长多少？")
+        == "今年一般公共预算收入和居民人均可支配收入增长多少？"
+    )
+    assert official_terms("城镇居民人均可支配收入增长多少？") == "城镇居民人均可支配收入增长多少？"
+    assert official_terms("丽泽商务区的交通有哪些安排？") == "丽泽商务区的交通有哪些安排？"
+    sp = make_speech(
+        title="政府工作报告",
+        speaker="王五",
+        role="省长",
+        paragraphs=[
+            ("", "今年的主要预期目标是：地区生产总值增长5%左右，城镇新增就业30万人。"),
+            ("", "今年的主要预期目标是：粮食产量保持稳定，森林覆盖率增长0.5个百分点。"),
+        ],
+    )
+    build_index([sp], fake_encoder, tmp_path / "idx")
+    service = AnswerService(
+        load_index(tmp_path / "idx", fake_encoder), fake_encoder, composer="extractive-v1"
+    )
+    hits = service.search("今年GDP预期增长多少？", top_k=2, mode="bm25")
+    assert "地区生产总值" in hits[0].text and hits[0].score > hits[1].score
+    answer = service.ask("今年GDP预期增长多少？")
+    assert answer.question == "今年GDP预期增长多少？"  # the user's words, as asked
+    assert answer.answerable and "地区生产总值增长5%" in answer.citations[0].quote
