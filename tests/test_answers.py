@@ -298,6 +298,14 @@ def test_a_statistic_asked_by_its_common_name_finds_the_reports_official_one(tmp
     )
     assert official_terms("城镇居民人均可支配收入增长多少？") == "城镇居民人均可支配收入增长多少？"
     assert official_terms("丽泽商务区的交通有哪些安排？") == "丽泽商务区的交通有哪些安排？"
+    # Sentences are read the same way, so the asked name is found whichever name a report prints.
+    for asked, name, stated in [
+        ("今年GDP增长多少？", "生产总值", "地区生产总值增长5%左右"),
+        ("单位GDP能耗下降多少？", "单位生产总值能耗", "单位GDP能耗下降2％左右"),
+        ("今年居民收入增长多少？", "居民人均可支配收入", "居民收入增长与经济增长基本同步"),
+        ("农民收入增长多少？", "农村居民人均可支配收入", "农村居民人均可支配收入增长6%"),
+    ]:
+        assert name in official_terms(asked) and name in official_terms(stated)
     sp = make_speech(
         title="政府工作报告",
         speaker="王五",

@@ -155,7 +155,7 @@ def build_rows(
                 elif view == "cut":
                     exclude = np.asarray(sorted(stating - {gold_row}), dtype=np.int64)
                 retrieval = retriever.retrieve(q.question, TOP_K, query_vector=qv, exclude_rows=exclude)
-                cands = candidates_for(index, retrieval, PASSAGES)
+                cands = candidates_for(index, retrieval, PASSAGES, reading=False)
                 if view == "cut":
                     cands = _cut_answer(cands, q.paragraph_id, answers)
                 if not cands:
@@ -164,11 +164,11 @@ def build_rows(
                 y = np.zeros(len(cands), dtype=np.float32)
                 if view == "full":
                     for i, c in enumerate(cands):
-                        if c.pid == q.paragraph_id and any(a in normalize(c.cand.text) for a in answers):
+                        if c.pid == q.paragraph_id and any(a in normalize(c.quote) for a in answers):
                             y[i] = 1.0
                 rows.X.append(X)
                 rows.text.append(q.question)
-                rows.sentences.append([c.cand.text for c in cands])
+                rows.sentences.append([c.quote for c in cands])
                 rows.y.append(y)
                 rows.group.append(q_no)
                 rows.question_answerable.append(view == "full")
@@ -179,7 +179,7 @@ def build_rows(
             for swapped in q.swaps:
                 # The same question about a year no text states: every candidate is a near miss.
                 retrieval = retriever.retrieve(swapped, TOP_K, query_vector=swap_vecs[swapped])
-                cands = candidates_for(index, retrieval, PASSAGES)
+                cands = candidates_for(index, retrieval, PASSAGES, reading=False)
                 if not cands:
                     continue
                 rows.X.append(
@@ -188,7 +188,7 @@ def build_rows(
                     )
                 )
                 rows.text.append(swapped)
-                rows.sentences.append([c.cand.text for c in cands])
+                rows.sentences.append([c.quote for c in cands])
                 rows.y.append(np.zeros(len(cands), dtype=np.float32))
                 rows.group.append(q_no)
                 rows.question_answerable.append(False)
@@ -224,9 +224,7 @@ def _cut_answer(cands: list, gold_pid: str, answers: list[str]) -> list:
     from dataclasses import replace
 
     cut = {
-        i
-        for i, c in enumerate(cands)
-        if c.pid == gold_pid and any(a in normalize(c.cand.text) for a in answers)
+        i for i, c in enumerate(cands) if c.pid == gold_pid and any(a in normalize(c.quote) for a in answers)
     }
     kept_gold = [c for i, c in enumerate(cands) if c.pid == gold_pid and i not in cut]
     remaining_text = "".join(c.cand.text for c in kept_gold)
