@@ -152,12 +152,13 @@ def test_cli_ask_prints_answer_and_numbered_sources(real_index_dir):
     assert "16号线" in out.stdout and "来源：" in out.stdout and "[1] 李国龙" in out.stdout
 
 
-def _one_paragraph_service(tmp_path, fake_encoder, title: str, text: str) -> AnswerService:
-    """A speech of one paragraph, indexed, answered by the first release's writer that never refuses."""
+def _one_paragraph_service(tmp_path, fake_encoder, title: str, *texts: str) -> AnswerService:
+    """A speech of one paragraph (or one per text), indexed, answered by the first release's writer that never
+    refuses."""
     from data.parse import make_speech
     from qa.index import build_index
 
-    sp = make_speech(title=title, speaker="王五", role="区长", paragraphs=[("", text)])
+    sp = make_speech(title=title, speaker="王五", role="区长", paragraphs=[("", text) for text in texts])
     build_index([sp], fake_encoder, tmp_path / "idx")
     return AnswerService(
         load_index(tmp_path / "idx", fake_encoder), fake_encoder, composer="extractive-v1", threshold=-1.0
@@ -287,8 +288,6 @@ def test_a_list_question_may_quote_more_of_its_measures_than_a_fact_question(tmp
 
 def test_a_statistic_asked_by_its_common_name_finds_the_reports_official_one(tmp_path, fake_encoder):
     """People ask for "GDP", "财政收入"; reports print 地区生产总值, 一般公共预算收入 (qa.terms)."""
-    from data.parse import make_speech
-    from qa.index import build_index
     from qa.terms import official_terms
 
     assert official_terms("湖南去年GDP是多少？") == "湖南去年生产总值是多少？"
@@ -306,18 +305,12 @@ def test_a_statistic_asked_by_its_common_name_finds_the_reports_official_one(tmp
         ("农民收入增长多少？", "农村居民人均可支配收入", "农村居民人均可支配收入增长6%"),
     ]:
         assert name in official_terms(asked) and name in official_terms(stated)
-    sp = make_speech(
-        title="政府工作报告",
-        speaker="王五",
-        role="省长",
-        paragraphs=[
-            ("", "今年的主要预期目标是：地区生产总值增长5%左右，城镇新增就业30万人。"),
-            ("", "今年的主要预期目标是：粮食产量保持稳定，森林覆盖率增长0.5个百分点。"),
-        ],
-    )
-    build_index([sp], fake_encoder, tmp_path / "idx")
-    service = AnswerService(
-        load_index(tmp_path / "idx", fake_encoder), fake_encoder, composer="extractive-v1"
+    service = _one_paragraph_service(
+        tmp_path,
+        fake_encoder,
+        "政府工作报告",
+        "今年的主要预期目标是：地区生产总值增长5%左右，城镇新增就业30万人。",
+        "今年的主要预期目标是：粮食产量保持稳定，森林覆盖率增长0.5个百分点。",
     )
     hits = service.search("今年GDP预期增长多少？", top_k=2, mode="bm25")
     assert "地区生产总值" in hits[0].text and hits[0].score > hits[1].score
