@@ -300,9 +300,12 @@ def test_a_statistic_asked_by_its_common_name_finds_the_reports_official_one(tmp
     # Sentences are read the same way, so the asked name is found whichever name a report prints.
     for asked, name, stated in [
         ("今年GDP增长多少？", "生产总值", "地区生产总值增长5%左右"),
-        ("单位GDP能耗下降多少？", "单位生产总值能耗", "单位GDP能耗下降2％左右"),
-        ("今年居民收入增长多少？", "居民人均可支配收入", "居民收入增长与经济增长基本同步"),
-        ("农民收入增长多少？", "农村居民人均可支配收入", "农村居民人均可支配收入增长6%"),
+        ("单位GDP能耗下降多少？", "单位生产总值能耗", "单位GDP能耗下降3.5%"),
+        ("今年居民收入增长多少？", "居民人均可支配收入", "居民收入增长快于经济增长"),
+        ("农民收入增长多少？", "农村居民人均可支配收入", "农村居民人均可支配收入增长7%"),
+        ("研发投入强度是多少？", "研发经费投入强度", "研究与试验发展（R&D）经费投入强度达到2.6%"),
+        ("能耗强度下降多少？", "单位生产总值能耗", "单位GDP能耗下降3.5%"),
+        ("粮食总产量是多少？", "粮食产量", "粮食总产突破600亿斤"),
     ]:
         assert name in official_terms(asked) and name in official_terms(stated)
     service = _one_paragraph_service(
