@@ -89,10 +89,14 @@ def report_inside(question: str, titles: Sequence[str], passages: Sequence[str])
 
 def office_holders(speeches: Sequence[Speech], office: str, where: str) -> list[Speech]:
     """Speeches whose speaker's role names ``office`` (and ``where``, e.g. 浙江省, when given)."""
+    if where.endswith("副"):  # "管委会副主任是谁": the deputy's office, not the head's
+        office, where = "副" + office, where[:-1]
+    # The head's office is not its deputy's: "主任" asks for a 管委会主任, not a 管委会副主任.
+    holds = re.compile(re.escape(office) if office.startswith("副") else rf"(?<!副){re.escape(office)}")
     place = re.sub(r"(的|现任|目前|现在|今年|2\d{3}年)", "", where)
     out = []
     for sp in speeches:
-        if not sp.speaker or office not in sp.role:
+        if not sp.speaker or not holds.search(sp.role):
             continue
         context = " ".join([sp.role, sp.title, getattr(sp, "region", "") or ""])
         if place and not _place_matches(place, context):
@@ -102,9 +106,16 @@ def office_holders(speeches: Sequence[Speech], office: str, where: str) -> list[
 
 
 def _place_matches(place: str, context: str) -> bool:
-    """浙江 matches 浙江省; 内蒙古 matches 内蒙古自治区: compare without administrative suffixes."""
+    """浙江 matches 浙江省; 内蒙古 matches 内蒙古自治区: compare without administrative suffixes. A body named in
+    pieces matches too: "丽泽金融商务区管委会" in "丽泽金融商务区工委书记、管委会主任" (every word of it, of two
+    characters or more, is there)."""
     core = re.sub(r"(省|市|区|县|自治区|壮族|回族|维吾尔|特别行政区)$", "", place)
-    return bool(core) and core in context
+    if not core:
+        return False
+    if core in context:
+        return True
+    parts = [w for w in segment(core) if len(w) >= 2]
+    return len(parts) >= 2 and all(w in context for w in parts)
 
 
 def stating_sentence(speech_paragraphs, needles: Sequence[str]) -> tuple[int, int, int] | None:

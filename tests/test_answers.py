@@ -320,3 +320,34 @@ def test_a_statistic_asked_by_its_common_name_finds_the_reports_official_one(tmp
     answer = service.ask("今年GDP预期增长多少？")
     assert answer.question == "今年GDP预期增长多少？"  # the user's words, as asked
     assert answer.answerable and "地区生产总值增长5%" in answer.citations[0].quote
+
+
+def test_an_office_named_in_pieces_finds_its_holder_and_never_the_deputy(tmp_path, fake_encoder):
+    """ "云湖新区管委会主任是谁" names a body the speaker's role spells apart ("云湖新区工委书记、管委会主任"); a
+    管委会副主任 is not the 管委会主任 asked for."""
+    from data.parse import make_speech
+    from qa.index import build_index
+
+    speeches = [
+        make_speech(
+            title="建设现代化新区",
+            speaker="张三",
+            role="云湖新区工委书记、管委会主任",
+            paragraphs=[("", "新区今年重点推进产业园区建设，新增企业两百家。")],
+        ),
+        make_speech(
+            title="建设科技园区",
+            speaker="李四",
+            role="星河科技园工委书记、管委会副主任",
+            paragraphs=[("", "科技园今年重点推进孵化器建设，新增科技企业一百家。")],
+        ),
+    ]
+    build_index(speeches, fake_encoder, tmp_path / "idx")
+    service = AnswerService(
+        load_index(tmp_path / "idx", fake_encoder), fake_encoder, composer="extractive-v1"
+    )
+    head = service.ask("云湖新区管委会主任是谁？")
+    assert head.answerable and "张三" in head.answer and "李四" not in head.answer
+    deputy = service.ask("星河科技园管委会副主任是谁？")
+    assert deputy.answerable and "李四" in deputy.answer
+    assert "李四" not in service.ask("星河科技园管委会主任是谁？").answer
