@@ -95,9 +95,8 @@ _SURNAMES = set(
 # tagging it (at most 15 pieces; a piece whose character bigrams all occur costs a scan of the corpus text, about
 # 120 ms at 1M paragraphs, docs/index.md). The runs in gold and dev questions are 2-6 characters ("是哪天").
 _SKIP_RUN_MAX = 6
-MAX_SENTENCES = (
-    4  # the first release's: sentences one answer quotes (times the list budget for a list or a way)
-)
+# The first release's: sentences one answer quotes (times the list budget for a list or a way).
+MAX_SENTENCES = 4
 _PLACE_SUFFIX = ("区", "县", "市", "省", "镇", "乡", "村", "街道", "州", "旗")
 
 
