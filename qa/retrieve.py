@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from qa.types import Filters, Hit
 log = logging.getLogger(__name__)
 
 Mode = Literal["hybrid", "dense", "bm25"]
+MODES: tuple[str, ...] = get_args(Mode)
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 
 
@@ -198,6 +199,8 @@ class HybridRetriever:
         candidates), which is what the answerability model was trained on. When none of their paragraphs is
         among the candidates the ranking stays unconfined (it never happened on the dev sets: 98 questions
         naming a speech firmly, each with at least ``k`` of its paragraphs among them)."""
+        if mode not in MODES:  # a typo would otherwise retrieve nothing, silently
+            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         allowed = self.allowed_rows(filters)
         if exclude_rows is not None and len(exclude_rows):
             base = allowed if allowed is not None else self.index.live_rows()

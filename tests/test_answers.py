@@ -315,6 +315,8 @@ def test_a_statistic_asked_by_its_common_name_finds_the_reports_official_one(tmp
         "今年的主要预期目标是：地区生产总值增长5%左右，城镇新增就业30万人。",
         "今年的主要预期目标是：粮食产量保持稳定，森林覆盖率增长0.5个百分点。",
     )
+    with pytest.raises(ValueError, match="mode must be one of"):
+        service.search("今年GDP预期增长多少？", mode="lexical")  # type: ignore[arg-type]
     hits = service.search("今年GDP预期增长多少？", top_k=2, mode="bm25")
     assert "地区生产总值" in hits[0].text and hits[0].score > hits[1].score
     answer = service.ask("今年GDP预期增长多少？")
