@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -233,6 +234,27 @@ def test_provincial_dev2_is_a_second_dev_set_on_the_same_reports_regions_and_new
     assert all(not i.evidence for i in dev2.items if not i.answerable)
 
 
+def test_provincial_dev3_is_a_third_dev_set_on_the_same_reports_regions_and_new_questions():
+    dev3, dev2, dev, held_out = (
+        load_benchmark("provincial-dev3"),
+        load_benchmark("provincial-dev2"),
+        load_benchmark("provincial-dev"),
+        load_benchmark("provincial"),
+    )
+    assert not dev3.internal_only and dev3.skipped == () and dev3.name == "provincial-dev3"
+    assert [s.speech_id for s in dev3.speeches] == [s.speech_id for s in held_out.speeches]
+    assert {i.region for i in dev3.items} == {i.region for i in dev.items} == {i.region for i in dev2.items}
+    assert not {i.region for i in dev3.items} & {i.region for i in held_out.items}
+    assert min(Counter(i.region for i in dev3.items).values()) >= 4
+    answerable = [i for i in dev3.items if i.answerable]
+    assert len(answerable) >= 46 and len(dev3.items) - len(answerable) >= 22
+    assert all(i.region for i in dev3.items) and not any("北京" in i.question for i in dev3.items)
+    earlier = {i.question for i in dev.items} | {i.question for i in dev2.items}
+    assert not {i.question for i in dev3.items} & earlier
+    _evidence_once_and_in_its_region(dev3.speeches, answerable)
+    assert all(not i.evidence and not i.key_points for i in dev3.items if not i.answerable)
+
+
 def test_national_dev_is_an_internal_dev_set_on_the_three_reports_with_its_evidence_in_their_passages():
     bench = load_benchmark("national-dev")
     assert bench.internal_only and bench.skipped == ()
@@ -278,6 +300,7 @@ def test_every_registered_benchmark_has_a_loader_and_a_description():
         "provincial",
         "provincial-dev",
         "provincial-dev2",
+        "provincial-dev3",
         "national-dev",
         "drcd",
     } <= set(BENCHMARKS)

@@ -97,6 +97,12 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
             "data/eval/provincial_dev2.jsonl over data/corpora/provincial-2025.jsonl (second dev set, varied phrasing)",
         ),
         BenchmarkSpec(
+            "provincial-dev3",
+            lambda data, limit: builtin.load_provincial_dev3(limit),
+            False,
+            "data/eval/provincial_dev3.jsonl over data/corpora/provincial-2025.jsonl (third dev set, written blind)",
+        ),
+        BenchmarkSpec(
             "national-dev",
             lambda data, limit: builtin.load_national_dev(limit),
             False,
