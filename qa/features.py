@@ -189,6 +189,43 @@ def states_number(text: str) -> bool:
     return bool(_STATES_NUMBER.search(text))
 
 
+# Units of measure (money, mass, length, area, volume, power, vehicles, visits), as opposed to the counting words
+# (个, 项, 家: how a count is said, which a sentence may say another way). A figure asked in one of these can only be
+# stated in it: a growth rate ("增长27％") does not say how many 万辆. Grammar, not corpus vocabulary; two spellings
+# of one unit are one (公里 / 千米).
+_MEASURED = {
+    **dict.fromkeys("元 美元 吨 斤 公斤 千克 辆 人次 千瓦 标箱 立方米 亩 公顷".split()),
+    "公里": "(?:公里|千米)",
+    "千米": "(?:公里|千米)",
+    "平方公里": "(?:平方公里|平方千米)",
+    "平方千米": "(?:平方公里|平方千米)",
+    "米": "(?<![平立])米",
+    "平方米": "平方米",
+}
+
+
+@functools.lru_cache(maxsize=256)
+def _measured_pattern(unit: str) -> re.Pattern[str] | None:
+    core = unit.lstrip("万亿")  # 万辆 is counted in 辆, 亿元 in 元: "168.4万辆", "1.3万亿元", "5503亿元"
+    if core not in _MEASURED:
+        return None
+    spelled = _MEASURED[core] or re.escape(core)
+    return re.compile(rf"{_NUMBER}\s*(?:多|余)?\s*[万亿千百]*\s*{spelled}")
+
+
+def asks_measured(question: str) -> str:
+    """The unit of measure a quantity question asks in ("多少万辆" → "万辆"), "" when it asks in none (a count,
+    a share, or no unit)."""
+    unit = _asked_unit(question)
+    return unit if unit and _measured_pattern(unit) is not None else ""
+
+
+def states_measured(unit: str, text: str) -> bool:
+    """Whether ``text`` states a quantity in ``unit`` (or another magnitude of it: 万吨 for 吨)."""
+    pattern = _measured_pattern(unit)
+    return pattern is None or pattern.search(text) is not None
+
+
 def asks_list_or_way(question: str) -> bool:
     """Whether a question asks for a list or a way (see ``_ASK_LIST_OR_WAY``)."""
     return bool(_ASK_LIST_OR_WAY.search(question))

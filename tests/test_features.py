@@ -169,3 +169,14 @@ def test_a_list_or_a_way_is_told_from_one_thing():
         "属于哪个省？",
     ):
         assert not asks_list_or_way(question), question
+
+
+def test_a_figure_asked_in_a_unit_of_measure_is_stated_only_in_that_unit():
+    """ "多少万辆" is answered by "12.5万辆", not by a growth rate; a count ("多少个") names no unit of measure."""
+    from qa.features import asks_measured, states_measured
+
+    assert asks_measured("新城去年新能源汽车产量是多少万辆？") == "万辆"
+    assert asks_measured("新城今年要实施多少个项目？") == "" and asks_measured("新城GDP增长多少？") == ""
+    assert states_measured("万辆", "新能源汽车产量达12.5万辆") and not states_measured("万辆", "产量增长27%")
+    assert states_measured("亿元", "营业收入1.2万亿元") and not states_measured("亿元", "营业收入增长7%以上")
+    assert states_measured("平方公里", "规划面积3万平方千米") and not states_measured("米", "面积30平方米")

@@ -41,6 +41,29 @@ def test_question_whose_unit_is_absent_is_refused_and_answered_when_present(tmp_
     assert absent.citations == ()
 
 
+def test_a_figure_asked_in_units_is_refused_when_only_its_growth_rate_is_stated(tmp_path, real_encoder):
+    """ "多少万辆" asks for a level: a sentence giving only the growth rate does not state it."""
+    question = "新城去年新能源汽车产量是多少万辆？"
+    answers = {}
+    for level in (True, False):
+        output = (
+            "新城新能源汽车产量达12.5万辆，增长27%。"
+            if level
+            else "新城新能源汽车产量增长27%，整车出口增长一倍。"
+        )
+        speech = make_speech(
+            title="2025年新城政府工作报告",
+            speaker="张明",
+            role="新城区长",
+            date="2025-01-20",
+            paragraphs=[("一、2024年工作回顾", output), *_COMMON],
+        )
+        build_index([speech], real_encoder, tmp_path / str(level))
+        answers[level] = AnswerService.open(tmp_path / str(level), real_encoder).ask(question)
+    assert answers[True].answerable and "12.5万辆" in answers[True].answer, answers[True].answer
+    assert not answers[False].answerable and answers[False].citations == (), answers[False].answer
+
+
 def _report(tmp_path, real_encoder, composer: str, plan_states_it: bool) -> AnswerService:
     plan = "今年新城城镇调查失业率控制在5.5%左右，城镇新增就业3万人以上。"
     if not plan_states_it:
