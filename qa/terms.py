@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 # Common name (as people ask) -> the name government work reports and statistical bulletins print. Each right side
@@ -45,6 +46,10 @@ _MARKS = tuple(
 _OFFICIAL = {f"g{i}": name for i, (_, name) in enumerate(_COMMON_NAMES)}
 
 
+# Memoized: `gated` reads each candidate sentence twice (its extractive writer and the model's candidates), and the
+# service reads a question for the encoder's batch and again for the answer. Pure function of a corpus's or a
+# question's text; the bound holds the top passages of a few hundred recent questions, as qa.features' caches.
+@functools.lru_cache(maxsize=8192)
 def official_terms(text: str) -> str:
     """``text`` with the common names of statistics replaced by the reports' ("湖南去年GDP是多少？" →
     "湖南去年生产总值是多少？"); unchanged when it names none. Questions are read with it, and so are the

@@ -308,6 +308,9 @@ def test_a_statistic_asked_by_its_common_name_finds_the_reports_official_one(tmp
         ("粮食总产量是多少？", "粮食产量", "粮食总产突破600亿斤"),
     ]:
         assert name in official_terms(asked) and name in official_terms(stated)
+        # A question is read again after a follow-up is joined to it: reading twice changes nothing more.
+        assert official_terms(official_terms(asked)) == official_terms(asked)
+        assert official_terms(official_terms(stated)) == official_terms(stated)
     service = _one_paragraph_service(
         tmp_path,
         fake_encoder,
