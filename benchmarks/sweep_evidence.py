@@ -72,7 +72,7 @@ def main() -> None:
         sweep(settings, encoder, cache, sets, weight_grid(), FIRST_RELEASE)
         return
     if args.list_budget:
-        sweep(settings, encoder, cache, sets, LIST_BUDGETS, ((("list_budget", 1.0),)))
+        sweep(settings, encoder, cache, sets, LIST_BUDGETS, FIRST_RELEASE_LIST)
         return
     if args.evidence_weights:
         sweep(settings, encoder, cache, sets, evidence_grid(), FIRST_RELEASE_EVIDENCE, refusals=True)
@@ -154,6 +154,7 @@ SHIPPED_SHAPE: Setting = (("keep_ratio", 0.7), ("max_passages", 2))
 
 
 LIST_BUDGETS: list[Setting] = [(("list_budget", b),) for b in (1.0, 1.5, 2.0, 2.5, 3.0)]
+FIRST_RELEASE_LIST: Setting = (("list_budget", 1.0),)  # list answers as long as any other
 
 
 def evidence_grid() -> list[Setting]:

@@ -194,13 +194,12 @@ def states_number(text: str) -> bool:
 # stated in it: a growth rate ("增长27％") does not say how many 万辆. Grammar, not corpus vocabulary; two spellings
 # of one unit are one (公里 / 千米).
 _MEASURED = {
-    **dict.fromkeys("元 美元 吨 斤 公斤 千克 辆 人次 千瓦 标箱 立方米 亩 公顷".split()),
+    **dict.fromkeys("元 美元 吨 斤 公斤 千克 辆 人次 千瓦 标箱 立方米 平方米 亩 公顷".split()),
     "公里": "(?:公里|千米)",
     "千米": "(?:公里|千米)",
     "平方公里": "(?:平方公里|平方千米)",
     "平方千米": "(?:平方公里|平方千米)",
     "米": "(?<![平立])米",
-    "平方米": "平方米",
 }
 
 
