@@ -297,6 +297,23 @@ def test_a_statistic_asked_by_its_common_name_finds_the_reports_official_one(tmp
     )
     assert official_terms("城镇居民人均可支配收入增长多少？") == "城镇居民人均可支配收入增长多少？"
     assert official_terms("丽泽商务区的交通有哪些安排？") == "丽泽商务区的交通有哪些安排？"
+    # Every row of the table applies (a row whose pattern lacks a quick-test mark would silently never apply).
+    for common, official in [
+        ("经济增速", "生产总值增长"),
+        ("ＧＤＰ", "生产总值"),
+        ("gdp", "生产总值"),
+        ("农民人均收入", "农村居民人均可支配收入"),
+        ("CPI", "居民消费价格"),
+        ("ＣＰＩ", "居民消费价格"),
+        ("Ｒ＆Ｄ经费", "研发经费"),
+        ("r&d经费", "研发经费"),
+        ("研究与试验发展（R&D）经费", "研发经费"),
+        ("社零额", "社会消费品零售总额"),
+        ("规上工业", "规模以上工业"),
+        ("固投", "固定资产投资"),
+        ("社会消费品零售额", "社会消费品零售总额"),
+    ]:
+        assert official_terms(f"今年{common}多少？") == f"今年{official}多少？", common
     # Sentences are read the same way, so the asked name is found whichever name a report prints.
     for asked, name, stated in [
         ("今年GDP增长多少？", "生产总值", "地区生产总值增长5%左右"),
