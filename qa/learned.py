@@ -15,6 +15,7 @@ from qa.compose import (
     ExtractiveComposer,
     _Cand,
     _write,
+    answer_requirement,
     compose_meta,
     speech_prefixes,
     unknown_report,
@@ -298,7 +299,11 @@ class GatedComposer:
         list_budget: float = 1.0,
     ) -> None:
         self.index = index
-        self.base = ExtractiveComposer(index, threshold=base_threshold, list_budget=list_budget)
+        # The fact asked opens the answer: gated also hands its writer the sentence the model reads as stating
+        # it (``compose``, the fact gate).
+        self.base = ExtractiveComposer(
+            index, threshold=base_threshold, list_budget=list_budget, fact_first=True
+        )
         self.learned = LearnedComposer(index, model, threshold=threshold)
         self.threshold = self.learned.threshold
         self.open_threshold = model.open_threshold
@@ -340,6 +345,20 @@ class GatedComposer:
                     REFUSAL, False, (), best, {**feats, "refused": "no sentence states the asked fact"}
                 )
             scored = {(c.pid, c.start): float(p) for c, p in zip(located, probs, strict=True)}
+            # The sentence the model reads as stating the quantity or time asked opens the answer when the extractive
+            # writer, which ranks by topic, left it out ("2022年全国国内生产总值增长了多少？" quoted the five-year
+            # review's shares, not "全年国内生产总值增长3%"): the answer's first sentence carries the asked-for fact.
+            # Only for what the writer's own requirement checks (qa.compose.answer_requirement): for 谁 it kept a
+            # sentence naming the person where the model's best repeated the question. Dev sets: five answerable
+            # questions' answers changed, each to hold its key point (docs/answerability.md, "The fact first").
+            top = located[int(probs.argmax())]
+            quoted = {(c.passage_id, c.start) for c in comp.citations}
+            if (
+                not retrieval.compared
+                and (top.pid, top.start) not in quoted
+                and answer_requirement(question) is not None
+            ):
+                comp = self.base.compose(question, retrieval, max_chars=max_chars, lead=(top.pid, top.start))
         else:
             # A list or a way keeps the lenient open gate; one named thing gets its own (qa.features, _ASK_LIST_OR_WAY).
             gate = self.open_threshold if kind == "open" else self.thing_threshold

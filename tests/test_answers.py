@@ -373,3 +373,48 @@ def test_an_office_named_in_pieces_finds_its_holder_and_never_the_deputy(tmp_pat
     deputy = service.ask("星河科技园管委会副主任是谁？")
     assert deputy.answerable and "李四" in deputy.answer
     assert "李四" not in service.ask("星河科技园管委会主任是谁？").answer
+
+
+def test_a_lead_stating_the_asked_quantity_opens_the_answer_and_any_other_lead_is_ignored(
+    tmp_path, fake_encoder
+):
+    """The gated composer hands the extractive writer the sentence its model reads as stating the fact asked
+    (``lead``); the writer opens with it when it states the quantity or time asked, and otherwise writes as it
+    would without one."""
+    service = _one_paragraph_service(
+        tmp_path,
+        fake_encoder,
+        "新城政府工作报告",
+        "新城轨道交通建设取得新进展，新城轨道交通线网规划建设线路12条。轨道交通沿线城市更新稳步推进。",
+        "新城绿化覆盖率继续提升。今年新城新建轨道交通线路3条，总里程达到45公里。",
+    )
+    composer = service.composer
+
+    def sentences():
+        for hit in service.retriever.retrieve("新城", 5).hits:
+            for s in service.index.paragraph(service.index.row_of(hit.passage_id)).sentences:
+                yield hit.passage_id, s
+
+    where = {s.text: (pid, s.start) for pid, s in sentences()}
+    stating, topic = (
+        where["今年新城新建轨道交通线路3条，总里程达到45公里。"],
+        where["轨道交通沿线城市更新稳步推进。"],
+    )
+
+    question = "新城今年新建多少条轨道交通线路？"
+    retrieval = service.retriever.retrieve(question, 5)
+    own = composer.compose(question, retrieval)
+    assert own.answer.startswith(
+        "新城轨道交通建设取得新进展"
+    )  # the writer's own pick opens with another figure
+    led = composer.compose(question, retrieval, lead=stating)
+    assert led.answerable and check_citations(led.answer, led.citations, service.index) == []
+    assert (led.citations[0].passage_id, led.citations[0].start) == stating
+    assert led.answer.startswith("今年新城新建轨道交通线路3条")
+    # A lead that states no number of lines, or a question asking no quantity or time: the writer's own answer.
+    assert composer.compose(question, retrieval, lead=topic) == own
+    open_question = "新城轨道交通建设有什么进展？"
+    retrieval = service.retriever.retrieve(open_question, 5)
+    assert composer.compose(open_question, retrieval, lead=stating) == composer.compose(
+        open_question, retrieval
+    )

@@ -349,3 +349,37 @@ def test_a_question_naming_a_region_is_answered_from_its_report_alone(tmp_path, 
     stated = _two_regions(tmp_path, real_encoder, named_states_it=True).ask(question)
     assert stated.answerable and "4.3%" in stated.answer, stated.answer
     assert {c.speech_title for c in stated.citations} == {"2025年吉林省政府工作报告"}
+
+
+def test_a_quantity_question_is_answered_first_by_the_sentence_stating_it(tmp_path, real_encoder):
+    """Issue 8: the answer's first sentence carries the asked-for fact, not a sentence on the topic that comes
+    first in its paragraph (the first release quoted in reading order)."""
+    speech = make_speech(
+        title="2025年新城政府工作报告",
+        speaker="张明",
+        role="新城区长",
+        date="2025-01-20",
+        paragraphs=[
+            (
+                "一、2024年工作回顾",
+                "新城生产总值连续跨越两个千亿台阶，去年生产总值占全市比重提高到12%。"
+                "去年新城生产总值增长5.2%，城镇新增就业1.2万人。",
+            ),
+            (
+                "一、2024年工作回顾",
+                "新城就业形势保持稳定，去年新城开展就业培训3万人次。去年新城城镇新增就业1.3万人，生产总值增长5.1%。",
+            ),
+            *_COMMON,
+        ],
+    )
+    build_index([speech], real_encoder, tmp_path / "index")
+    service = AnswerService.open(tmp_path / "index", real_encoder)
+    for question, stating in (
+        ("新城去年生产总值增长了多少？", "去年新城生产总值增长5.2%"),
+        ("新城去年城镇新增就业多少人？", "去年新城城镇新增就业1.3万人"),
+    ):
+        answer = service.ask(question)
+        assert answer.answerable, (question, answer.answer)
+        assert answer.answer.startswith(stating) and answer.citations[0].quote.startswith(stating), (
+            answer.answer
+        )
