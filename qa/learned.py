@@ -349,8 +349,8 @@ class GatedComposer:
             # writer, which ranks by topic, left it out ("2022年全国国内生产总值增长了多少？" quoted the five-year
             # review's shares, not "全年国内生产总值增长3%"): the answer's first sentence carries the asked-for fact.
             # Only for what the writer's own requirement checks (qa.compose.answer_requirement): for 谁 it kept a
-            # sentence naming the person where the model's best repeated the question. Dev sets: five answerable
-            # questions' answers changed, each to hold its key point (docs/answerability.md, "The fact first").
+            # sentence naming the person where the model's best repeated the question. Dev sets: four answers
+            # gained their key point, none lost one (docs/answerability.md, "The fact first").
             top = located[int(probs.argmax())]
             quoted = {(c.passage_id, c.start) for c in comp.citations}
             if (
