@@ -291,6 +291,51 @@ def test_national_corpus_is_rebuilt_byte_identically_from_the_2023_to_2025_repor
     assert [s["year"] for s in build(rows)] == [2023, 2024, 2025]
 
 
+def test_cpc_dev_is_an_internal_dev_set_on_the_three_congress_reports_with_new_questions():
+    bench = load_benchmark("cpc-dev")
+    assert bench.internal_only and bench.skipped == () and bench.name == "cpc-dev"
+    # The 2012 text names no speaker, so none is set (see data/corpora/README.md).
+    assert sorted((s.date, s.speaker) for s in bench.speeches) == [
+        ("2012-11-08", ""),
+        ("2017-10-18", "习近平"),
+        ("2022-10-16", "习近平"),
+    ]
+    assert {s.region for s in bench.speeches} == {"全国"}
+    answerable = [i for i in bench.items if i.answerable]
+    assert len(answerable) >= 45 and len(bench.items) - len(answerable) >= 25
+    assert all(i.region == "全国" for i in bench.items)
+    # Every question names the congress or the year: the three reports discuss the same topics.
+    assert all(any(m in i.question for m in ("十八大", "十九大", "二十大", "2012年")) for i in bench.items)
+    texts = [normalize(p.text) for s in bench.speeches for p in s.paragraphs]
+    for item in answerable:
+        assert item.evidence, item.id
+        for e in item.evidence:
+            assert sum(normalize(e) in t for t in texts) == 1, (item.id, e)
+    assert all(not i.evidence and not i.key_points for i in bench.items if not i.answerable)
+    others = {
+        normalize(json.loads(line)["question"])
+        for path in sorted((REPO / "data" / "eval").glob("*.jsonl"))
+        if path.name != "cpc_dev.jsonl"
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    }
+    assert not {normalize(i.question) for i in bench.items} & others
+
+
+@needs_shared
+def test_cpc_corpus_is_rebuilt_byte_identically_from_the_18th_to_20th_congress_reports_only():
+    spec = importlib.util.spec_from_file_location("make_cpc", REPO / "data" / "corpora" / "make_cpc.py")
+    assert spec is not None and spec.loader is not None
+    make_cpc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_cpc)
+
+    src = SHARED / "gov_work_reports_national" / "cpc_congress_reports.jsonl"
+    rows = [json.loads(line) for line in src.read_text(encoding="utf-8").splitlines() if line.strip()]
+    built = "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in make_cpc.build(rows))
+    assert built == (REPO / "data" / "corpora" / "cpc-2012-2022.jsonl").read_text(encoding="utf-8")
+    assert [s["year"] for s in make_cpc.build(rows)] == [2012, 2017, 2022]
+
+
 def test_every_registered_benchmark_has_a_loader_and_a_description():
     assert {
         "cmrc2018-unanswerable",
@@ -302,6 +347,7 @@ def test_every_registered_benchmark_has_a_loader_and_a_description():
         "provincial-dev2",
         "provincial-dev3",
         "national-dev",
+        "cpc-dev",
         "drcd",
     } <= set(BENCHMARKS)
     assert all(spec.description and callable(spec.load) for spec in BENCHMARKS.values())

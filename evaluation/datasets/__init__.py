@@ -108,6 +108,13 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
             False,
             "data/eval/national_dev.jsonl over data/corpora/national-2023-2025.jsonl (dev set, internal only)",
         ),
+        BenchmarkSpec(
+            "cpc-dev",
+            lambda data, limit: builtin.load_cpc_dev(limit),
+            False,
+            "data/eval/cpc_dev.jsonl over data/corpora/cpc-2012-2022.jsonl (DEV set, internal only: tuning allowed, "
+            "never an acceptance set)",
+        ),
     )
 }
 

@@ -1,6 +1,7 @@
 """speechqa's own gold sets: data/eval/gold*.jsonl over the built-in corpus, provincial.jsonl,
 provincial_dev.jsonl, provincial_dev2.jsonl and provincial_dev3.jsonl (dev sets) over 30 reports, national_dev.jsonl (a
-dev set) over the State Council government work reports of 2023-2025."""
+dev set) over the State Council government work reports of 2023-2025, cpc_dev.jsonl (a dev set) over the CPC National
+Congress reports of 2012, 2017 and 2022."""
 
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ PROVINCIAL_LICENCE = (
 )
 NATIONAL_CORPUS = DATA_DIR / "corpora" / "national-2023-2025.jsonl"
 NATIONAL_DEV_GOLD = EVAL_DIR / "national_dev.jsonl"
+CPC_CORPUS = DATA_DIR / "corpora" / "cpc-2012-2022.jsonl"
+CPC_DEV_GOLD = EVAL_DIR / "cpc_dev.jsonl"
 LICENCE = "License: MIT (speechqa's own hand-written questions; see data/eval/README.md)."
 
 
@@ -164,5 +167,32 @@ def load_national_dev(limit: int | None = None) -> Benchmark:
         data_file=NATIONAL_DEV_GOLD,
         description="national_dev.jsonl: hand-written DEV questions (answerable and near-miss unanswerable) on "
         "the State Council government work reports of 2023-2025; tuning allowed, never an acceptance set",
+        skipped=gold.skipped,
+    )
+
+
+def load_cpc_dev(limit: int | None = None) -> Benchmark:
+    """cpc_dev.jsonl over the CPC National Congress reports of 2012 (18th), 2017 (19th) and 2022 (20th).
+
+    A DEV set on a corpus the service was never measured or tuned on, written blind and frozen before any run: tuning
+    on it is allowed, but it is never an acceptance set. Internal only: the reports come from a repository that states
+    no licence."""
+    speeches = _load_corpus(
+        CPC_CORPUS,
+        "CPC congress",
+        fix="run it from a source checkout: the CPC corpus is internal only and not shipped in the package "
+        "(see data/corpora/README.md)",
+    )
+    gold = load_gold(CPC_DEV_GOLD)
+    return Benchmark(
+        name="cpc-dev",
+        speeches=tuple(speeches),
+        items=tuple(first(list(gold.items), limit)),
+        licence="License: none stated (reports via aldohemsn/chinese-political-corpora from zh.wikisource.org, "
+        "see data/corpora/README.md; questions hand-written, see data/eval/README.md). Internal use only.",
+        internal_only=True,
+        data_file=CPC_DEV_GOLD,
+        description="cpc_dev.jsonl: hand-written DEV questions (answerable and near-miss unanswerable) on the CPC "
+        "National Congress reports of 2012, 2017 and 2022, written blind; tuning allowed, never an acceptance set",
         skipped=gold.skipped,
     )
