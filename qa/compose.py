@@ -19,7 +19,7 @@ from qa.mentions import region_core, speech_label, speech_labels, unknown_report
 from qa.meta import lead_for, meta_kind, needles_for, office_holders, report_inside, stating_sentence
 from qa.prepare import Prepared
 from qa.retrieve import Retrieval
-from qa.terms import official_terms
+from qa.terms import matched_text
 from qa.types import Citation, Hit
 
 REFUSAL = "根据现有讲话资料，无法回答该问题。"
@@ -266,7 +266,7 @@ class ExtractiveComposer:
             for j, s in enumerate(para.sentences):
                 if is_heading(s.text, j, len(para.sentences)):
                     continue  # the paragraph's topic, which its other sentences answer
-                lex = self._coverage(terms, official_terms(s.text))  # read as the question is (qa.terms)
+                lex = self._coverage(terms, matched_text(s.text))  # read as the question is (qa.terms)
                 cue = sum(1.0 for t in qtypes if t in _CUES and _CUES[t].search(s.text)) / max(1, len(qtypes))
                 sim = float(sims[j])
                 score = (
@@ -323,7 +323,7 @@ class ExtractiveComposer:
         context = " ".join(
             [h.text for h in retrieval.hits[:2]] + [sp.title, sp.speaker, sp.role, top.section]
         )
-        coverage = self._coverage(terms, official_terms(context))
+        coverage = self._coverage(terms, matched_text(context))
         best = max(cands, key=lambda c: c.score)
         best_sim = max(c.sim for c in cands)
         # Terms the corpus never uses weaken the case; the score stays soft because paraphrases use them too.

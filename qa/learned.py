@@ -35,7 +35,7 @@ from qa.index import LoadedIndex
 from qa.mentions import speech_label
 from qa.prepare import Prepared
 from qa.retrieve import Retrieval
-from qa.terms import official_terms
+from qa.terms import matched_text
 from qa.types import Citation, Hit
 
 
@@ -80,7 +80,7 @@ def candidates_for(
     both sides there too moved 635 of 500,095 rows, and a model retrained so was the shipped one within the
     retrain's own spread on the dev sets (102 near misses and 19 answerable questions refused, against 102 and
     17; docs/answerability.md, "Official names"), at the cost of a new artifact."""
-    read = official_terms if reading else str
+    read = matched_text if reading else str
     out: list[Located] = []
     qv = retrieval.query_vector
     for rank, hit in enumerate(retrieval.hits[:passages]):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import re
 
+from qa.numerals import arabic_numerals
+
 # Common name (as people ask) -> the name government work reports and statistical bulletins print. Each right side
 # is the National Bureau of Statistics' indicator name, or the part of it that all its official forms share, so
 # that it matches whichever form a report uses:
@@ -59,3 +61,11 @@ def official_terms(text: str) -> str:
     if not any(mark in low for mark in _MARKS):
         return text  # most sentences: a substring test is ~20x cheaper than the regex's scan
     return _ANY_NAME.sub(lambda m: _OFFICIAL[m.lastgroup or ""], text)
+
+
+@functools.lru_cache(maxsize=8192)
+def matched_text(text: str) -> str:
+    """A corpus text (a candidate sentence, a passage) as a question is matched against it: its numerals in digits
+    (qa.numerals: "二0一一年…四十七点三万亿元" → "2011年…47.3万亿元") and its statistics by their official names. Quotes
+    stay verbatim; only the matching reads this."""
+    return official_terms(arabic_numerals(text))
