@@ -352,10 +352,10 @@ class GatedComposer:
             # sentence naming the person where the model's best repeated the question. Dev sets: four answers
             # gained their key point, none lost one (docs/answerability.md, "The fact first").
             top = located[int(probs.argmax())]
-            quoted = {(c.passage_id, c.start) for c in comp.citations}
+            cited = {(c.passage_id, c.start) for c in comp.citations}
             if (
                 not retrieval.compared
-                and (top.pid, top.start) not in quoted
+                and (top.pid, top.start) not in cited
                 and answer_requirement(question) is not None
             ):
                 comp = self.base.compose(question, retrieval, max_chars=max_chars, lead=(top.pid, top.start))
