@@ -20,6 +20,31 @@ _REGION_SUFFIX = re.compile(f"({_SUFFIXES})$")
 # figure is about (grammar of how reports are cited; qa.features reads the period from the other years).
 REPORT_YEAR = re.compile(r"((?:19|20)\d\d)\s*年(?:的|度)?(?:[\u4e00-\u9fff]{0,6}?)(?:工作)?报告")
 _YEAR_IN_TITLE = re.compile(r"((?:19|20)\d\d)\s*年")
+# A party congress, by its ordinal as written: "第十九次全国代表大会", "北京市第十三次代表大会", "第十三次党代会", and the
+# short form of the national ones, "十九大", "党的二十大" (how reports and people cite them). The short form only from
+# 十一 on: "一大批", "十大工程" are not congresses. A speech given at one names it in its opening lines (its
+# ``place``) or its title; a question naming it asks about that report.
+_CONGRESS = re.compile(r"第([一二三四五六七八九十]{1,3})次(?:全国)?(?:代表大会|党代会)")
+_CONGRESS_SHORT = re.compile(
+    r"(?<![一二三四五六七八九十第])(十[一二三四五六七八九]|二十[一二三四五六七八九]?)大"
+)
+
+
+def congresses_named(question: str) -> dict[str, int]:
+    """The congresses a question names, by ordinal ("十九"), with where it names each first."""
+    found: dict[str, int] = {}
+    for pattern in (_CONGRESS, _CONGRESS_SHORT):
+        for m in pattern.finditer(question):
+            found.setdefault(m.group(1), m.start())
+    return found
+
+
+def speech_congress(sp: Speech) -> str:
+    """The congress a speech was given at, by ordinal, as its place or title names it; "" for none."""
+    m = _CONGRESS.search(f"{sp.place} {sp.title}")
+    return m.group(1) if m else ""
+
+
 _REGION_IN_TITLE = re.compile(r"(?:\d{4}年)?([\u4e00-\u9fff]{2,12}?(?:省|市|自治区|特别行政区|区|县))")
 
 
@@ -98,6 +123,11 @@ class _Names:
             core = region_core(region) if region else ""
             if core:
                 self.by_region.setdefault(core, []).append(sid)
+        self.by_congress: dict[str, list[str]] = {}
+        for sid, sp in speeches.items():
+            congress = speech_congress(sp)
+            if congress:
+                self.by_congress.setdefault(congress, []).append(sid)
         self.longest_title = max(map(len, self.by_title), default=0)
         # The year each speech was given: its date's, else the first year its title names.
         self.by_year: dict[int, list[str]] = {}
@@ -198,6 +228,12 @@ def mentioned_speeches(question: str, speeches: Mapping[str, Speech]) -> tuple[s
             pos = q.index(core)
             for sid in sids:
                 found.setdefault(sid, pos)
+    # A congress names its report unless a year names the report asked about ("2023年报告说，十九大以来…": the
+    # congress is a time there).
+    if names.by_congress and not REPORT_YEAR.search(q):
+        for congress, pos in congresses_named(q).items():
+            for sid in names.by_congress.get(congress, ()):
+                found.setdefault(sid, pos)
     # A year naming a report ("2023年政府工作报告是谁作的") picks, among the speeches named otherwise, the ones
     # given that year; with no other name, it names the speech given that year when there is exactly one.
     report_years = {int(m.group(1)): m.start() for m in REPORT_YEAR.finditer(q)}
@@ -214,12 +250,14 @@ def mentioned_speeches(question: str, speeches: Mapping[str, Speech]) -> tuple[s
 
 def firmly_named(question: str, sids: Sequence[str], speeches: Mapping[str, Speech]) -> tuple[str, ...]:
     """Those of ``sids`` (speeches the question names) that it names by what a speech states about itself: its
-    speaker's name, its region as its metadata gives it, or the year of a report ("2023年报告说…"). A region
+    speaker's name, its region as its metadata gives it, the year of a report ("2023年报告说…") or the congress it
+    was given at ("十九大报告…", as its place or title names it). A region
     guessed from a title ("重庆市税务局关于…" may be one of many notices on 重庆, or its region misread) or a
     piece of a title is not firm."""
     q = _PUNCT.sub("", question)
     report_years = {int(m.group(1)) for m in REPORT_YEAR.finditer(q)}
     years = _names(speeches).year if report_years else {}
+    congresses = congresses_named(q)
     out = []
     for sid in sids:
         sp = speeches[sid]
@@ -228,6 +266,7 @@ def firmly_named(question: str, sids: Sequence[str], speeches: Mapping[str, Spee
             (sp.speaker and sp.speaker in q)
             or (region and region_core(region) in q)  # the core is the region's own start
             or years.get(sid) in report_years
+            or (congresses and speech_congress(sp) in congresses)
         ):
             out.append(sid)
     return tuple(out)

@@ -157,3 +157,28 @@ def test_a_speech_is_firmly_named_by_its_speaker_its_metadata_region_or_its_repo
     }
     q = "2023年报告说过去五年经济增长多少？"
     assert firmly_named(q, mentioned_speeches(q, national), national) == ("n23",)
+
+
+def test_a_question_naming_a_party_congress_names_the_report_given_at_it():
+    """ "十九大报告…", "党的二十大提出…", "第十三次党代会报告…" name the report whose opening lines (its place) or title
+    name that congress, firmly; "一大批", "十大工程" and a congress no speech was given at name nothing."""
+    speeches = {
+        "c18": dataclasses.replace(
+            _speech("c18", "坚定不移沿着道路前进"), place="中国共产党第十八次全国代表大会", date="2012-11-08"
+        ),
+        "c19": dataclasses.replace(
+            _speech("c19", "决胜全面建成小康社会"), place="中国共产党第十九次全国代表大会", date="2017-10-18"
+        ),
+        "bj": dataclasses.replace(
+            _speech("bj", "在中国共产党北京市第十三次代表大会上的报告", "蔡奇"), date="2022-06-27"
+        ),
+        "gov": _speech("gov", "2023年政府工作报告", "李强", "全国"),
+    }
+    assert mentioned_speeches("十九大报告说贫困发生率降到了多少？", speeches) == ("c19",)
+    assert mentioned_speeches("按党的十八大的说法，全面小康何时建成？", speeches) == ("c18",)
+    assert mentioned_speeches("市第十三次党代会报告提出了什么？", speeches) == ("bj",)
+    assert firmly_named("十九大报告说贫困发生率降到了多少？", ("c19",), speeches) == ("c19",)
+    assert mentioned_speeches("一大批企业落户，十大工程开工", speeches) == ()
+    assert mentioned_speeches("二十大报告说了什么？", speeches) == ()
+    # A year naming a report picks among the speeches named otherwise, as for regions.
+    assert mentioned_speeches("2023年报告说，十九大以来经济增长多少？", speeches) == ("gov",)

@@ -22,6 +22,8 @@ has no header at all and never names who delivered it, so its speaker is "". No 
 ``role`` is "" (each report says only "我代表第…届中央委员会向大会作报告"). ``date``: the datelines of 2017 and
 2022 ("（2017年10月18日）"), and for 2012 the opening day of the 18th Congress, when the report was delivered
 (2012-11-08; public record, not in the text). ``title`` is the record's own title without the "(十八大)" suffix.
+``place`` is the congress as the report's opening lines name it ("中国共产党第十九次全国代表大会": the 2017 and 2022
+header lines, the 2012 opening sentence), so that a question naming the congress ("十九大报告…") names the report.
 """
 
 from __future__ import annotations
@@ -45,6 +47,15 @@ _TERMINAL = "。！？!?…；;：:"
 _CLOSERS = "”’」』)）》】\"'"
 _HEADING = re.compile(r"^[一二三四五六七八九十]+、")
 _SUFFIX = re.compile(r"\s*[(（][^()（）]*大[)）]$")
+_CONGRESS = re.compile(r"中国共产党第[一二三四五六七八九十]+次全国代表大会")
+
+
+def congress_named(paras: list[str]) -> str:
+    """The congress the report's opening lines name (the first three paragraphs)."""
+    m = _CONGRESS.search("\n".join(paras[:3]))
+    if not m:
+        raise ValueError("the opening lines name no congress")
+    return m.group(0)
 
 
 def ends_sentence(text: str) -> bool:
@@ -100,6 +111,7 @@ def build(rows: list[dict]) -> list[dict]:
     for congress in CONGRESSES:
         r = by_congress[congress]
         meta = META[congress]
+        paras = paragraphs(r["content"], congress)
         out.append(
             {
                 "title": _SUFFIX.sub("", r["title"]),
@@ -109,7 +121,8 @@ def build(rows: list[dict]) -> list[dict]:
                 "source": r["url"],
                 "region": REGION,
                 "year": meta["year"],
-                "text": "\n\n".join(paragraphs(r["content"], congress)),
+                "place": congress_named(paras),
+                "text": "\n\n".join(paras),
             }
         )
     return out
