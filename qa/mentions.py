@@ -40,8 +40,10 @@ def congresses_named(question: str) -> dict[str, int]:
 
 
 def speech_congress(sp: Speech) -> str:
-    """The congress a speech was given at, by ordinal, as its place or title names it; "" for none."""
-    m = _CONGRESS.search(f"{sp.place} {sp.title}")
+    """The congress a speech was given at, by ordinal, as its place, title or subtitle names it ("——在中国共产党第二十
+    次全国代表大会上的报告": a document's front matter, data.convert.structure); "" for none."""
+    extra = getattr(sp, "extra", None) or {}
+    m = _CONGRESS.search(" ".join((sp.place, sp.title, extra.get("subtitle", ""), extra.get("dateline", ""))))
     return m.group(1) if m else ""
 
 

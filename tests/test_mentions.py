@@ -173,12 +173,19 @@ def test_a_question_naming_a_party_congress_names_the_report_given_at_it():
             _speech("bj", "在中国共产党北京市第十三次代表大会上的报告", "蔡奇"), date="2022-06-27"
         ),
         "gov": _speech("gov", "2023年政府工作报告", "李强", "全国"),
+        # An uploaded document names its congress in its front matter's subtitle (data.convert.structure).
+        "c20": dataclasses.replace(
+            _speech("c20", "高举伟大旗帜"),
+            date="2022-10-16",
+            extra={"subtitle": "——在中国共产党第二十次全国代表大会上的报告"},
+        ),
     }
     assert mentioned_speeches("十九大报告说贫困发生率降到了多少？", speeches) == ("c19",)
     assert mentioned_speeches("按党的十八大的说法，全面小康何时建成？", speeches) == ("c18",)
     assert mentioned_speeches("市第十三次党代会报告提出了什么？", speeches) == ("bj",)
     assert firmly_named("十九大报告说贫困发生率降到了多少？", ("c19",), speeches) == ("c19",)
     assert mentioned_speeches("一大批企业落户，十大工程开工", speeches) == ()
-    assert mentioned_speeches("二十大报告说了什么？", speeches) == ()
+    assert mentioned_speeches("二十大报告说了什么？", speeches) == ("c20",)
+    assert mentioned_speeches("十七大报告说了什么？", speeches) == ()
     # A year naming a report picks among the speeches named otherwise, as for regions.
     assert mentioned_speeches("2023年报告说，十九大以来经济增长多少？", speeches) == ("gov",)
