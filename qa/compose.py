@@ -505,9 +505,18 @@ def compose_meta(index: LoadedIndex, question: str, retrieval: Retrieval) -> Com
         question, [x.title for x in speeches.values()], [h.text for h in retrieval.hits[:3]]
     ):
         return None  # who gave a report the speech speaks of: its passages say, not its metadata
+    missing = {
+        "author": not sp.speaker,
+        "count": not sp.speaker,
+        "role": not sp.role,
+        "when": not sp.date,
+        "where": not getattr(sp, "place", ""),
+    }
+    if missing.get(mq.kind, False):
+        # The metadata does not state what is asked (a report whose text names no speaker): the content path
+        # decides, from what the text says, and refuses when it says nothing.
+        return None
     if mq.kind == "count":
-        if not sp.speaker:
-            return None
         count = sum(1 for x in speeches.values() if x.speaker == sp.speaker)
     # A snapshot decodes a speech's paragraphs on demand; the stating sentence is near the start.
     paragraphs = [index.paragraph(int(r)) for r in index.speech_rows(sp.speech_id)[:8]]

@@ -29,7 +29,12 @@ _OFFICE_Q = re.compile(rf"(?P<where>[\u4e00-\u9fff]{{0,10}}?)(?P<office>{_OFFICE
 _WHEN_Q = re.compile(
     r"(讲话|报告|发言|会议).{0,12}(什么时候|何时|哪一?天|哪年|日期|时间)|(什么时候|何时|哪一?天).{0,8}(讲话|报告|发言|作的)"
 )
-_WHERE_Q = re.compile(r"在(哪里|哪儿|什么地方|什么会议|哪次会议|哪个会议)|在何处")
+# Where the speech itself was given: the speech is what is located ("报告是在哪次会议上作的", "在哪里发表的讲话"),
+# not a thing it names ("报告提到的展览馆建在哪里": a content question).
+_WHERE = r"在(?:哪里|哪儿|什么地方|什么会议|哪次会议|哪个会议|何处)"
+_WHERE_Q = re.compile(
+    rf"(?:讲话|报告|发言)[^，。？?！!]{{0,4}}?(?:是|于)?{_WHERE}|{_WHERE}上?(?:作|做|发表|讲)的?(?:讲话|报告|发言)?"
+)
 _COUNT_Q = re.compile(r"(作|做|发表|有)了?(几|多少)(次|篇|场)(讲话|报告|发言)|(几|多少)(篇|次|场)(讲话|报告)")
 _WHICH_Q = re.compile(r"哪篇|哪个讲话|哪次讲话|哪一篇|什么讲话|讲话的?(题目|标题)|哪份报告|哪个报告")
 
@@ -54,7 +59,7 @@ def meta_kind(question: str, mentioned: Sequence[str]) -> MetaQuestion | None:
         return MetaQuestion("author")
     if _WHEN_Q.search(question):
         return MetaQuestion("when")
-    if _WHERE_Q.search(question) and re.search(r"讲话|报告|发言", question):
+    if _WHERE_Q.search(question):
         return MetaQuestion("where")
     if _WHICH_Q.search(question):
         return MetaQuestion("speech")

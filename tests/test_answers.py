@@ -418,3 +418,37 @@ def test_a_lead_stating_the_asked_quantity_opens_the_answer_and_any_other_lead_i
     assert composer.compose(open_question, retrieval, lead=stating) == composer.compose(
         open_question, retrieval
     )
+
+
+def test_a_question_about_a_place_a_report_names_is_no_question_about_where_the_report_was_given(
+    tmp_path, fake_encoder
+):
+    """ "报告是在哪次会议上作的" asks where the report was given (its metadata); "报告提到的展览馆建在哪里" asks
+    about a thing it names, which its text answers or not, and a speaker the metadata does not state is never
+    answered from it."""
+    from data.parse import make_speech
+    from qa.index import build_index
+    from qa.meta import meta_kind
+
+    assert meta_kind("十九大报告是在哪里作的？", ("x",)).kind == "where"
+    assert meta_kind("李国龙在哪次会议上作的报告？", ()).kind == "where"
+    assert meta_kind("报告提到的展览馆建在哪里？", ("x",)) is None
+    assert meta_kind("新城的枢纽站在哪里？", ()) is None
+
+    sp = make_speech(
+        title="新城发展报告",
+        speaker="",
+        role="",
+        place="新城第五次代表大会",
+        paragraphs=[("", "新城将新建一座城市展览馆，展示新城发展成就。新城规划总面积58平方公里。")],
+    )
+    build_index([sp], fake_encoder, tmp_path / "idx")
+    service = AnswerService(
+        load_index(tmp_path / "idx", fake_encoder), fake_encoder, composer="extractive-v1"
+    )
+    where = service.ask("新城发展报告是在哪次会议上作的？")
+    assert where.answerable and "新城第五次代表大会" in where.answer
+    thing = service.ask("新城发展报告提到的城市展览馆建在哪里？")
+    assert "第五次代表大会" not in thing.answer
+    who = service.ask("新城发展报告是谁作的？")
+    assert "讲话人" not in who.answer
