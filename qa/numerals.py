@@ -4,9 +4,10 @@ Reports of every kind write numbers both ways: the provincial and State Council 
 digits, party congress reports and older documents in characters ("国内生产总值达到四十七点三万亿元", "全国八百三十二个
 贫困县", "到二○三五年"). Questions use digits. The answerability model learned from texts in digits (reading
 comprehension, the reports it generates questions from), and its year and number features read digits, so a
-sentence in characters looked to it as if it stated no year and no figure (cpc-dev, docs/answerability.md,
-"Numerals"). Questions and candidate sentences are read with this, like the official names of statistics
-(qa.terms); quotes stay verbatim.
+sentence in characters looked to it as if it stated no year and no figure (cpc-dev, docs/answerability.md, "An
+unseen corpus"). Candidate sentences and passages are matched with this (qa.terms.matched_text), beside the official
+names of statistics; questions are not (their words are weighed by the index's document frequencies, which count
+the text as written), and quotes stay verbatim.
 
 Conservative by design: characters are numbers only where the grammar says so, because a false number ("十分重要"
 → "10分重要") would make a sentence state a figure it does not. A run of numeral characters is read when
