@@ -31,12 +31,16 @@ _CONGRESS_SHORT = re.compile(
 
 
 def congresses_named(question: str) -> dict[str, int]:
-    """The congresses a question names, by ordinal ("十九"), with where it names each first."""
+    """The congresses a question names, by ordinal ("十九"), with where it names each first. When it names a
+    report of one ("十九大报告说，十八大以来…"), the others are times, not reports asked about: that one alone."""
     found: dict[str, int] = {}
+    reported: dict[str, int] = {}
     for pattern in (_CONGRESS, _CONGRESS_SHORT):
         for m in pattern.finditer(question):
             found.setdefault(m.group(1), m.start())
-    return found
+            if re.match(r"(?:上)?的?(?:政治)?报告", question[m.end() :]):
+                reported.setdefault(m.group(1), m.start())
+    return reported or found
 
 
 def speech_congress(sp: Speech) -> str:

@@ -182,6 +182,9 @@ def test_a_question_naming_a_party_congress_names_the_report_given_at_it():
     }
     assert mentioned_speeches("十九大报告说贫困发生率降到了多少？", speeches) == ("c19",)
     assert mentioned_speeches("按党的十八大的说法，全面小康何时建成？", speeches) == ("c18",)
+    # The congress whose report the question cites, not one it names as a time.
+    assert mentioned_speeches("十九大报告说，十八大以来经济增长了多少？", speeches) == ("c19",)
+    assert mentioned_speeches("十八大和十九大都提出了什么？", speeches) == ("c18", "c19")
     assert mentioned_speeches("市第十三次党代会报告提出了什么？", speeches) == ("bj",)
     assert firmly_named("十九大报告说贫困发生率降到了多少？", ("c19",), speeches) == ("c19",)
     assert mentioned_speeches("一大批企业落户，十大工程开工", speeches) == ()
