@@ -13,9 +13,13 @@ Conservative by design: characters are numbers only where the grammar says so, b
 → "10分重要") would make a sentence state a figure it does not. A run of numeral characters is read when
 - it is a year written digit by digit before 年 ("二〇二二年", "一九四九年");
 - it follows 百分之 (a percentage);
-- it has a digit or starts with 十, has a magnitude (十百千万亿) or a decimal point (点), and is followed by a
+- it has a digit and a magnitude of a hundred or more (百千万亿) or a decimal point (点), and is followed by a
   measure word, a unit or 多/余 ("八百三十二个", "十一点六个百分点", "九千六百多万名"), not by anything else
   ("十分", "千方百计", "百姓", "一千零一夜" stay), and is no ordinal ("第十四条", "十九届" stay).
+
+Counts under a hundred stay in characters: they name things as often as they count them ("十项措施",
+"十件民生实事", "“十县百乡千村万户”工程"), a question quotes such a name as the text writes it, and qa.features
+already reads them as numbers ("十四条", "三十年").
 """
 
 from __future__ import annotations
@@ -81,8 +85,8 @@ def _number(run: str) -> str | None:
 
 def _read_run(m: re.Match[str]) -> str:
     run, after = m.group(1), m.group(2)
-    magnitude = any(c in "十百千万亿点" for c in run)
-    has_digit = any(c in _DIGIT for c in run) or run.startswith("十")
+    magnitude = any(c in "百千万亿点" for c in run)  # counts under a hundred stay (module docstring)
+    has_digit = any(c in _DIGIT for c in run)
     if not (magnitude and has_digit and after in _AFTER):
         return run
     return _number(run) or run
