@@ -15,7 +15,13 @@ from data.text import markers as answer_markers
 from qa.features import gate_of
 from qa.index import LoadedIndex
 from qa.lexical import pos_tags_skipping, tokenize_question
-from qa.mentions import region_core, speech_label, speech_labels, unknown_report_years
+from qa.mentions import (
+    region_core,
+    speech_label,
+    speech_labels,
+    unknown_congress_reports,
+    unknown_report_years,
+)
 from qa.meta import lead_for, meta_kind, needles_for, office_holders, report_inside, stating_sentence
 from qa.prepare import Prepared
 from qa.retrieve import Retrieval
@@ -476,11 +482,17 @@ def _write(
 
 def unknown_report(index: LoadedIndex, question: str, evidence: float = 0.0) -> Composition | None:
     """A refusal when the question names a report by a year no speech here was given in ("2023年政府工作报告是
-    谁作的" over 2022 speeches): any answer would be about another report. None otherwise."""
+    谁作的" over 2022 speeches), or by a congress no report here was given at ("十七大报告…" over the reports of the
+    18th-20th): any answer would be about another report. None otherwise."""
     years = unknown_report_years(question, index.speeches)
-    if not years:
-        return None
-    return Composition(REFUSAL, False, (), evidence, {"refused": f"no report of {years}"})
+    if years:
+        return Composition(REFUSAL, False, (), evidence, {"refused": f"no report of {years}"})
+    congresses = unknown_congress_reports(question, index.speeches)
+    if congresses:
+        return Composition(
+            REFUSAL, False, (), evidence, {"refused": f"no report of the congress {congresses}"}
+        )
+    return None
 
 
 def compose_meta(index: LoadedIndex, question: str, retrieval: Retrieval) -> Composition | None:

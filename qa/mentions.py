@@ -30,9 +30,9 @@ _CONGRESS_SHORT = re.compile(
 )
 
 
-def congresses_named(question: str) -> dict[str, int]:
-    """The congresses a question names, by ordinal ("十九"), with where it names each first. When it names a
-    report of one ("十九大报告说，十八大以来…"), the others are times, not reports asked about: that one alone."""
+def _congress_mentions(question: str) -> tuple[dict[str, int], dict[str, int]]:
+    """(the congresses a question names, those whose report it cites: "N大报告", "第N次全国代表大会上的报告"), each
+    by ordinal with where it names it first."""
     found: dict[str, int] = {}
     reported: dict[str, int] = {}
     for pattern in (_CONGRESS, _CONGRESS_SHORT):
@@ -40,6 +40,13 @@ def congresses_named(question: str) -> dict[str, int]:
             found.setdefault(m.group(1), m.start())
             if re.match(r"(?:上)?的?(?:政治)?报告", question[m.end() :]):
                 reported.setdefault(m.group(1), m.start())
+    return found, reported
+
+
+def congresses_named(question: str) -> dict[str, int]:
+    """The congresses a question names, by ordinal ("十九"), with where it names each first. When it cites a
+    report of one ("十九大报告说，十八大以来…"), the others are times, not reports asked about: that one alone."""
+    found, reported = _congress_mentions(question)
     return reported or found
 
 
@@ -174,6 +181,17 @@ def unknown_report_years(question: str, speeches: Mapping[str, Speech]) -> list[
     if len(names.year) < len(speeches):
         return []
     return sorted(years - set(names.by_year))
+
+
+def unknown_congress_reports(question: str, speeches: Mapping[str, Speech]) -> list[str]:
+    """Congresses whose report the question cites ("十七大报告说…") when this index holds reports of congresses
+    but not that one's: as for a report year, any answer would come from another report. Empty when it holds
+    none (a corpus of government work reports may quote a congress report; its passages decide)."""
+    cited = _congress_mentions(_PUNCT.sub("", question))[1]
+    names = _names(speeches) if cited and speeches else None
+    if names is None or not names.by_congress:
+        return []
+    return [c for c in cited if c not in names.by_congress]
 
 
 def _side(sp: Speech) -> str:

@@ -192,3 +192,20 @@ def test_a_question_naming_a_party_congress_names_the_report_given_at_it():
     assert mentioned_speeches("十七大报告说了什么？", speeches) == ()
     # A year naming a report picks among the speeches named otherwise, as for regions.
     assert mentioned_speeches("2023年报告说，十九大以来经济增长多少？", speeches) == ("gov",)
+
+
+def test_a_congress_report_the_index_does_not_hold_is_unknown_only_where_it_holds_congress_reports():
+    from qa.mentions import unknown_congress_reports
+
+    congress = {
+        "c19": dataclasses.replace(
+            _speech("c19", "决胜全面建成小康社会"), place="中国共产党第十九次全国代表大会"
+        ),
+    }
+    assert unknown_congress_reports("十七大报告说贫困发生率是多少？", congress) == ["十七"]
+    assert unknown_congress_reports("十九大报告说贫困发生率是多少？", congress) == []
+    assert unknown_congress_reports("十七大以来贫困发生率降了多少？", congress) == []  # a time, not a report
+    # A corpus of government work reports may quote a congress report: its passages decide.
+    assert (
+        unknown_congress_reports("十七大报告说了什么？", {"gov": _speech("gov", "2023年政府工作报告")}) == []
+    )
