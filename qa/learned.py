@@ -26,10 +26,12 @@ from qa.features import (
     analyze_question,
     asks_measured,
     asks_number,
+    asks_year,
     candidate_features,
     gate_of,
     states_measured,
     states_number,
+    states_year,
 )
 from qa.index import LoadedIndex
 from qa.mentions import speech_label
@@ -337,6 +339,13 @@ class GatedComposer:
                     stated &= np.fromiter(
                         (states_measured(unit, c.cand.text) for c in located), dtype=bool, count=len(located)
                     )
+                probs = np.where(stated, probs, np.float32(0.0))
+            if asks_year(question):
+                # Nor can one that states no year say which year ("冬奥会在哪一年举行？" against "筹办好北京冬奥
+                # 会"): the number rule's reasoning for a year (docs/answerability.md, "Years").
+                stated = np.fromiter(
+                    (states_year(c.cand.text) for c in located), dtype=bool, count=len(located)
+                )
                 probs = np.where(stated, probs, np.float32(0.0))
             best = float(probs.max()) if len(probs) else 0.0
             feats = {**comp.features, "fact_evidence": best, "fact_threshold": self.threshold}

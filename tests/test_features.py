@@ -180,3 +180,25 @@ def test_a_figure_asked_in_a_unit_of_measure_is_stated_only_in_that_unit():
     assert states_measured("万辆", "新能源汽车产量达12.5万辆") and not states_measured("万辆", "产量增长27%")
     assert states_measured("亿元", "营业收入1.2万亿元") and not states_measured("亿元", "营业收入增长7%以上")
     assert states_measured("平方公里", "规划面积3万平方千米") and not states_measured("米", "面积30平方米")
+
+
+def test_which_year_questions_and_the_sentences_that_may_state_one():
+    from qa.features import asks_year, states_year
+
+    assert asks_year("冬奥会在哪一年举行？") and asks_year("何年签署的？") and asks_year("是哪年开通的？")
+    assert (
+        not asks_year("用了几年建成？")
+        and not asks_year("今年的增长目标是多少？")
+        and not asks_year("哪一年级？")
+    )
+    for text in (
+        "2022年举办",
+        "公元前221年统一",
+        "至元二十六年开工",
+        "庚申年三月",
+        "同年竣工",
+        "今年完成",
+        "2035年",
+    ):
+        assert states_year(text), text
+    assert not states_year("筹办好北京冬奥会、冬残奥会") and not states_year("逐步建成高标准农田")

@@ -64,6 +64,32 @@ def test_a_figure_asked_in_units_is_refused_when_only_its_growth_rate_is_stated(
     assert not answers[False].answerable and answers[False].citations == (), answers[False].answer
 
 
+def test_a_question_asking_which_year_is_refused_when_no_sentence_states_a_year(tmp_path, real_encoder):
+    """ "哪一年" asks for a year: a sentence on the event that states none does not answer it, whatever the
+    model's score (the fact gate's threshold is lowered until any sentence would clear it)."""
+    question = "新城在哪一年举办国际马拉松赛？"
+    answers = {}
+    for stated in (True, False):
+        event = (
+            "新城将于2026年举办国际马拉松赛，届时将有3万名选手参赛。"
+            if stated
+            else "新城将举办国际马拉松赛，届时将有3万名选手参赛。"
+        )
+        speech = make_speech(
+            title="2025年新城政府工作报告",
+            speaker="张明",
+            role="新城区长",
+            date="2025-01-20",
+            paragraphs=[("二、2025年工作安排", event), *_COMMON],
+        )
+        build_index([speech], real_encoder, tmp_path / str(stated))
+        service = AnswerService.open(tmp_path / str(stated), real_encoder)
+        service.composer.threshold = 1e-9
+        answers[stated] = service.ask(question)
+    assert answers[True].answerable and "2026年" in answers[True].answer, answers[True].answer
+    assert not answers[False].answerable and answers[False].citations == (), answers[False].answer
+
+
 def _report(tmp_path, real_encoder, composer: str, plan_states_it: bool) -> AnswerService:
     plan = "今年新城城镇调查失业率控制在5.5%左右，城镇新增就业3万人以上。"
     if not plan_states_it:
