@@ -41,25 +41,29 @@ def test_question_whose_unit_is_absent_is_refused_and_answered_when_present(tmp_
     assert absent.citations == ()
 
 
+def _new_town_report(index_dir, real_encoder, section: str, text: str) -> AnswerService:
+    """新城's 2025 report: one paragraph under test beside the common ones, indexed, served as the default is."""
+    speech = make_speech(
+        title="2025年新城政府工作报告",
+        speaker="张明",
+        role="新城区长",
+        date="2025-01-20",
+        paragraphs=[(section, text), *_COMMON],
+    )
+    build_index([speech], real_encoder, index_dir)
+    return AnswerService.open(index_dir, real_encoder)
+
+
 def test_a_figure_asked_in_units_is_refused_when_only_its_growth_rate_is_stated(tmp_path, real_encoder):
     """ "多少万辆" asks for a level: a sentence giving only the growth rate does not state it."""
     question = "新城去年新能源汽车产量是多少万辆？"
     answers = {}
-    for level in (True, False):
-        output = (
-            "新城新能源汽车产量达12.5万辆，增长27%。"
-            if level
-            else "新城新能源汽车产量增长27%，整车出口增长一倍。"
-        )
-        speech = make_speech(
-            title="2025年新城政府工作报告",
-            speaker="张明",
-            role="新城区长",
-            date="2025-01-20",
-            paragraphs=[("一、2024年工作回顾", output), *_COMMON],
-        )
-        build_index([speech], real_encoder, tmp_path / str(level))
-        answers[level] = AnswerService.open(tmp_path / str(level), real_encoder).ask(question)
+    for level, output in (
+        (True, "新城新能源汽车产量达12.5万辆，增长27%。"),
+        (False, "新城新能源汽车产量增长27%，整车出口增长一倍。"),
+    ):
+        service = _new_town_report(tmp_path / str(level), real_encoder, "一、2024年工作回顾", output)
+        answers[level] = service.ask(question)
     assert answers[True].answerable and "12.5万辆" in answers[True].answer, answers[True].answer
     assert not answers[False].answerable and answers[False].citations == (), answers[False].answer
 
@@ -69,21 +73,11 @@ def test_a_question_asking_which_year_is_refused_when_no_sentence_states_a_year(
     model's score (the fact gate's threshold is lowered until any sentence would clear it)."""
     question = "新城在哪一年举办国际马拉松赛？"
     answers = {}
-    for stated in (True, False):
-        event = (
-            "新城将于2026年举办国际马拉松赛，届时将有3万名选手参赛。"
-            if stated
-            else "新城将举办国际马拉松赛，届时将有3万名选手参赛。"
-        )
-        speech = make_speech(
-            title="2025年新城政府工作报告",
-            speaker="张明",
-            role="新城区长",
-            date="2025-01-20",
-            paragraphs=[("二、2025年工作安排", event), *_COMMON],
-        )
-        build_index([speech], real_encoder, tmp_path / str(stated))
-        service = AnswerService.open(tmp_path / str(stated), real_encoder)
+    for stated, event in (
+        (True, "新城将于2026年举办国际马拉松赛，届时将有3万名选手参赛。"),
+        (False, "新城将举办国际马拉松赛，届时将有3万名选手参赛。"),
+    ):
+        service = _new_town_report(tmp_path / str(stated), real_encoder, "二、2025年工作安排", event)
         service.composer.threshold = 1e-9
         answers[stated] = service.ask(question)
     assert answers[True].answerable and "2026年" in answers[True].answer, answers[True].answer
