@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -49,7 +50,7 @@ class Located:
     hit: Hit
     start: int
     end: int
-    cand: Candidate  # its texts read with the reports' names of statistics (qa.terms), as the question is
+    cand: Candidate  # its texts as a question is matched against them (qa.terms.matched_text)
     quote: str  # the sentence as its paragraph has it
 
 
@@ -74,8 +75,8 @@ def candidates_for(
     index: LoadedIndex, retrieval: Retrieval, passages: int, *, reading: bool = True
 ) -> list[Located]:
     """Every sentence of the top ``passages`` retrieved paragraphs, with its similarity to the question; with
-    ``reading``, its texts read with the reports' names of statistics, as the service reads the question
-    (``AnswerService.reading``, qa.terms).
+    ``reading``, its texts as a question is matched against them (``qa.terms.matched_text``: the reports' names
+    of statistics, as ``AnswerService.reading`` reads the question, and numerals in digits).
 
     Training reads them as they are (``reading=False``): its questions were written from the text that answers
     them (reading comprehension) or generated from it (report figures), so they already use its names. Reading
@@ -274,6 +275,29 @@ class LearnedComposer:
         return compose_meta(self.index, question, retrieval)
 
 
+def stating_rules(question: str) -> list[Callable[[str], bool]]:
+    """What a sentence must state to answer a fact question, whatever the model's score (``GatedComposer``'s fact
+    gate zeroes the others). Grammar, each measured on the dev sets:
+
+    - a number, for "多少 / 几" (``states_number``): the model, trained with a narrower reading of numbers
+      (features._ANY_NUMBER), scores some such sentences high ("推动…经济圈建设。" for "…的经济总量是多少？"); it
+      refused 4 more national-dev near misses at no answerable cost, and one more ncp answerable question
+      (docs/answerability.md, "Numbers");
+    - a quantity in the unit of measure asked ("多少万辆" against "新能源汽车产量增长27％": ``asks_measured``): 10 more
+      near misses refused and no answerable question ("Units");
+    - a year, for "哪一年" ("冬奥会在哪一年举行？" against "筹办好北京冬奥会"): the number rule's reasoning for a year
+      ("Years")."""
+    rules: list[Callable[[str], bool]] = []
+    if asks_number(question):
+        rules.append(states_number)
+        unit = asks_measured(question)
+        if unit:
+            rules.append(functools.partial(states_measured, unit))
+    if asks_year(question):
+        rules.append(states_year)
+    return rules
+
+
 class GatedComposer:
     """The first release's extractive answers, with the learned model as the refusal gate for questions
     asking for a fact (a quantity, a time, a person): when no sentence of the top passages clears the model's
@@ -323,28 +347,12 @@ class GatedComposer:
         kind = gate_of(question)
         if kind == "fact":
             located, probs = self.learned.score(question, retrieval)
-            if asks_number(question):
-                # A sentence that states no number cannot say how many: the model, trained with a narrower reading
-                # of numbers (features._ANY_NUMBER), scores some such sentences high ("推动…经济圈建设。" for
-                # "…的经济总量是多少？"). On the dev sets this refused 4 more national-dev near misses at no
-                # answerable cost, and one more ncp answerable question (docs/answerability.md, "Numbers").
+            rules = stating_rules(question)
+            if rules:
                 stated = np.fromiter(
-                    (states_number(c.cand.text) for c in located), dtype=bool, count=len(located)
-                )
-                # Nor can one that states no quantity in the unit of measure asked ("多少万辆" against "新能源汽车产量
-                # 增长27％"): qa.features.asks_measured. On the dev sets it refused 10 more near misses
-                # and no answerable question (docs/answerability.md, "Units").
-                unit = asks_measured(question)
-                if unit:
-                    stated &= np.fromiter(
-                        (states_measured(unit, c.cand.text) for c in located), dtype=bool, count=len(located)
-                    )
-                probs = np.where(stated, probs, np.float32(0.0))
-            if asks_year(question):
-                # Nor can one that states no year say which year ("冬奥会在哪一年举行？" against "筹办好北京冬奥
-                # 会"): the number rule's reasoning for a year (docs/answerability.md, "Years").
-                stated = np.fromiter(
-                    (states_year(c.cand.text) for c in located), dtype=bool, count=len(located)
+                    (all(rule(c.cand.text) for rule in rules) for c in located),
+                    dtype=bool,
+                    count=len(located),
                 )
                 probs = np.where(stated, probs, np.float32(0.0))
             best = float(probs.max()) if len(probs) else 0.0
