@@ -24,7 +24,6 @@ already reads them as numbers ("十四条", "三十年").
 
 from __future__ import annotations
 
-import functools
 import re
 
 _DIGIT = {"零": 0, "〇": 0, "○": 0, "0": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4}
@@ -97,9 +96,9 @@ def _read_percent(m: re.Match[str]) -> str:
     return f"{number}%" if number else m.group(0)
 
 
-@functools.lru_cache(maxsize=8192)
 def arabic_numerals(text: str) -> str:
-    """``text`` with the Chinese numerals the grammar marks as numbers written in digits; unchanged otherwise."""
+    """``text`` with the Chinese numerals the grammar marks as numbers written in digits; unchanged otherwise.
+    Not memoized here: its one caller, qa.terms.matched_text, is."""
     if not any(c in _CHARS for c in text):
         return text
     text = _YEAR.sub(lambda m: "".join(str(_DIGIT[c]) for c in m.group(1)), text)
