@@ -28,6 +28,7 @@ _CONGRESS = re.compile(r"第([一二三四五六七八九十]{1,3})次(?:全国)
 _CONGRESS_SHORT = re.compile(
     r"(?<![一二三四五六七八九十第])(十[一二三四五六七八九]|二十[一二三四五六七八九]?)大"
 )
+_REPORT_AFTER = re.compile(r"(?:上)?的?(?:政治)?报告")  # "十九大报告", "第十九次全国代表大会上的报告"
 
 
 def _congress_mentions(question: str) -> tuple[dict[str, int], dict[str, int]]:
@@ -38,7 +39,7 @@ def _congress_mentions(question: str) -> tuple[dict[str, int], dict[str, int]]:
     for pattern in (_CONGRESS, _CONGRESS_SHORT):
         for m in pattern.finditer(question):
             found.setdefault(m.group(1), m.start())
-            if re.match(r"(?:上)?的?(?:政治)?报告", question[m.end() :]):
+            if _REPORT_AFTER.match(question, m.end()):
                 reported.setdefault(m.group(1), m.start())
     return found, reported
 
@@ -136,11 +137,13 @@ class _Names:
             core = region_core(region) if region else ""
             if core:
                 self.by_region.setdefault(core, []).append(sid)
+        # The congress each speech was given at (speech_congress), and the speeches of each.
+        self.congress = {
+            sid: c for sid, c in ((sid, speech_congress(sp)) for sid, sp in speeches.items()) if c
+        }
         self.by_congress: dict[str, list[str]] = {}
-        for sid, sp in speeches.items():
-            congress = speech_congress(sp)
-            if congress:
-                self.by_congress.setdefault(congress, []).append(sid)
+        for sid, congress in self.congress.items():
+            self.by_congress.setdefault(congress, []).append(sid)
         self.longest_title = max(map(len, self.by_title), default=0)
         # The year each speech was given: its date's, else the first year its title names.
         self.by_year: dict[int, list[str]] = {}
@@ -280,8 +283,10 @@ def firmly_named(question: str, sids: Sequence[str], speeches: Mapping[str, Spee
     piece of a title is not firm."""
     q = _PUNCT.sub("", question)
     report_years = {int(m.group(1)) for m in REPORT_YEAR.finditer(q)}
-    years = _names(speeches).year if report_years else {}
     congresses = congresses_named(q)
+    names = _names(speeches) if report_years or congresses else None
+    years = names.year if names and report_years else {}
+    congress_of = names.congress if names and congresses else {}
     out = []
     for sid in sids:
         sp = speeches[sid]
@@ -290,7 +295,7 @@ def firmly_named(question: str, sids: Sequence[str], speeches: Mapping[str, Spee
             (sp.speaker and sp.speaker in q)
             or (region and region_core(region) in q)  # the core is the region's own start
             or years.get(sid) in report_years
-            or (congresses and speech_congress(sp) in congresses)
+            or congress_of.get(sid) in congresses
         ):
             out.append(sid)
     return tuple(out)
