@@ -150,24 +150,14 @@ def load_national_dev(limit: int | None = None) -> Benchmark:
 
     A DEV set: tuning on it is allowed (the answerability model on the government genre); it is never an
     acceptance set. Internal only: the reports come from a repository that states no licence."""
-    speeches = _load_corpus(
+    return _wikisource_set(
+        "national-dev",
         NATIONAL_CORPUS,
         "national",
-        fix="run it from a source checkout: the national corpus is internal only and not shipped in the package "
-        "(see data/corpora/README.md)",
-    )
-    gold = load_gold(NATIONAL_DEV_GOLD)
-    return Benchmark(
-        name="national-dev",
-        speeches=tuple(speeches),
-        items=tuple(first(list(gold.items), limit)),
-        licence="License: none stated (reports via aldohemsn/chinese-political-corpora from zh.wikisource.org, "
-        "see data/corpora/README.md; questions hand-written, see data/eval/README.md). Internal use only.",
-        internal_only=True,
-        data_file=NATIONAL_DEV_GOLD,
-        description="national_dev.jsonl: hand-written DEV questions (answerable and near-miss unanswerable) on "
+        NATIONAL_DEV_GOLD,
+        "national_dev.jsonl: hand-written DEV questions (answerable and near-miss unanswerable) on "
         "the State Council government work reports of 2023-2025; tuning allowed, never an acceptance set",
-        skipped=gold.skipped,
+        limit,
     )
 
 
@@ -177,22 +167,37 @@ def load_cpc_dev(limit: int | None = None) -> Benchmark:
     A DEV set on a corpus the service was never measured or tuned on, written blind and frozen before any run: tuning
     on it is allowed, but it is never an acceptance set. Internal only: the reports come from a repository that states
     no licence."""
-    speeches = _load_corpus(
+    return _wikisource_set(
+        "cpc-dev",
         CPC_CORPUS,
         "CPC congress",
-        fix="run it from a source checkout: the CPC corpus is internal only and not shipped in the package "
+        CPC_DEV_GOLD,
+        "cpc_dev.jsonl: hand-written DEV questions (answerable and near-miss unanswerable) on the CPC "
+        "National Congress reports of 2012, 2017 and 2022, written blind; tuning allowed, never an acceptance set",
+        limit,
+    )
+
+
+def _wikisource_set(
+    name: str, corpus: Path, what: str, gold_path: Path, description: str, limit: int | None
+) -> Benchmark:
+    """A DEV set over reports from aldohemsn/chinese-political-corpora (zh.wikisource.org): internal only, as
+    that repository states no licence, and not shipped in the package."""
+    speeches = _load_corpus(
+        corpus,
+        what,
+        fix=f"run it from a source checkout: the {what} corpus is internal only and not shipped in the package "
         "(see data/corpora/README.md)",
     )
-    gold = load_gold(CPC_DEV_GOLD)
+    gold = load_gold(gold_path)
     return Benchmark(
-        name="cpc-dev",
+        name=name,
         speeches=tuple(speeches),
         items=tuple(first(list(gold.items), limit)),
         licence="License: none stated (reports via aldohemsn/chinese-political-corpora from zh.wikisource.org, "
         "see data/corpora/README.md; questions hand-written, see data/eval/README.md). Internal use only.",
         internal_only=True,
-        data_file=CPC_DEV_GOLD,
-        description="cpc_dev.jsonl: hand-written DEV questions (answerable and near-miss unanswerable) on the CPC "
-        "National Congress reports of 2012, 2017 and 2022, written blind; tuning allowed, never an acceptance set",
+        data_file=gold_path,
+        description=description,
         skipped=gold.skipped,
     )
