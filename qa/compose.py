@@ -14,7 +14,7 @@ from data.text import display_text
 from data.text import markers as answer_markers
 from qa.features import gate_of
 from qa.index import LoadedIndex
-from qa.lexical import pos_tags_skipping, tokenize_question
+from qa.lexical import pos_tags_skipping, question_terms
 from qa.mentions import (
     region_core,
     speech_label,
@@ -240,7 +240,7 @@ class ExtractiveComposer:
     # -- scoring --------------------------------------------------------------------------------------
 
     def _terms(self, question: str) -> dict[str, float]:
-        return {t: self.idf(t) for t in dict.fromkeys(tokenize_question(question))}
+        return {t: self.idf(t) for t in dict.fromkeys(question_terms(question, self.index.lexical.df))}
 
     @staticmethod
     def _coverage(terms: dict[str, float], text: str) -> float:

@@ -13,7 +13,7 @@ from data.errors import UnknownFilterError
 from data.records import Speech
 from embeddings.encoder import Encoder
 from qa.features import period_of, question_period_years, relative_years
-from qa.lexical import tokenize_question
+from qa.lexical import question_terms
 from qa.mentions import compares, firmly_named, mentioned_speeches, speech_region
 from qa.snapshot import Snapshot
 from qa.stores.base import LexicalStore
@@ -217,7 +217,9 @@ class HybridRetriever:
         bm25 = None
         if mode in ("hybrid", "bm25"):
             # The top ``depth`` by BM25; fusion looks up the BM25 scores of the dense candidates too.
-            bm25 = _Sparse(self.index.lexical, list(tokenize_question(question)), depth, allowed)
+            bm25 = _Sparse(
+                self.index.lexical, list(question_terms(question, self.index.lexical.df)), depth, allowed
+            )
             rankings.append(("bm25", bm25.ranked))
         mentioned = self.mentioned_speeches(question) if mode == "hybrid" else ()
         rows = np.zeros(0, dtype=np.int64)

@@ -202,3 +202,23 @@ def test_which_year_questions_and_the_sentences_that_may_state_one():
     ):
         assert states_year(text), text
     assert not states_year("筹办好北京冬奥会、冬残奥会") and not states_year("逐步建成高标准农田")
+
+
+def test_question_terms_cut_invented_words_where_the_index_has_words():
+    from qa.lexical import question_terms, tokenize_question
+
+    known = {"丽泽", "全社会", "社会"}
+
+    def df(term: str) -> int:
+        return 3 if term in known else 0
+
+    # jieba's HMM glues the name to 在 and 说 to 全; the index knows 丽泽 and 全社会's pieces.
+    assert "丽泽在" in tokenize_question("丽泽在北京有什么位置？")
+    assert question_terms("丽泽在北京有什么位置？", df)[0] == "丽泽"
+    assert "说全" in tokenize_question("报告说全社会研发经费有多少？")
+    terms = question_terms("报告说全社会研发经费有多少？", df)
+    assert "说全" not in terms and "全" in terms and "社会" in terms
+    # A name the index never uses keeps its whole (it is what makes the question unanswerable), and so does
+    # a dictionary word.
+    assert "孙睿" in question_terms("孙睿提到要搭建哪些网络？", df)
+    assert "深圳" in question_terms("深圳今年的地区生产总值是多少？", df)

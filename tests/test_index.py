@@ -788,3 +788,24 @@ def test_a_question_about_a_year_reads_that_years_passages_first(tmp_path, fake_
     assert retriever.retrieve("今年新城地区生产总值增长多少？", 2).hits[0].passage_id == plan
     plain = retriever.retrieve("新城地区生产总值增长多少？", 2).hits
     assert [h.score for h in plain] == sorted((h.score for h in plain), reverse=True)
+
+
+def test_a_name_jieba_glues_to_a_function_word_is_still_searched_by_name(tmp_path, fake_encoder):
+    from data.parse import make_speech
+
+    sp = make_speech(
+        title="区委工作会议上的讲话",
+        speaker="张明",
+        date="2022-03-01",
+        paragraphs=[
+            ("", "丽泽金融商务区地处北京西南，是首都新的金融功能区。"),
+            ("", "城市副中心地处北京东部，是首都新的行政功能区。"),
+        ],
+    )
+    build_index([sp], fake_encoder, tmp_path / "idx")
+    retriever = HybridRetriever(load_index(tmp_path / "idx", fake_encoder), fake_encoder)
+    question = "丽泽在首都的什么位置？"
+    assert "丽泽" not in tokenize(question)  # jieba's HMM makes 丽泽在 of it, a word no passage has
+    hits = retriever.retrieve(question, 2, mode="bm25").hits
+    assert hits[0].passage_id == sp.paragraphs[0].paragraph_id
+    assert hits[0].bm25_score > hits[1].bm25_score
