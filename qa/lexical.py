@@ -87,10 +87,15 @@ def question_terms(question: str, df: Callable[[str], int]) -> tuple[str, ...]:
     return tuple(_resegmented(tokenize_question(question), df))
 
 
+# What jieba's HMM makes of a run outside its dictionary: Chinese words of a few characters. Digits and Latin
+# ("2022", "GDP") are not its words, and a longer run is left as it is rather than cut by many lookups.
+_HMM_WORD = re.compile(r"[\u3400-\u9fff]{2,8}")
+
+
 def _resegmented(tokens: Sequence[str], df: Callable[[str], int]) -> Iterator[str]:
     freq = _jieba().dt.FREQ
     for tok in tokens:
-        if len(tok) < 2 or freq.get(tok) or df(tok) > 0:
+        if not _HMM_WORD.fullmatch(tok) or freq.get(tok) or df(tok) > 0:
             yield tok
         else:
             yield from _pieces(tok, df)
