@@ -767,20 +767,28 @@ def test_listing_speeches_loads_no_model_runtime(fake_index_dir):
     assert out.stdout.count('"speech_id"') == 3
 
 
-def test_a_question_about_a_year_reads_that_years_passages_first(tmp_path, fake_encoder):
+def _one_speech_retriever(
+    tmp_path, encoder, title: str, date: str, paragraphs
+) -> tuple[Speech, HybridRetriever]:
+    """A speech of ``paragraphs`` ((section, text) pairs) by 张明, indexed alone, and a retriever over it."""
     from data.parse import make_speech
 
-    sp = make_speech(
-        title="新城政府工作报告",
-        speaker="张明",
-        date="2025-01-20",
-        paragraphs=[
+    sp = make_speech(title=title, speaker="张明", date=date, paragraphs=paragraphs)
+    build_index([sp], encoder, tmp_path / "idx")
+    return sp, HybridRetriever(load_index(tmp_path / "idx", encoder), encoder)
+
+
+def test_a_question_about_a_year_reads_that_years_passages_first(tmp_path, fake_encoder):
+    sp, retriever = _one_speech_retriever(
+        tmp_path,
+        fake_encoder,
+        "新城政府工作报告",
+        "2025-01-20",
+        [
             ("一、2024年工作回顾", "新城地区生产总值增长5.8%，城镇新增就业3万人，新城地区生产总值再创新高。"),
             ("二、2025年主要任务", "新城地区生产总值预期增长5%左右，城镇新增就业3万人以上。"),
         ],
     )
-    build_index([sp], fake_encoder, tmp_path / "idx")
-    retriever = HybridRetriever(load_index(tmp_path / "idx", fake_encoder), fake_encoder)
     review, plan = (p.paragraph_id for p in sp.paragraphs)
     assert retriever.retrieve("2025年新城地区生产总值增长多少？", 2).hits[0].passage_id == plan
     assert retriever.retrieve("2024年新城地区生产总值增长多少？", 2).hits[0].passage_id == review
@@ -791,19 +799,16 @@ def test_a_question_about_a_year_reads_that_years_passages_first(tmp_path, fake_
 
 
 def test_a_name_jieba_glues_to_a_function_word_is_still_searched_by_name(tmp_path, fake_encoder):
-    from data.parse import make_speech
-
-    sp = make_speech(
-        title="区委工作会议上的讲话",
-        speaker="张明",
-        date="2022-03-01",
-        paragraphs=[
+    sp, retriever = _one_speech_retriever(
+        tmp_path,
+        fake_encoder,
+        "区委工作会议上的讲话",
+        "2022-03-01",
+        [
             ("", "丽泽金融商务区地处北京西南，是首都新的金融功能区。"),
             ("", "城市副中心地处北京东部，是首都新的行政功能区。"),
         ],
     )
-    build_index([sp], fake_encoder, tmp_path / "idx")
-    retriever = HybridRetriever(load_index(tmp_path / "idx", fake_encoder), fake_encoder)
     question = "丽泽在首都的什么位置？"
     assert "丽泽" not in tokenize(question)  # jieba's HMM makes 丽泽在 of it, a word no passage has
     hits = retriever.retrieve(question, 2, mode="bm25").hits
