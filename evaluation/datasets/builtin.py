@@ -48,15 +48,36 @@ def load_gold_set(name: str, limit: int | None = None) -> Benchmark:
     The two dev sets may be tuned on (``gold-dev2`` is a second, separately written DEV set with more one-thing
     "X是什么" questions and paraphrased wording; never an acceptance set); test gates CI."""
     path = gold_file(name)
-    gold = load_gold(path)
+    return _hand_written(
+        name,
+        load_paths([builtin_corpus_dir()]).speeches,
+        path,
+        f"{path.name}: hand-written questions on the built-in corpus (three 2022 speeches)",
+        limit,
+        licence=LICENCE,
+    )
+
+
+def _hand_written(
+    name: str,
+    speeches: list[Speech],
+    gold_path: Path,
+    description: str,
+    limit: int | None,
+    *,
+    licence: str,
+    internal_only: bool = False,
+) -> Benchmark:
+    """One of speechqa's hand-written question files over ``speeches``, its first ``limit`` questions."""
+    gold = load_gold(gold_path)
     return Benchmark(
         name=name,
-        speeches=tuple(load_paths([builtin_corpus_dir()]).speeches),
+        speeches=tuple(speeches),
         items=tuple(first(list(gold.items), limit)),
-        licence=LICENCE,
-        internal_only=False,
-        data_file=path,
-        description=f"{path.name}: hand-written questions on the built-in corpus (three 2022 speeches)",
+        licence=licence,
+        internal_only=internal_only,
+        data_file=gold_path,
+        description=description,
         skipped=gold.skipped,
     )
 
@@ -132,17 +153,7 @@ def load_provincial_dev3(limit: int | None = None) -> Benchmark:
 
 def _provincial_set(name: str, gold_path: Path, description: str, limit: int | None) -> Benchmark:
     speeches = _load_corpus(PROVINCIAL_CORPUS, "provincial")
-    gold = load_gold(gold_path)
-    return Benchmark(
-        name=name,
-        speeches=tuple(speeches),
-        items=tuple(first(list(gold.items), limit)),
-        licence=PROVINCIAL_LICENCE,
-        internal_only=False,
-        data_file=gold_path,
-        description=description,
-        skipped=gold.skipped,
-    )
+    return _hand_written(name, speeches, gold_path, description, limit, licence=PROVINCIAL_LICENCE)
 
 
 def load_national_dev(limit: int | None = None) -> Benchmark:
@@ -189,15 +200,13 @@ def _wikisource_set(
         fix=f"run it from a source checkout: the {what} corpus is internal only and not shipped in the package "
         "(see data/corpora/README.md)",
     )
-    gold = load_gold(gold_path)
-    return Benchmark(
-        name=name,
-        speeches=tuple(speeches),
-        items=tuple(first(list(gold.items), limit)),
+    return _hand_written(
+        name,
+        speeches,
+        gold_path,
+        description,
+        limit,
         licence="License: none stated (reports via aldohemsn/chinese-political-corpora from zh.wikisource.org, "
         "see data/corpora/README.md; questions hand-written, see data/eval/README.md). Internal use only.",
         internal_only=True,
-        data_file=gold_path,
-        description=description,
-        skipped=gold.skipped,
     )
