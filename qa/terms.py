@@ -48,24 +48,31 @@ _MARKS = tuple(
 _OFFICIAL = {f"g{i}": name for i, (_, name) in enumerate(_COMMON_NAMES)}
 
 
-# Memoized: `gated` reads each candidate sentence twice (its extractive writer and the model's candidates), and the
-# service reads a question for the encoder's batch and again for the answer. Pure function of a corpus's or a
-# question's text; the bound holds the top passages of a few hundred recent questions, as qa.features' caches.
-@functools.lru_cache(maxsize=8192)
-def official_terms(text: str) -> str:
-    """``text`` with the common names of statistics replaced by the reports' ("湖南去年GDP是多少？" →
-    "湖南去年生产总值是多少？"); unchanged when it names none. Questions are read with it, and so are the
-    sentences they are matched against, so that a report that prints a common name ("居民收入增长与经济增长基本同步")
-    still states the term the question asks for."""
+def _with_official_names(text: str) -> str:
     low = text.lower()
     if not any(mark in low for mark in _MARKS):
         return text  # most sentences: a substring test is ~20x cheaper than the regex's scan
     return _ANY_NAME.sub(lambda m: _OFFICIAL[m.lastgroup or ""], text)
 
 
+# Memoized: the service reads a question for the encoder's batch and again for the answer. Corpus texts go through
+# matched_text, whose own cache holds them: they do not pass through this one, which would keep a second copy of
+# each and push the questions out.
+@functools.lru_cache(maxsize=8192)
+def official_terms(text: str) -> str:
+    """``text`` with the common names of statistics replaced by the reports' ("湖南去年GDP是多少？" →
+    "湖南去年生产总值是多少？"); unchanged when it names none. Questions are read with it, and so are the
+    sentences they are matched against (``matched_text``), so that a report that prints a common name
+    ("居民收入增长与经济增长基本同步") still states the term the question asks for."""
+    return _with_official_names(text)
+
+
+# Memoized: `gated` reads each candidate sentence twice (its extractive writer and the model's candidates). Pure
+# function of a corpus text; the bound holds the top passages of a few hundred recent questions, as qa.features'
+# caches.
 @functools.lru_cache(maxsize=8192)
 def matched_text(text: str) -> str:
     """A corpus text (a candidate sentence, a passage) as a question is matched against it: its numerals in digits
     (qa.numerals: "二0一一年…四十七点三万亿元" → "2011年…47.3万亿元") and its statistics by their official names. Quotes
     stay verbatim; only the matching reads this."""
-    return official_terms(arabic_numerals(text))
+    return _with_official_names(arabic_numerals(text))
