@@ -170,15 +170,23 @@ class AnswerService:
 
     def retrieval_query(self, question: str, history: Sequence[str] | None) -> str:
         """A follow-up is read with the previous question: "那江苏省呢？" after a question about 浙江 becomes
-        that question about 江苏 alone; other short follow-ups ("那丰台园呢？") are read together with it."""
-        if not history:
+        that question about 江苏 alone; other short follow-ups ("那丰台园呢？") are read together with it. The
+        previous question is itself read with the ones before it, so a chain of follow-ups ("那江苏省呢？", then
+        "安徽省呢？") keeps the question first asked. The answer is written for the question read this way."""
+        previous = [h.strip()[:MAX_QUESTION_CHARS] for h in history or () if isinstance(h, str) and h.strip()]
+        if not previous:
             return question
-        previous = [h.strip() for h in history if isinstance(h, str) and h.strip()]
-        if previous and (len(question) <= 12 or _FOLLOW_UP.search(question)):
-            rewritten = rewrite_follow_up(question, previous[-1][:MAX_QUESTION_CHARS], self.index.speeches)
+        read = previous[0]
+        for earlier in previous[1:]:
+            read = self._with_previous(earlier, read)
+        return self._with_previous(question, read)
+
+    def _with_previous(self, question: str, previous: str) -> str:
+        if len(question) <= 12 or _FOLLOW_UP.search(question):
+            rewritten = rewrite_follow_up(question, previous, self.index.speeches)
             if rewritten is not None:
                 return rewritten[0]
-            return f"{previous[-1][:MAX_QUESTION_CHARS]} {question}"
+            return f"{previous[:MAX_QUESTION_CHARS]} {question}"
         return question
 
     def search(
@@ -245,14 +253,15 @@ class AnswerService:
         query = self.reading(self.retrieval_query(q, history))
         composer_prepare = getattr(self.composer, "prepare", None)
         # The composer's work on the question alone overlaps the encoder (qa/prepare.py).
-        prepared = prepare.start(composer_prepare, q) if composer_prepare is not None else None
+        prepared = prepare.start(composer_prepare, query) if composer_prepare is not None else None
         retrieval = self.retrieval_for(query, k, filters)
         if prepared is not None:
             prepared.result()
         t1 = time.perf_counter()
         yield AnswerEvent("meta", hits=tuple(retrieval.hits), index_version=self.index_version)
         citations: list[Citation] = []
-        for text, citation in compose_stream(self.composer, q, retrieval, max_chars=self.max_chars):
+        # A follow-up is answered as it was read ("那江苏省呢？" asks what the previous question asked).
+        for text, citation in compose_stream(self.composer, query, retrieval, max_chars=self.max_chars):
             if citation is not None:
                 problem = check_citation(citation, self.index)
                 if problem is None and (citation.n != len(citations) + 1 or f"[{citation.n}]" not in text):

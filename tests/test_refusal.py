@@ -403,3 +403,39 @@ def test_a_quantity_question_is_answered_first_by_the_sentence_stating_it(tmp_pa
         assert answer.answer.startswith(stating) and answer.citations[0].quote.startswith(stating), (
             answer.answer
         )
+
+
+def test_a_follow_up_is_answered_about_its_new_region_and_a_chain_keeps_the_first_question(
+    tmp_path, real_encoder
+):
+    """ "那江苏省呢？" asks what the previous question asked, about 江苏: the answer states 江苏's figure (the
+    question alone asks for nothing, and the fact gate refused it). The next "安徽省呢？" is read against that
+    reading, not against the bare "那江苏省呢？"."""
+    growth = {"浙江省": "5.5%", "江苏省": "5%", "安徽省": "6%"}
+    speeches = [
+        make_speech(
+            title=f"2025年{region}政府工作报告",
+            speaker=speaker,
+            role=f"{region}省长",
+            date="2025-01-15",
+            paragraphs=[
+                (
+                    "二、2025年工作安排",
+                    f"今年经济社会发展主要预期目标是：地区生产总值增长{rate}左右，城镇新增就业50万人。",
+                ),
+                *_COMMON,
+            ],
+        )
+        for (region, rate), speaker in zip(growth.items(), ("王一", "李二", "赵三"), strict=True)
+    ]
+    build_index(speeches, real_encoder, tmp_path / "idx")
+    service = AnswerService.open(tmp_path / "idx", real_encoder)
+    first = "浙江省今年地区生产总值预期增长多少？"
+    history: list[str] = [first]
+    assert "5.5%" in service.ask(first).answer
+    for follow_up, region in (("那江苏省呢？", "江苏省"), ("安徽省呢？", "安徽省")):
+        answer = service.ask(follow_up, history=history)
+        assert answer.answerable, (follow_up, answer.answer)
+        assert {c.speech_title for c in answer.citations} == {f"2025年{region}政府工作报告"}, answer.citations
+        assert f"增长{growth[region]}左右" in answer.answer, answer.answer
+        history.append(follow_up)
