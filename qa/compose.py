@@ -19,10 +19,12 @@ from qa.mentions import (
     region_core,
     speech_label,
     speech_labels,
+    speech_region,
     unknown_congress_reports,
     unknown_report_years,
 )
 from qa.meta import lead_for, meta_kind, needles_for, office_holders, report_inside, stating_sentence
+from qa.places import Place, places_asked, speaks_of
 from qa.prepare import Prepared
 from qa.retrieve import Retrieval
 from qa.terms import matched_text
@@ -227,6 +229,7 @@ class ExtractiveComposer:
         # reading order, passage by passage. Only the order changes, never which sentences are quoted.
         self.fact_first = fact_first
         self._unknown = Prepared(self.unknown_entities)
+        self._speech_places: dict[tuple[str, tuple[tuple[str, ...], ...]], bool] = {}
         self.overshoot = 1.15  # "about" max_chars: a further sentence may run past it by this factor
         # Document frequencies come from the index's BM25 store (same tokens: text, title, speaker, role, section).
         n = index.lexical.n_docs
@@ -382,6 +385,20 @@ class ExtractiveComposer:
         ranked = sorted(cands, key=lambda c: -c.score)
         if retrieval.compared:
             return self._compose_sides(retrieval, ranked, feats)
+        places = places_asked(question)
+        if places:
+            # A question naming 苏州 is answered from passages that speak of 苏州 (qa.places), not from the nearest
+            # passages of 江苏's, or another province's, report.
+            ranked = [c for c in ranked if self.speaks_of(c.hit, places)]
+            if not ranked:
+                named = "、".join(p.spellings[-1] for p in places)
+                return Composition(
+                    REFUSAL,
+                    False,
+                    (),
+                    feats["evidence"],
+                    {**feats, "refused": f"no passage speaks of {named}"},
+                )
         best = ranked[0]
         requirement = answer_requirement(question)
         led = next((c for c in ranked if (c.hit.passage_id, c.start) == lead), None)
@@ -426,6 +443,29 @@ class ExtractiveComposer:
         first = led if led is not None else best if self.fact_first and requirement is not None else None
         chosen.sort(key=lambda c: (c is not first, c.hit_rank, c.start))
         return _write("", chosen, feats, speech_prefixes(self.index, [c.hit.speech_id for c in chosen]))
+
+    def speaks_of(self, hit: Hit, places: Sequence[Place]) -> bool:
+        """Whether ``hit``'s passage speaks of one of ``places``: the passage, its speech's title or its region
+        names it. A speech with a region of its own (a province's report) speaks of a place inside it only where
+        a passage names it: 江苏's targets are not 苏州's. A speech without one (a notice, a national document)
+        speaks of the places its text names anywhere: "大连市税务局" may stand in its first paragraph only."""
+        sp = self.index.speeches[hit.speech_id]
+        region = speech_region(sp)
+        if speaks_of(places, f"{hit.text} {sp.title} {region}"):
+            return True
+        if region:
+            return False
+        key = (hit.speech_id, tuple(p.spellings for p in places))
+        found = self._speech_places.get(key)
+        if found is None:
+            found = any(
+                speaks_of(places, self.index.paragraph(int(row)).text)
+                for row in self.index.speech_rows(hit.speech_id)
+            )
+            if len(self._speech_places) >= 4096:  # bounded: a long-running service sees many questions
+                self._speech_places.clear()
+            self._speech_places[key] = found
+        return found
 
     def _compose_sides(self, retrieval: Retrieval, ranked: Sequence[_Cand], feats: dict) -> Composition:
         """One best sentence per named speech, labelled; a side without evidence is said to be missing."""

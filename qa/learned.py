@@ -36,6 +36,7 @@ from qa.features import (
 )
 from qa.index import LoadedIndex
 from qa.mentions import speech_label
+from qa.places import places_asked
 from qa.prepare import Prepared
 from qa.retrieve import Retrieval
 from qa.terms import matched_text
@@ -348,9 +349,15 @@ class GatedComposer:
         if kind == "fact":
             located, probs = self.learned.score(question, retrieval)
             rules = stating_rules(question)
-            if rules:
+            places = places_asked(question)
+            if rules or places:
+                # A sentence states the fact only where its passage speaks of the place asked about (qa.places).
                 stated = np.fromiter(
-                    (all(rule(c.cand.text) for rule in rules) for c in located),
+                    (
+                        all(rule(c.cand.text) for rule in rules)
+                        and (not places or self.base.speaks_of(c.hit, places))
+                        for c in located
+                    ),
                     dtype=bool,
                     count=len(located),
                 )

@@ -209,3 +209,20 @@ def test_a_congress_report_the_index_does_not_hold_is_unknown_only_where_it_hold
     assert (
         unknown_congress_reports("十七大报告说了什么？", {"gov": _speech("gov", "2023年政府工作报告")}) == []
     )
+
+
+def test_places_are_read_by_official_division_names_where_they_are_words_and_the_most_local_is_asked():
+    from qa.places import places_asked
+
+    def asked(question: str) -> list[str]:
+        return [p.spellings[0] for p in places_asked(question)]
+
+    assert asked("苏州今年地区生产总值增长目标是多少？") == ["苏州市"]  # a prefecture without its suffix
+    assert asked("江苏苏州今年GDP目标？") == ["苏州市"]  # the most local of the places named
+    assert asked("北京市密云区社保中心什么时候开始对外办公？") == ["密云区"]
+    assert asked("内蒙古今年粮食产量目标是多少？") == ["内蒙古自治区"]
+    assert sorted(asked("宁夏和青海今年的GDP增长目标分别是多少？")) == ["宁夏回族自治区", "青海省"]
+    # Not places: a name inside another word, a county's short form (a common word), no place at all.
+    assert asked("如何实现长治久安？") == []
+    assert asked("维护世界和平有哪些措施？") == []
+    assert asked("今年地区生产总值增长目标是多少？") == []

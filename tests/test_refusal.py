@@ -439,3 +439,51 @@ def test_a_follow_up_is_answered_about_its_new_region_and_a_chain_keeps_the_firs
         assert {c.speech_title for c in answer.citations} == {f"2025年{region}政府工作报告"}, answer.citations
         assert f"增长{growth[region]}左右" in answer.answer, answer.answer
         history.append(follow_up)
+
+
+def test_a_question_about_a_city_is_answered_only_from_passages_that_speak_of_it(tmp_path, real_encoder):
+    """苏州 has no report: 江苏's target for the whole province does not answer "苏州今年…", nor does 浙江's,
+    though 江苏's report names 苏州 elsewhere.
+    Once a passage of 江苏's report states 苏州's own target, that passage answers it."""
+
+    def service(with_city: bool, name: str) -> AnswerService:
+        jiangsu = [
+            (
+                "二、2025年工作安排",
+                "今年经济社会发展主要预期目标是：地区生产总值增长5%左右，城镇新增就业120万人。",
+            )
+        ]
+        # 苏州 is named in both corpora, so it is no unknown name: only what its passages say tells them apart.
+        jiangsu.append(("三、区域发展", "支持苏州工业园区建设开放创新的世界一流高科技园区。"))
+        if with_city:
+            jiangsu.append(("四、城市发展", "支持苏州建设创新型城市，苏州今年地区生产总值目标增长5.5%左右。"))
+        speeches = [
+            make_speech(
+                title=f"2025年{region}政府工作报告",
+                speaker=speaker,
+                role=f"{region}省长",
+                date="2025-01-15",
+                region=region,
+                paragraphs=[*paragraphs, *_COMMON],
+            )
+            for region, speaker, paragraphs in (
+                ("江苏省", "李二", jiangsu),
+                (
+                    "浙江省",
+                    "王一",
+                    [("二、2025年工作安排", "今年主要预期目标是：地区生产总值增长5.5%左右。")],
+                ),
+            )
+        ]
+        build_index(speeches, real_encoder, tmp_path / name)
+        return AnswerService.open(tmp_path / name, real_encoder)
+
+    question = "苏州今年地区生产总值增长目标是多少？"
+    without = service(False, "without")
+    refused = without.ask(question)
+    assert not refused.answerable and refused.citations == (), refused.answer
+    province = without.ask("江苏今年地区生产总值增长目标是多少？")
+    assert province.answerable and "增长5%左右" in province.answer, province.answer
+    stated = service(True, "with").ask(question)
+    assert stated.answerable and "5.5%" in stated.answer, stated.answer
+    assert all("苏州" in c.passage_text for c in stated.citations), stated.citations
