@@ -19,6 +19,10 @@ from qa.snapshot import Snapshot
 from qa.stores.base import LexicalStore
 from qa.types import Filters, Hit
 
+# Words asking what a speaker intends (grammar: they look ahead from the speech's own time), not 计划 or 将,
+# which also name a plan's title ("行动计划") or a plain future.
+_PLANS = re.compile(r"打算|准备怎么|准备如何|下一步|接下来|今后")
+
 log = logging.getLogger(__name__)
 
 Mode = Literal["hybrid", "dense", "bm25"]
@@ -257,9 +261,10 @@ class HybridRetriever:
     def _period_first(self, question: str, order: list[int], window: int) -> list[int]:
         """A question about a year ("2024年…增长多少", "今年…打算") reads first the passages of the top
         ``window`` that speak about that year (the plans, not the review of the year before), in fused order;
-        the others follow. A question naming no year keeps the fused order."""
+        the others follow. A question asking what is intended ("打算如何…", "下一步…") asks about the speech's
+        own year, as 今年 does. A question naming no year keeps the fused order."""
         explicit = question_period_years(question)
-        relative = relative_years(question)
+        relative = relative_years(question) or ((0,) if _PLANS.search(question) else ())
         if not explicit and not relative:
             return order
         head, tail = order[:window], order[window:]

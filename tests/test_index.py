@@ -794,7 +794,11 @@ def test_a_question_about_a_year_reads_that_years_passages_first(tmp_path, fake_
     assert retriever.retrieve("2024年新城地区生产总值增长多少？", 2).hits[0].passage_id == review
     # 今年 is the speech's year; with no year asked, the fused order stands.
     assert retriever.retrieve("今年新城地区生产总值增长多少？", 2).hits[0].passage_id == plan
+    # A question about what is intended asks about the speech's own year, as 今年 does.
+    assert retriever.retrieve("新城打算让地区生产总值增长多少？", 2).hits[0].passage_id == plan
+    assert retriever.retrieve("新城下一步地区生产总值增长多少？", 2).hits[0].passage_id == plan
     plain = retriever.retrieve("新城地区生产总值增长多少？", 2).hits
+    assert plain[0].passage_id == review  # the review says it twice: without a period asked, it leads
     assert [h.score for h in plain] == sorted((h.score for h in plain), reverse=True)
 
 
