@@ -371,7 +371,9 @@ class ExtractiveComposer:
         missing = unknown_report(self.index, question, feats["evidence"])
         if missing is not None:
             return missing
-        meta = compose_meta(self.index, question, retrieval)
+        # "Which speech talks about X" is answered from the passage that does, when one does.
+        topic = cands if feats["evidence"] >= self.threshold else []
+        meta = compose_meta(self.index, question, retrieval, topic)
         if meta is not None:
             return meta
         entities = self._unknown.take(question)
@@ -535,12 +537,31 @@ def unknown_report(index: LoadedIndex, question: str, evidence: float = 0.0) -> 
     return None
 
 
-def compose_meta(index: LoadedIndex, question: str, retrieval: Retrieval) -> Composition | None:
-    """A question about the speeches themselves, answered from metadata; None for a content question."""
+def compose_meta(
+    index: LoadedIndex, question: str, retrieval: Retrieval, topic: Sequence[_Cand] | None = None
+) -> Composition | None:
+    """A question about the speeches themselves, answered from metadata; None for a content question.
+
+    ``topic``: the content writer's candidate sentences, given when they are evidence enough (else empty). A
+    question asking which speech talks about something names the speech of the best of them and cites that
+    sentence, the one that talks about it; with no such sentence the content path decides (a refusal), unless the
+    question names the speech ("孙睿的讲话题目是什么？"). Without ``topic`` it names the best passage's speech, cited
+    to its opening."""
     mq = meta_kind(question, retrieval.mentioned)
     if mq is None or not index.speeches:
         return None
     speeches = index.speeches
+    if mq.kind == "speech" and topic is not None:
+        named = set(retrieval.mentioned)
+        own = [c for c in topic if not named or c.hit.speech_id in named]
+        if own:
+            best = max(own, key=lambda c: c.score)
+            return _write(
+                lead_for(mq, speeches[best.hit.speech_id], 0), [best], {"evidence": 1.0, "meta": mq.kind}
+            )
+        if not named:
+            return None
+        # A speech the question names ("孙睿的讲话题目是什么？") is answered from its metadata, below.
     count = 0
     if mq.kind == "office":
         holders = office_holders(list(speeches.values()), mq.office, mq.where)

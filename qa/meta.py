@@ -35,8 +35,15 @@ _WHERE = r"在(?:哪里|哪儿|什么地方|什么会议|哪次会议|哪个会�
 _WHERE_Q = re.compile(
     rf"(?:讲话|报告|发言)[^，。？?！!]{{0,4}}?(?:是|于)?{_WHERE}|{_WHERE}上?(?:作|做|发表|讲)的?(?:讲话|报告|发言)?"
 )
-_COUNT_Q = re.compile(r"(作|做|发表|有)了?(几|多少)(次|篇|场)(讲话|报告|发言)|(几|多少)(篇|次|场)(讲话|报告)")
-_WHICH_Q = re.compile(r"哪篇|哪个讲话|哪次讲话|哪一篇|什么讲话|讲话的?(题目|标题)|哪份报告|哪个报告")
+# The kind of speech may stand between the count and the noun: "作了几次政府工作报告".
+_COUNT_Q = re.compile(
+    r"(作|做|发表|有)了?(几|多少)(次|篇|场|份)[\u4e00-\u9fff]{0,6}?(讲话|报告|发言)|(几|多少)(篇|次|场|份)(讲话|报告)"
+)
+# Which speech: by its name, or by the year it was given ("哪一年的报告提到了…").
+_WHICH_Q = re.compile(
+    r"哪篇|哪个讲话|哪次讲话|哪一篇|什么讲话|讲话的?(题目|标题)|哪份报告|哪个报告|"
+    r"哪一?年的?[\u4e00-\u9fff]{0,6}?(?:报告|讲话)"
+)
 
 
 @dataclass(frozen=True)

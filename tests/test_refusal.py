@@ -487,3 +487,39 @@ def test_a_question_about_a_city_is_answered_only_from_passages_that_speak_of_it
     stated = service(True, "with").ask(question)
     assert stated.answerable and "5.5%" in stated.answer, stated.answer
     assert all("苏州" in c.passage_text for c in stated.citations), stated.citations
+
+
+def _three_reports(tmp_path, real_encoder) -> AnswerService:
+    """Three years' reports, two by 李强: one names 低空经济, another 人工智能."""
+    topics = {
+        2023: "加快建设现代化产业体系。",
+        2024: "积极打造生物制造、商业航天、低空经济等新增长引擎。",
+        2025: "持续推进人工智能行动。",
+    }
+    speeches = [
+        make_speech(
+            title=f"{year}年政府工作报告",
+            speaker="李克强" if year == 2023 else "李强",
+            role="国务院总理",
+            date=f"{year}-03-05",
+            region="全国",
+            paragraphs=[("二、今年工作任务", topics[year]), *_COMMON],
+        )
+        for year in topics
+    ]
+    build_index(speeches, real_encoder, tmp_path / "idx")
+    return AnswerService.open(tmp_path / "idx", real_encoder)
+
+
+def test_which_report_talks_about_a_topic_cites_the_sentence_that_does_and_counts_a_speakers_reports(
+    tmp_path, real_encoder
+):
+    service = _three_reports(tmp_path, real_encoder)
+    which = service.ask("哪一年的报告提到了低空经济？")
+    assert which.answerable and "2024年政府工作报告" in which.answer, which.answer
+    assert [c.quote for c in which.citations] == ["积极打造生物制造、商业航天、低空经济等新增长引擎。"]
+    # No report talks about it: no speech is named for it.
+    assert not service.ask("哪一年的报告提到了火星移民？").answerable
+    # The kind of report may stand between the count and the noun.
+    count = service.ask("李强作了几次政府工作报告？")
+    assert count.answerable and "2篇" in count.answer, count.answer
