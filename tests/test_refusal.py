@@ -405,6 +405,26 @@ def test_a_quantity_question_is_answered_first_by_the_sentence_stating_it(tmp_pa
         )
 
 
+def _provincial_reports(
+    index_dir, real_encoder, paragraphs: dict[str, list[tuple[str, str]]]
+) -> AnswerService:
+    """A 2025 report per region (its metadata naming the region), each with ``paragraphs[region]`` before the
+    common ones, indexed and served as the default is."""
+    speeches = [
+        make_speech(
+            title=f"2025年{region}政府工作报告",
+            speaker=("王一", "李二", "赵三", "钱四")[n],
+            role=f"{region}省长",
+            date="2025-01-15",
+            region=region,
+            paragraphs=[*own, *_COMMON],
+        )
+        for n, (region, own) in enumerate(paragraphs.items())
+    ]
+    build_index(speeches, real_encoder, index_dir)
+    return AnswerService.open(index_dir, real_encoder)
+
+
 def test_a_follow_up_is_answered_about_its_new_region_and_a_chain_keeps_the_first_question(
     tmp_path, real_encoder
 ):
@@ -412,24 +432,19 @@ def test_a_follow_up_is_answered_about_its_new_region_and_a_chain_keeps_the_firs
     question alone asks for nothing, and the fact gate refused it). The next "安徽省呢？" is read against that
     reading, not against the bare "那江苏省呢？"."""
     growth = {"浙江省": "5.5%", "江苏省": "5%", "安徽省": "6%"}
-    speeches = [
-        make_speech(
-            title=f"2025年{region}政府工作报告",
-            speaker=speaker,
-            role=f"{region}省长",
-            date="2025-01-15",
-            paragraphs=[
+    service = _provincial_reports(
+        tmp_path / "idx",
+        real_encoder,
+        {
+            region: [
                 (
                     "二、2025年工作安排",
                     f"今年经济社会发展主要预期目标是：地区生产总值增长{rate}左右，城镇新增就业50万人。",
-                ),
-                *_COMMON,
-            ],
-        )
-        for (region, rate), speaker in zip(growth.items(), ("王一", "李二", "赵三"), strict=True)
-    ]
-    build_index(speeches, real_encoder, tmp_path / "idx")
-    service = AnswerService.open(tmp_path / "idx", real_encoder)
+                )
+            ]
+            for region, rate in growth.items()
+        },
+    )
     first = "浙江省今年地区生产总值预期增长多少？"
     history: list[str] = [first]
     assert "5.5%" in service.ask(first).answer
@@ -457,26 +472,14 @@ def test_a_question_about_a_city_is_answered_only_from_passages_that_speak_of_it
         jiangsu.append(("三、区域发展", "支持苏州工业园区建设开放创新的世界一流高科技园区。"))
         if with_city:
             jiangsu.append(("四、城市发展", "支持苏州建设创新型城市，苏州今年地区生产总值目标增长5.5%左右。"))
-        speeches = [
-            make_speech(
-                title=f"2025年{region}政府工作报告",
-                speaker=speaker,
-                role=f"{region}省长",
-                date="2025-01-15",
-                region=region,
-                paragraphs=[*paragraphs, *_COMMON],
-            )
-            for region, speaker, paragraphs in (
-                ("江苏省", "李二", jiangsu),
-                (
-                    "浙江省",
-                    "王一",
-                    [("二、2025年工作安排", "今年主要预期目标是：地区生产总值增长5.5%左右。")],
-                ),
-            )
-        ]
-        build_index(speeches, real_encoder, tmp_path / name)
-        return AnswerService.open(tmp_path / name, real_encoder)
+        return _provincial_reports(
+            tmp_path / name,
+            real_encoder,
+            {
+                "江苏省": jiangsu,
+                "浙江省": [("二、2025年工作安排", "今年主要预期目标是：地区生产总值增长5.5%左右。")],
+            },
+        )
 
     question = "苏州今年地区生产总值增长目标是多少？"
     without = service(False, "without")
