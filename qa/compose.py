@@ -444,7 +444,15 @@ class ExtractiveComposer:
         # sentence stating the quantity or time asked, comes first.
         first = led if led is not None else best if self.fact_first and requirement is not None else None
         chosen.sort(key=lambda c: (c is not first, c.hit_rank, c.start))
-        return _write("", chosen, feats, speech_prefixes(self.index, [c.hit.speech_id for c in chosen]))
+        sids = [c.hit.speech_id for c in chosen]
+        unspoken = [p for p in places if not any(self.speaks_of(c.hit, (p,)) for c in chosen)]
+        if unspoken and all(speech_region(self.index.speeches[s]) for s in sids):
+            # Regions' reports asked about side by side ("吉林和深圳…"): each answered side is labelled and a side
+            # no report speaks of is said to be missing, as in a comparison of two reports (_compose_sides).
+            labels = [f"{label}：" for label in speech_labels([self.index.speeches[s] for s in sids])]
+            tail = "".join(f"{p.spellings[-1]}：现有资料未提及。" for p in unspoken)
+            return _write("", chosen, feats, labels).followed_by(tail)
+        return _write("", chosen, feats, speech_prefixes(self.index, sids))
 
     def speaks_of(self, hit: Hit, places: Sequence[Place]) -> bool:
         """Whether ``hit``'s passage speaks of one of ``places``: the passage, its speech's title or its region

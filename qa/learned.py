@@ -35,7 +35,7 @@ from qa.features import (
     states_year,
 )
 from qa.index import LoadedIndex
-from qa.mentions import speech_label
+from qa.mentions import about_one_side, speech_label
 from qa.places import places_asked
 from qa.prepare import Prepared
 from qa.retrieve import Retrieval
@@ -347,27 +347,31 @@ class GatedComposer:
             return comp
         kind = gate_of(question)
         if kind == "fact":
-            located, probs = self.learned.score(question, retrieval)
-            rules = stating_rules(question)
-            places = places_asked(question)
-            if rules or places:
-                # A sentence states the fact only where its passage speaks of the place asked about (qa.places).
-                stated = np.fromiter(
-                    (
-                        all(rule(c.cand.text) for rule in rules)
-                        and (not places or self.base.speaks_of(c.hit, places))
-                        for c in located
-                    ),
-                    dtype=bool,
-                    count=len(located),
-                )
-                probs = np.where(stated, probs, np.float32(0.0))
-            best = float(probs.max()) if len(probs) else 0.0
+            if retrieval.compared:
+                # Each side's sentences are read against the question asked of that side alone: the model's focus
+                # terms would count the other sides' names, which a side's sentences never state, as uncovered
+                # ("吉林和辽宁今年…分别是多少？" scored 0.04 against 0.06; each side alone clears it).
+                # Each side is scored among its own passages too, as the retriever found them for it
+                # (AnswerService._per_speech): ranks and relative scores among the other sides' passages are
+                # not what the model was trained on.
+                sides = []
+                for sid in retrieval.mentioned:
+                    own = about_one_side(question, sid, retrieval.mentioned, self.index.speeches)
+                    hits = [h for h in retrieval.hits if h.speech_id == sid]
+                    if hits:
+                        alone = Retrieval(hits, retrieval.query_vector, (sid,))
+                        sides.append(float(self._fact_scores(own, alone)[1].max(initial=0.0)))
+                best = max(sides, default=0.0)
+            else:
+                located, probs = self._fact_scores(question, retrieval)
+                best = float(probs.max()) if len(probs) else 0.0
             feats = {**comp.features, "fact_evidence": best, "fact_threshold": self.threshold}
             if best < self.threshold:
                 return Composition(
                     REFUSAL, False, (), best, {**feats, "refused": "no sentence states the asked fact"}
                 )
+            if retrieval.compared:
+                return replace(comp, features=feats)  # each side is the writer's; no lead, no quote dropped
             scored = {(c.pid, c.start): float(p) for c, p in zip(located, probs, strict=True)}
             # The sentence the model reads as stating the quantity or time asked opens the answer when the extractive
             # writer, which ranks by topic, left it out ("2022年全国国内生产总值增长了多少？" quoted the five-year
@@ -377,11 +381,7 @@ class GatedComposer:
             # gained their key point, none lost one (docs/answerability.md, "The fact first").
             top = located[int(probs.argmax())]
             cited = {(c.passage_id, c.start) for c in comp.citations}
-            if (
-                not retrieval.compared
-                and (top.pid, top.start) not in cited
-                and answer_requirement(question) is not None
-            ):
+            if (top.pid, top.start) not in cited and answer_requirement(question) is not None:
                 comp = self.base.compose(question, retrieval, max_chars=max_chars, lead=(top.pid, top.start))
         else:
             # A list or a way keeps the lenient open gate; one named thing gets its own (qa.features, _ASK_LIST_OR_WAY).
@@ -395,6 +395,26 @@ class GatedComposer:
                 )
         comp = replace(comp, features=feats)
         return comp if retrieval.compared else without_weak_quotes(comp, scored)
+
+    def _fact_scores(self, question: str, retrieval: Retrieval) -> tuple[list[Located], np.ndarray]:
+        """The model's score of each candidate sentence for ``question``, 0 for one that cannot state the fact:
+        it fails a stating rule (the unit, the year asked) or its passage does not speak of the place asked about
+        (qa.places)."""
+        located, probs = self.learned.score(question, retrieval)
+        rules = stating_rules(question)
+        places = places_asked(question)
+        if rules or places:
+            stated = np.fromiter(
+                (
+                    all(rule(c.cand.text) for rule in rules)
+                    and (not places or self.base.speaks_of(c.hit, places))
+                    for c in located
+                ),
+                dtype=bool,
+                count=len(located),
+            )
+            probs = np.where(stated, probs, np.float32(0.0))
+        return located, probs
 
     def compose_meta(self, question: str, retrieval: Retrieval) -> Composition | None:
         return compose_meta(self.index, question, retrieval)
@@ -420,7 +440,9 @@ def without_weak_quotes(comp: Composition, scored: dict[tuple[str, int], float])
     weak = {c.n for c in comp.citations if scored.get((c.passage_id, c.start), floor) < floor}
     if not weak:
         return comp
-    one_speech = len({c.speech_id for c in comp.citations if c.n not in weak}) == 1
+    # A side said to be missing ("深圳：现有资料未提及。", an uncited piece) keeps the answered side's label.
+    sided = any(cite is None and text for text, cite in comp.pieces())
+    one_speech = not sided and len({c.speech_id for c in comp.citations if c.n not in weak}) == 1
     segments: list[tuple[str, Citation | None]] = []
     n = 0
     for text, cite in comp.pieces():

@@ -206,8 +206,14 @@ def _side(sp: Speech) -> str:
 
 def _inside(question: str, outer: str, inner: str) -> bool:
     """Whether the question writes ``inner`` as a place inside ``outer``: the two names back to back, "北京市密云区",
-    "湖北省武汉市" (the grammar of Chinese addresses: larger unit first, no word between)."""
-    return re.search(f"{re.escape(outer)}(?:{_SUFFIXES})?{re.escape(inner)}", question) is not None
+    "湖北省武汉市" (the grammar of Chinese addresses: larger unit first, no word between), and, when both are
+    divisions of China, ``inner`` lying inside ``outer`` ("安徽江西湖南三省" lists three provinces)."""
+    from qa.places import place_named  # qa.places reads names with this module's region_core
+
+    if re.search(f"{re.escape(outer)}(?:{_SUFFIXES})?{re.escape(inner)}", question) is None:
+        return False
+    big, small = place_named(outer), place_named(inner)
+    return big is None or small is None or big.holds(small)
 
 
 def compares(mentioned: Sequence[str], speeches: Mapping[str, Speech], question: str = "") -> bool:
@@ -319,6 +325,17 @@ def rewrite_follow_up(
     if rewritten == previous:
         return None
     return rewritten, new
+
+
+def about_one_side(question: str, sid: str, mentioned: Sequence[str], speeches: Mapping[str, Speech]) -> str:
+    """``question`` as asked of the side ``sid`` alone: the names of the other speeches it names taken out
+    ("吉林和辽宁今年…分别是多少？" → "吉林和今年…分别是多少？" for 吉林). What is left of the list is function
+    words, which carry no term; a name ``sid`` shares with another side stays."""
+    own = set(_names_of(speeches[sid]))
+    others = {n for s in mentioned if s != sid and s in speeches for n in _names_of(speeches[s])} - own
+    for name in sorted(others, key=len, reverse=True):
+        question = question.replace(name, "")
+    return question
 
 
 def _names_of(sp: Speech) -> Sequence[str]:

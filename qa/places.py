@@ -9,7 +9,8 @@ divisions' own (``resources/divisions.tsv``, with where it comes from), not word
 A place is read where it is a word of the question (jieba's segmentation: 长治久安 and 孙中山 name no place),
 by its full name at every level (苏州市, 密云区) and, for provinces and prefectures, without its administrative
 suffix (苏州, 内蒙古), as people write them; a county's short form is too often a common word (和平, 安康).
-Of the places a question names, the most local ones are asked about ("江苏苏州…" asks about 苏州).
+Of the places a question names, one that holds another is not asked about ("江苏苏州…" asks about 苏州, by the
+divisions' codes); places side by side ("吉林和深圳…") each are.
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ class Place:
 
     spellings: tuple[str, ...]
     level: int
+    code: str = ""  # the division's 12-digit code: its first 2 (province) or 4 (prefecture) digits hold what is inside
+
+    def holds(self, other: Place) -> bool:
+        """Whether ``other`` lies inside this place (湖北省 holds 武汉市, 北京市 holds 密云区)."""
+        prefix = self.code[: 2 + 2 * self.level]
+        return other.level > self.level and other.code.startswith(prefix)
 
     def named_in(self, text: str) -> bool:
         return any(s in text for s in self.spellings)
@@ -52,9 +59,14 @@ def _divisions() -> tuple[re.Pattern[str], dict[str, Place]]:
             known = places.get(spelled)
             # A name shared by two divisions (吉林 the province and the city) stands for the wider one.
             if known is None or level < known.level:
-                places[spelled] = Place(spellings, level)
+                places[spelled] = Place(spellings, level, code)
     names = sorted(places, key=len, reverse=True)
     return re.compile("|".join(map(re.escape, names))), places
+
+
+def place_named(name: str) -> Place | None:
+    """The division ``name`` spells (its full name, or a province's or prefecture's without its suffix)."""
+    return _divisions()[1].get(name)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -69,8 +81,8 @@ def speaks_of(places: Sequence[Place], text: str) -> bool:
 
 
 def named_places(question: str, word_edges: Sequence[int]) -> tuple[Place, ...]:
-    """The most local places ``question`` names; ``word_edges`` are the offsets where its words start and end
-    (a name must start and end at such edges). Empty when it names none."""
+    """The places ``question`` names, but for one that holds another it names ("江苏苏州" → 苏州); ``word_edges``
+    are the offsets where its words start and end (a name must start and end at such edges). Empty for none."""
     pattern, places = _divisions()
     edges = set(word_edges)
     found: dict[tuple[str, ...], Place] = {}
@@ -78,10 +90,9 @@ def named_places(question: str, word_edges: Sequence[int]) -> tuple[Place, ...]:
         if m.start() in edges and m.end() in edges:
             place = places[m.group()]
             found.setdefault(place.spellings, place)
-    if not found:
-        return ()
-    deepest = max(p.level for p in found.values())
-    return tuple(p for p in found.values() if p.level == deepest)
+    named = list(found.values())
+    # "江苏苏州…" asks about 苏州: a place another named place lies inside is only where that one is.
+    return tuple(p for p in named if not any(p.holds(q) for q in named))
 
 
 def word_edges(question: str) -> tuple[int, ...]:

@@ -100,6 +100,10 @@ def test_speeches_of_one_region_or_speaker_are_one_side_of_a_comparison():
     assert mentioned_speeches(address, places) == ("bj", "my")
     assert not compares(("bj", "my"), places, address)
     assert compares(("bj", "my"), places, "北京和密云的社保中心分别什么时候开始对外办公？")
+    # Provinces listed side by side are not an address, with or without the 、 between them: none lies inside another.
+    provinces = {r: _speech(r, f"2025年{r}省政府工作报告", region=f"{r}省") for r in ("安徽", "江西", "湖南")}
+    for listed in ("安徽、江西、湖南三省今年的增长目标是多少？", "安徽江西湖南三省今年的增长目标是多少？"):
+        assert compares(mentioned_speeches(listed, provinces), provinces, listed), listed
 
 
 def test_a_report_year_no_speech_was_given_in_is_unknown_unless_a_speech_has_no_year():

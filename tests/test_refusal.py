@@ -526,3 +526,31 @@ def test_which_report_talks_about_a_topic_cites_the_sentence_that_does_and_count
     # The kind of report may stand between the count and the noun.
     count = service.ask("李强作了几次政府工作报告？")
     assert count.answerable and "2篇" in count.answer, count.answer
+
+
+def test_a_comparison_answers_every_region_it_names_and_says_which_has_no_report(tmp_path, real_encoder):
+    """Each side of "吉林省和辽宁省…分别是多少？" is gated as the question asked of it alone (the other side's name
+    is no term its sentences could state); a place with no report ("深圳") is said to be missing."""
+    service = _provincial_reports(
+        tmp_path / "idx",
+        real_encoder,
+        {
+            region: [
+                (
+                    "二、2025年工作安排",
+                    f"今年经济社会发展主要预期目标是：地区生产总值增长{rate}左右，城镇新增就业30万人。",
+                )
+            ]
+            for region, rate in (("吉林省", "5.5%"), ("辽宁省", "5%"))
+        },
+    )
+    both = service.ask("吉林省和辽宁省今年地区生产总值增长目标分别是多少？")
+    assert both.answerable, both.answer
+    assert {c.speech_title for c in both.citations} == {
+        "2025年吉林省政府工作报告",
+        "2025年辽宁省政府工作报告",
+    }
+    assert "吉林省：" in both.answer and "辽宁省：" in both.answer, both.answer
+    one = service.ask("吉林省和深圳今年地区生产总值增长目标分别是多少？")
+    assert one.answerable and one.answer.startswith("吉林省："), one.answer
+    assert one.answer.endswith("深圳：现有资料未提及。"), one.answer
