@@ -11,11 +11,10 @@ import re
 from collections.abc import Mapping, Sequence
 
 from data.records import Speech
+from qa.places import SUFFIXES as _SUFFIXES
+from qa.places import place_named, region_core
 
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
-# Administrative suffixes of Chinese region names, longest first (grammar of place names, not a corpus list).
-_SUFFIXES = "壮族自治区|回族自治区|维吾尔自治区|特别行政区|自治区|自治州|地区|省|市|区|县|州|盟|旗"
-_REGION_SUFFIX = re.compile(f"({_SUFFIXES})$")
 # "2023年报告说…", "2024年政府工作报告提出…": a year naming a report (the one given that year), not the period a
 # figure is about (grammar of how reports are cited; qa.features reads the period from the other years).
 REPORT_YEAR = re.compile(r"((?:19|20)\d\d)\s*年(?:的|度)?(?:[\u4e00-\u9fff]{0,6}?)(?:工作)?报告")
@@ -60,12 +59,6 @@ def speech_congress(sp: Speech) -> str:
 
 
 _REGION_IN_TITLE = re.compile(r"(?:\d{4}年)?([\u4e00-\u9fff]{2,12}?(?:省|市|自治区|特别行政区|区|县))")
-
-
-def region_core(name: str) -> str:
-    """浙江省 -> 浙江; 广西壮族自治区 -> 广西; 丰台区 -> 丰台. Names of two characters or fewer stay whole."""
-    core = _REGION_SUFFIX.sub("", name.strip())
-    return core if len(core) >= 2 else name.strip()
 
 
 def _metadata_region(sp: Speech) -> str:
@@ -208,8 +201,6 @@ def _inside(question: str, outer: str, inner: str) -> bool:
     """Whether the question writes ``inner`` as a place inside ``outer``: the two names back to back, "北京市密云区",
     "湖北省武汉市" (the grammar of Chinese addresses: larger unit first, no word between), and, when both are
     divisions of China, ``inner`` lying inside ``outer`` ("安徽江西湖南三省" lists three provinces)."""
-    from qa.places import place_named  # qa.places reads names with this module's region_core
-
     if re.search(f"{re.escape(outer)}(?:{_SUFFIXES})?{re.escape(inner)}", question) is None:
         return False
     big, small = place_named(outer), place_named(inner)

@@ -21,9 +21,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.mentions import region_core
-
 _TABLE = Path(__file__).with_name("resources") / "divisions.tsv"
+# Administrative suffixes of Chinese region names, longest first (grammar of place names, not a corpus list).
+SUFFIXES = "壮族自治区|回族自治区|维吾尔自治区|特别行政区|自治区|自治州|地区|省|市|区|县|州|盟|旗"
+_REGION_SUFFIX = re.compile(f"({SUFFIXES})$")
+
+
+def region_core(name: str) -> str:
+    """浙江省 -> 浙江; 广西壮族自治区 -> 广西; 丰台区 -> 丰台. Names of two characters or fewer stay whole."""
+    core = _REGION_SUFFIX.sub("", name.strip())
+    return core if len(core) >= 2 else name.strip()
 
 
 @dataclass(frozen=True)
