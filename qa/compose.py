@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -450,8 +450,9 @@ class ExtractiveComposer:
             # Regions' reports asked about side by side ("吉林和深圳…"): each answered side is labelled and a side
             # no report speaks of is said to be missing, as in a comparison of two reports (_compose_sides).
             labels = [f"{label}：" for label in speech_labels([self.index.speeches[s] for s in sids])]
-            tail = "".join(f"{p.spellings[-1]}：现有资料未提及。" for p in unspoken)
-            return _write("", chosen, feats, labels).followed_by(tail)
+            return _write("", chosen, feats, labels).followed_by(
+                not_stated(p.spellings[-1] for p in unspoken)
+            )
         return _write("", chosen, feats, speech_prefixes(self.index, sids))
 
     def speaks_of(self, hit: Hit, places: Sequence[Place]) -> bool:
@@ -494,14 +495,18 @@ class ExtractiveComposer:
             return Composition(
                 REFUSAL, False, (), feats["evidence"], {**feats, "refused": "no side has evidence"}
             )
-        tail = "".join(f"{label}：现有资料未提及。" for label in missing)
         return _write("", [c for _, c in chosen], feats, [f"{label}：" for label, _ in chosen]).followed_by(
-            tail
+            not_stated(missing)
         )
 
     @staticmethod
     def _write(lead: str, chosen: Sequence[_Cand], feats: dict) -> Composition:
         return _write(lead, chosen, feats)
+
+
+def not_stated(sides: Iterable[str]) -> str:
+    """What an answer says of each side it names but has nothing on ("深圳：现有资料未提及。")."""
+    return "".join(f"{side}：现有资料未提及。" for side in sides)
 
 
 def speech_prefixes(index: LoadedIndex, speech_ids: Sequence[str]) -> list[str] | None:

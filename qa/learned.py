@@ -18,6 +18,7 @@ from qa.compose import (
     _write,
     answer_requirement,
     compose_meta,
+    not_stated,
     speech_prefixes,
     unknown_report,
 )
@@ -266,7 +267,7 @@ class LearnedComposer:
         feats = {"evidence": evidence, "threshold": self.threshold, "sides": len(retrieval.mentioned)}
         if not chosen:
             return Composition(REFUSAL, False, (), evidence, {**feats, "refused": "no side has evidence"})
-        tail = "".join(f"{label}：现有资料未提及。" for label in missing)
+        tail = not_stated(missing)
         comp = _write(
             "", [_as_cand(c, p) for _, c, p in chosen], feats, [f"{label}：" for label, _, _ in chosen]
         )

@@ -40,7 +40,7 @@ class Place:
 
     spellings: tuple[str, ...]
     level: int
-    code: str = ""  # the division's 12-digit code: its first 2 (province) or 4 (prefecture) digits hold what is inside
+    code: str  # the division's 12-digit code: its first 2 (province) or 4 (prefecture) digits hold what is inside
 
     def holds(self, other: Place) -> bool:
         """Whether ``other`` lies inside this place (湖北省 holds 武汉市, 北京市 holds 密云区)."""
