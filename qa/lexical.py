@@ -63,6 +63,16 @@ def words(text: str) -> list[str]:
     return _jieba().lcut(text)
 
 
+def word_edges(text: str) -> tuple[int, ...]:
+    """Where the words of ``text`` start and end, by jieba's dictionary (no HMM: a run it does not know is cut
+    into characters, so a known name inside it still has edges)."""
+    edges = {0}
+    for _word, start, end in _jieba().tokenize(text, HMM=False):
+        edges.add(start)
+        edges.add(end)
+    return tuple(sorted(edges))
+
+
 @functools.lru_cache(maxsize=1024)
 def tokenize_question(question: str) -> tuple[str, ...]:
     """``tokenize`` of a question, remembered: retrieval, the composer and the answerability features each

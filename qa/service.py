@@ -14,7 +14,7 @@ import numpy as np
 
 from data.errors import InvalidQuestionError, NotFoundError, SpeechQAError
 from embeddings.encoder import Encoder
-from qa import prepare
+from qa import places, prepare
 from qa.compose import REFUSAL, Composer, check_citation, compose_stream
 from qa.composers import DEFAULT_COMPOSER, make_composer
 from qa.index import LoadedIndex, load_index
@@ -118,6 +118,7 @@ class AnswerService:
         index = load_index(Path(index_dir), encoder, segments=segments)
         service = cls(index, encoder, **options)
         warm_up()
+        places.warm_up()
         service.retriever.encode_query("预热")
         return service
 
