@@ -12,7 +12,7 @@ import numpy as np
 
 from data.text import display_text
 from data.text import markers as answer_markers
-from qa.features import gate_of
+from qa.features import gate_of, states_number
 from qa.index import LoadedIndex
 from qa.lexical import pos_tags_skipping, question_terms
 from qa.mentions import (
@@ -48,6 +48,25 @@ _HEADING = re.compile(
     r"^\s*(?:[（(][一二三四五六七八九十\d]{1,3}[)）]|[一二三四五六七八九十]{1,3}、|\d{1,2}[、.．](?!\d))"
 )
 _HEADING_MAX = 30  # characters: a heading is a phrase, not a sentence with content of its own
+# Clause punctuation inside a sentence (the one-clause test of ``names_a_topic``).
+_INNER_CLAUSE = re.compile(r"[，,；;：:、]")
+
+
+def names_a_topic(sentence: str) -> bool:
+    """A sentence of one clause that states no figure ("全力打造全国算力高地。", "拓展跨省域合作。", "人居条件不断改善。"):
+    the unnumbered headings of work reports, bold lead-ins that the next sentences develop, whether they open a
+    paragraph or a run of measures inside it. It names what is done, not a fact a question asks for, so it does not
+    open an answer (issue 8: "the answer's first sentence carries the asked-for fact, not a heading-like sentence")."""
+    body = sentence.strip().rstrip("。！？!?；;")
+    return bool(body) and not _INNER_CLAUSE.search(body) and not states_number(body)
+
+
+def _lead_of(chosen: Sequence[_Cand]) -> _Cand:
+    """The sentence that opens an answer quoting ``chosen`` (in score order): the best-scored that does more than
+    name a topic, from the passage that reading order puts first (retrieval ranks the year and place asked first)."""
+    top = min(c.hit_rank for c in chosen)
+    own = [c for c in chosen if c.hit_rank == top]
+    return next((c for c in own if not names_a_topic(c.text)), own[0])
 
 
 def is_heading(sentence: str, index_in_passage: int, n_in_passage: int) -> bool:
@@ -442,7 +461,18 @@ class ExtractiveComposer:
             used += len(c.text)
         # Reading order: by passage rank, then position inside the passage; a lead, or with fact_first the
         # sentence stating the quantity or time asked, comes first.
-        first = led if led is not None else best if self.fact_first and requirement is not None else None
+        # Without fact_first (the first release) it is reading order throughout. With it, an answer to any question
+        # but a way ("如何…", "哪些措施": the measures read best in the report's order) opens with its best sentence
+        # that does more than name a topic: "宁夏哪些景区晋升5A级景区？" quoted its paragraph from the retail
+        # figures on, and the scenic spots third.
+        if led is not None:
+            first: _Cand | None = led
+        elif not self.fact_first:
+            first = None
+        elif requirement is not None:
+            first = best
+        else:
+            first = None if "how" in qtypes or "who" in qtypes else _lead_of(chosen)
         chosen.sort(key=lambda c: (c is not first, c.hit_rank, c.start))
         sids = [c.hit.speech_id for c in chosen]
         unspoken = [p for p in places if not any(self.speaks_of(c.hit, (p,)) for c in chosen)]

@@ -217,6 +217,23 @@ def test_streamed_deltas_equal_the_answer(fake_index_dir, fake_encoder):
         assert events[-2].citations == answer.citations and events[-1].kind == "done"
 
 
+def test_a_sentence_of_one_clause_without_a_figure_names_a_topic():
+    """Work reports' unnumbered headings and lead-ins name what is done; a sentence stating a figure, or several
+    clauses, says something about it."""
+    from qa.compose import names_a_topic
+
+    for topic in ("全力打造全国算力高地。", "拓展跨省域合作。", "人居条件不断改善。", "加快发展现代物流业"):
+        assert names_a_topic(topic), topic
+    for fact in (
+        "新建5G基站8000个。",
+        "科技进步贡献率达到六成。",
+        "携手天津、山东深化东西部协作。",
+        "。",
+        "",
+    ):
+        assert not names_a_topic(fact), fact
+
+
 def test_an_enumerated_heading_opening_a_paragraph_is_never_quoted_as_the_answer(tmp_path, fake_encoder):
     """ "（一）着力扩大国内需求。" names the topic; the answer is what the paragraph says after it."""
     from qa.compose import is_heading

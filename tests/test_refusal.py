@@ -405,6 +405,25 @@ def test_a_quantity_question_is_answered_first_by_the_sentence_stating_it(tmp_pa
         )
 
 
+def test_an_answer_naming_things_opens_with_the_sentence_naming_them_not_with_its_paragraphs_topic(
+    tmp_path, real_encoder
+):
+    """Issue 8: the first sentence carries the asked-for fact, not a heading-like sentence. A "哪些…" question is
+    answered from a paragraph that opens with its topic ("文旅消费持续升温。") and a figure on another matter; the
+    first release, and `gated` before, quoted it in reading order, so the scenic spots came third."""
+    service = _new_town_report(
+        tmp_path / "index",
+        real_encoder,
+        "一、2024年工作回顾",
+        "文旅消费持续升温。新城开展消费促进活动，汽车、家电零售额分别增长20%、10%。"
+        "新城湿地公园、古镇老街晋升国家5A级旅游景区，游客人次增长14%。",
+    )
+    answer = service.ask("新城去年有哪些景区晋升为国家5A级旅游景区？")
+    assert answer.answerable, answer.answer
+    naming = "新城湿地公园、古镇老街晋升国家5A级旅游景区"
+    assert answer.answer.startswith(naming) and answer.citations[0].quote.startswith(naming), answer.answer
+
+
 def _provincial_reports(
     index_dir, real_encoder, paragraphs: dict[str, list[tuple[str, str]]]
 ) -> AnswerService:
