@@ -61,12 +61,27 @@ def names_a_topic(sentence: str) -> bool:
     return bool(body) and not _INNER_CLAUSE.search(body) and not states_number(body)
 
 
-def _lead_of(chosen: Sequence[_Cand]) -> _Cand:
-    """The sentence that opens an answer quoting ``chosen`` (in score order): the best-scored that does more than
-    name a topic, from the passage that reading order puts first (retrieval ranks the year and place asked first)."""
+# A sentence that opens with a demonstrative or a connective ("这次事件…", "但…", "其中…", "因此…") goes on from the
+# one before it: it does not open an answer alone (grammar of Chinese discourse: anaphora and conjunctions).
+_GOES_ON = re.compile(
+    r"^[\s“\"]*(?:这|此|该|其|那|但|而|然而|因此|因而|所以|于是|同时|后来|随后|此外|另外|相反|并且|并|且|也|还|对此|为此|由此)"
+)
+
+
+def _opening(chosen: Sequence[_Cand]) -> list[_Cand]:
+    """The sentences that open an answer quoting ``chosen`` (in score order): the best-scored that does more than
+    name a topic, from the passage that reading order puts first (retrieval ranks the year and place asked first);
+    with the sentence before it when it goes on from that one, and none (reading order) when that one is not
+    quoted."""
     top = min(c.hit_rank for c in chosen)
     own = [c for c in chosen if c.hit_rank == top]
-    return next((c for c in own if not names_a_topic(c.text)), own[0])
+    lead = next((c for c in own if not names_a_topic(c.text)), own[0])
+    if not _GOES_ON.match(lead.text):
+        return [lead]
+    before = next(
+        (c for c in own if c.end <= lead.start and not lead.hit.text[c.end : lead.start].strip()), None
+    )
+    return [before, lead] if before is not None else []
 
 
 def is_heading(sentence: str, index_in_passage: int, n_in_passage: int) -> bool:
@@ -137,7 +152,9 @@ def answer_requirement(question: str) -> tuple[str, re.Pattern[str]] | None:
     m = _ASK_COUNT.search(question)
     if m:
         unit = m.group(1)
-        return f"count:{unit}", re.compile(rf"{_NUMERAL}\s*{unit}|第{_NUMERAL}\s*{unit}")
+        # An approximate count puts 多 / 余 / 来 between the number and its counter ("2.1万余人", "70多个", "十来个"),
+        # the grammar of Chinese approximate numbers that qa.features' measured amounts allow too.
+        return f"count:{unit}", re.compile(rf"{_NUMERAL}\s*[多余来]?\s*{unit}|第{_NUMERAL}\s*{unit}")
     if asks_quantity and _ASK_PERCENT.search(question):
         return "percent", _PERCENT
     if asks_quantity:
@@ -282,7 +299,7 @@ class ExtractiveComposer:
         terms = self._terms(question)
         qtypes = question_types(question)
         cands: list[_Cand] = []
-        depth = len(retrieval.hits) if retrieval.compared else self.passages
+        depth = len(retrieval.hits) if retrieval.compared or retrieval.surveyed else self.passages
         top_score = max((h.score for h in retrieval.hits[:depth]), default=0.0) or 1.0
         for rank, hit in enumerate(retrieval.hits[:depth]):
             row = self.index.row_of(hit.passage_id)
@@ -420,8 +437,10 @@ class ExtractiveComposer:
                     feats["evidence"],
                     {**feats, "refused": f"no passage speaks of {named}"},
                 )
-        best = ranked[0]
         requirement = answer_requirement(question)
+        if retrieval.surveyed:
+            return self._compose_survey(ranked, requirement, feats, gate_of(question) == "open")
+        best = ranked[0]
         led = next((c for c in ranked if (c.hit.passage_id, c.start) == lead), None)
         if led is not None and (requirement is None or not requirement[1].search(led.text)):
             # A lead must state the quantity or time asked, as any answer of this writer does. For other facts
@@ -459,21 +478,24 @@ class ExtractiveComposer:
                 continue
             chosen.append(c)
             used += len(c.text)
-        # Reading order: by passage rank, then position inside the passage; a lead, or with fact_first the
-        # sentence stating the quantity or time asked, comes first.
-        # Without fact_first (the first release) it is reading order throughout. With it, an answer to any question
-        # but a way ("如何…", "哪些措施": the measures read best in the report's order) opens with its best sentence
-        # that does more than name a topic: "宁夏哪些景区晋升5A级景区？" quoted its paragraph from the retail
-        # figures on, and the scenic spots third.
+        # Reading order: by passage rank, then position inside the passage, after the opening. The first release
+        # (no fact_first) has no opening but a lead. With fact_first, the sentence stating the quantity or time
+        # asked opens the answer, and for other questions the best sentence of the first passage does (_opening):
+        # "宁夏哪些景区晋升5A级景区？" quoted its paragraph from the retail figures on, the scenic spots third. Not
+        # for a way ("如何…", "哪些措施": measures read best in the report's order), a person (谁: the writer's
+        # best repeated the question's words, docs/answerability.md "The fact first") or a reason ("为什么",
+        # argued over several sentences).
         if led is not None:
-            first: _Cand | None = led
+            opening = [led]
         elif not self.fact_first:
-            first = None
+            opening = []
         elif requirement is not None:
-            first = best
+            opening = [best]
+        elif {"how", "who", "reason"} & set(qtypes):
+            opening = []
         else:
-            first = None if "how" in qtypes or "who" in qtypes else _lead_of(chosen)
-        chosen.sort(key=lambda c: (c is not first, c.hit_rank, c.start))
+            opening = _opening(chosen)
+        chosen.sort(key=lambda c: (c not in opening, c.hit_rank, c.start))
         sids = [c.hit.speech_id for c in chosen]
         unspoken = [p for p in places if not any(self.speaks_of(c.hit, (p,)) for c in chosen)]
         if unspoken and all(speech_region(self.index.speeches[s]) for s in sids):
@@ -529,6 +551,42 @@ class ExtractiveComposer:
             not_stated(missing)
         )
 
+    def _compose_survey(
+        self,
+        ranked: Sequence[_Cand],
+        requirement: tuple[str, re.Pattern[str]] | None,
+        feats: dict,
+        is_open: bool,
+    ) -> Composition:
+        """Which speeches say something ("哪些省份提出…"): each speech's best sentence, labelled with its region or
+        speaker, for every speech whose best sentence is as good an answer as a further sentence of a one-sided
+        answer must be (keep_ratio of the best one's score) and states as much of the question's terms; with the
+        quantity or time asked, when the question asks one."""
+        if requirement is not None:
+            ranked = [c for c in ranked if requirement[1].search(c.text)]
+            if not ranked:
+                return Composition(
+                    REFUSAL,
+                    False,
+                    (),
+                    feats["evidence"],
+                    {**feats, "refused": f"no sentence states a {requirement[0]}"},
+                )
+        top = ranked[0]
+        most = round(MAX_SENTENCES * (self.list_budget if is_open else 1.0))
+        chosen: list[_Cand] = []
+        for c in ranked:
+            if len(chosen) >= most or c.score < self.keep_ratio * top.score:
+                break
+            if c.lex < self.keep_ratio * top.lex or names_a_topic(c.text):
+                continue
+            if all(x.hit.speech_id != c.hit.speech_id for x in chosen):
+                chosen.append(c)
+        if not chosen:
+            chosen = [top]
+        labels = speech_labels([self.index.speeches[c.hit.speech_id] for c in chosen])
+        return _write("", chosen, feats, [f"{label}：" for label in labels])
+
     @staticmethod
     def _write(lead: str, chosen: Sequence[_Cand], feats: dict) -> Composition:
         return _write(lead, chosen, feats)
@@ -553,7 +611,8 @@ def _write(
     """The answer text: each chosen sentence (after its label, if any) followed by its marker."""
     segments: list[tuple[str, Citation | None]] = [(lead, None)] if lead else []
     for n, c in enumerate(chosen, 1):
-        label = labels[n - 1] if labels else ""
+        # A label names the speech of the sentences after it, up to the next label: said once per run.
+        label = labels[n - 1] if labels and (n == 1 or labels[n - 1] != labels[n - 2]) else ""
         segments.append((f"{label}{display_text(c.text)}[{n}]", _citation(n, c)))
     return Composition(
         "".join(t for t, _ in segments),
