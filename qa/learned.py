@@ -446,17 +446,27 @@ def without_weak_quotes(comp: Composition, scored: dict[tuple[str, int], float])
     one_speech = not sided and len({c.speech_id for c in comp.citations if c.n not in weak}) == 1
     segments: list[tuple[str, Citation | None]] = []
     n = 0
+    carried = ""  # the label of a dropped quote, which the next quote of its speech now needs
     for text, cite in comp.pieces():
         if cite is None:
             segments.append((text, None))
-        elif cite.n not in weak:
-            n += 1
-            # A cited piece is "{label}{quote as displayed}[n]" (qa.compose._write).
-            body = text.removesuffix(f"[{cite.n}]")
-            shown = display_text(cite.quote)
-            if one_speech and body.endswith(shown):
-                body = shown
-            segments.append((f"{body}[{n}]", replace(cite, n=n)))
+            carried = ""
+            continue
+        # A cited piece is "{label}{quote as displayed}[n]" (qa.compose._write); a label is said once per run of
+        # one speech's quotes, so a dropped quote hands its label on.
+        body = text.removesuffix(f"[{cite.n}]")
+        shown = display_text(cite.quote)
+        label = body[: -len(shown)] if shown and body.endswith(shown) else ""
+        if cite.n in weak:
+            carried = label or carried
+            continue
+        n += 1
+        if one_speech and body.endswith(shown):
+            body = shown
+        elif carried and not label:
+            body = carried + body
+        carried = ""
+        segments.append((f"{body}[{n}]", replace(cite, n=n)))
     return replace(
         comp,
         answer="".join(t for t, _ in segments),

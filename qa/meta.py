@@ -46,6 +46,19 @@ _WHICH_Q = re.compile(
 )
 
 
+# Which speeches say something, asked by the regions or reports that do ("哪些省份提出建设城市生命线安全工程？"): a
+# survey across the speeches, answered with each one's own sentence (qa.compose). Plural only: "哪个省增长最快"
+# asks for one. Chinese question grammar (哪些 / 哪几个 + the kind of place or speech), not corpus vocabulary.
+_WHICH_SPEECHES_Q = re.compile(
+    r"哪(?:些|几个|几)(?:省份|省区市|省市|省区|省|自治区|直辖市|地区|城市|市|报告|讲话)"
+)
+
+
+def asks_which_speeches(question: str) -> bool:
+    """Whether a question asks which of the speeches (regions, reports) say something."""
+    return bool(_WHICH_SPEECHES_Q.search(question))
+
+
 @dataclass(frozen=True)
 class MetaQuestion:
     kind: str  # role | author | office | when | where | count | speech
@@ -175,6 +188,7 @@ def needles_for(meta: MetaQuestion, sp: Speech) -> list[str]:
 
 __all__ = [
     "MetaQuestion",
+    "asks_which_speeches",
     "meta_kind",
     "office_holders",
     "stating_sentence",

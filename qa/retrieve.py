@@ -38,6 +38,9 @@ class Retrieval:
     # Whether it names speeches by two or more different labels ("上海和北京…分别"): each side is answered for
     # itself (qa.mentions.compares); several reports of one region or speaker are one side.
     compared: bool = False
+    # Whether the question asks which speeches say something and names none ("哪些省份提出…"): the hits are the
+    # best passage of each speech that may (AnswerService._across_speeches), and each is answered for itself.
+    surveyed: bool = False
 
 
 class _Sparse:

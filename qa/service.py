@@ -19,7 +19,8 @@ from qa.compose import REFUSAL, Composer, check_citation, compose_stream
 from qa.composers import DEFAULT_COMPOSER, make_composer
 from qa.index import LoadedIndex, load_index
 from qa.lexical import warm_up
-from qa.mentions import rewrite_follow_up
+from qa.mentions import rewrite_follow_up, speech_region
+from qa.meta import asks_which_speeches
 from qa.retrieve import HybridRetriever, Mode, Retrieval
 from qa.terms import official_terms
 from qa.types import Answer, AnswerEvent, Citation, Filters, Hit
@@ -29,6 +30,10 @@ log = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 500
 MAX_TOP_K = 20
 MAX_COMPARED = 4  # sides of a comparison answered at once; more would not read as a short answer
+# "哪些省份…": speeches one answer may name, each with one sentence (the writer's sentence cap for a list,
+# MAX_SENTENCES x LIST_BUDGET = 8), found among SURVEY_DEPTH times the usual number of passages.
+MAX_SURVEYED = 8
+SURVEY_DEPTH = 4
 _FOLLOW_UP = re.compile(r"^(那|那么|还有|另外|此外|以及|和|跟)|呢[？?]?$")
 
 
@@ -290,7 +295,31 @@ class AnswerService:
         retrieval = self.retriever.retrieve(query, k, filters, confine=names)
         if retrieval.compared and names:
             retrieval = self._per_speech(query, retrieval, filters)
+        elif names and not retrieval.mentioned and asks_which_speeches(query):
+            retrieval = self._across_speeches(query, retrieval, k, filters)
         return retrieval
+
+    def _across_speeches(
+        self, query: str, retrieval: Retrieval, k: int, filters: Filters | None
+    ) -> Retrieval:
+        """A question asking which speeches say something ("哪些省份提出…") gets the best passage of each speech
+        among a deeper retrieval (SURVEY_DEPTH times ``k``), at most MAX_SURVEYED of them; the best passages
+        alone would mostly come from one report. Only over regions' speeches (each passage's speech has one)."""
+        deeper = self.retriever.retrieve(
+            query, k * SURVEY_DEPTH, filters, query_vector=retrieval.query_vector
+        )
+        seen: set[str] = set()
+        hits: list[Hit] = []
+        for hit in deeper.hits:
+            # Only regions' speeches answer "哪些省份": in a corpus of articles, "分布在哪些地区" asks about content.
+            if not speech_region(self.index.speeches[hit.speech_id]):
+                return retrieval
+            if hit.speech_id not in seen and len(hits) < MAX_SURVEYED:
+                seen.add(hit.speech_id)
+                hits.append(hit)
+        if len(hits) < 2:
+            return retrieval  # one speech: nothing to survey
+        return Retrieval(hits, retrieval.query_vector, (), surveyed=True)
 
     def _per_speech(self, query: str, retrieval: Retrieval, filters: Filters | None) -> Retrieval:
         """A question naming several speeches ("上海和北京…分别") gets the best passages of each one."""

@@ -217,6 +217,17 @@ def test_streamed_deltas_equal_the_answer(fake_index_dir, fake_encoder):
         assert events[-2].citations == answer.citations and events[-1].kind == "done"
 
 
+def test_a_count_question_is_answered_by_an_approximate_count():
+    """ "2.1万余人" states how many people; "多" / "余" between the number and its counter still count it."""
+    from qa.compose import answer_requirement
+
+    requirement = answer_requirement("蓄滞洪区迁建了多少人？")
+    assert requirement is not None and requirement[0] == "count:人"
+    for stated in ("蓄滞洪区2.1万余人进行迁建", "70多人参加", "十来人", "迁建2100人"):
+        assert requirement[1].search(stated), stated
+    assert not requirement[1].search("蓄滞洪区居民进行迁建，人数众多")
+
+
 def test_a_sentence_of_one_clause_without_a_figure_names_a_topic():
     """Work reports' unnumbered headings and lead-ins name what is done; a sentence stating a figure, or several
     clauses, says something about it."""

@@ -237,6 +237,10 @@ def test_quotes_the_model_scores_far_below_the_best_are_dropped_with_their_citat
     )
     alone = without_weak_quotes(*_written([0.6, 0.3, 0.004], "aab"))
     assert alone.answer == "新城建设轨道交通。[1]新城新建城市公园。[2]"
+    # A label is said once per run of one speech's quotes; the first of a run, dropped, hands it to the next.
+    run, scores = _written([0.004, 0.5, 0.6], "aab")
+    assert run.answer == "a：新城建设轨道交通。[1]新城新建城市公园。[2]b：新城发展数字经济。[3]"
+    assert without_weak_quotes(run, scores).answer == "a：新城新建城市公园。[1]b：新城发展数字经济。[2]"
     for answer in (kept, alone):
         assert answer.answer == "".join(t for t, _ in answer.pieces())
         for c in answer.citations:
@@ -573,3 +577,34 @@ def test_a_comparison_answers_every_region_it_names_and_says_which_has_no_report
     one = service.ask("吉林省和深圳今年地区生产总值增长目标分别是多少？")
     assert one.answerable and one.answer.startswith("吉林省："), one.answer
     assert one.answer.endswith("深圳：现有资料未提及。"), one.answer
+
+
+def test_which_regions_say_something_is_answered_with_one_sentence_of_each_that_does(tmp_path, real_encoder):
+    """ "哪些省份…" asks which reports say it: each one that does is named once, with its own sentence, and a report
+    that does not is left out. The best passages alone all came from the report that says most about it, so the
+    answer quoted that report's sentences, each labelled with its region, and not the other's."""
+    lifeline = "实施城市生命线安全工程"
+    service = _provincial_reports(
+        tmp_path / "index",
+        real_encoder,
+        {
+            "安徽省": [
+                (
+                    "三、2025年工作安排",
+                    f"深入{lifeline}，加快应用场景向城市全域延伸。健全省市县三级城市生命线安全监测服务体系。"
+                    "努力建设城市生命线安全发展先行示范区，城市生命线安全监测覆盖所有设区市。",
+                ),
+                (
+                    "三、2025年工作安排",
+                    "城市生命线安全工程二期覆盖燃气、供水、排水、桥梁等领域，新增监测点位1万个。",
+                ),
+            ],
+            "江西省": [("三、2025年工作安排", f"推进城市更新，{lifeline}，改造燃气管网650公里。")],
+            "湖南省": [("三、2025年工作安排", "新建5G基站2万个，推进千兆光网进社区。")],
+        },
+    )
+    answer = service.ask("哪些省份提出要实施城市生命线安全工程？")
+    assert answer.answerable, answer.answer
+    cited = [c.speech_title for c in answer.citations]
+    assert sorted(cited) == ["2025年安徽省政府工作报告", "2025年江西省政府工作报告"], answer.answer
+    assert answer.answer.count("安徽省：") == 1 and answer.answer.count("江西省：") == 1, answer.answer
