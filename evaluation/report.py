@@ -581,6 +581,7 @@ ANSWER_TABLE_COLUMNS = (
     "unanswerable refused",
     "answerable refused",
     "key-point recall",
+    "key point first",
     "citations valid",
     "citation precision",
 )
@@ -594,6 +595,7 @@ def answer_table_row(summary: Mapping[str, Any]) -> dict[str, float | None]:
         "unanswerable refused": None if false_answers is None else round(1 - false_answers, 4),
         "answerable refused": abstention.get("false_refusals"),
         "key-point recall": (summary.get("answer") or {}).get("key_point_recall"),
+        "key point first": (summary.get("answer") or {}).get("key_point_first"),
         "citations valid": (summary.get("citations") or {}).get("valid"),
         "citation precision": (summary.get("citations") or {}).get("precision"),
     }

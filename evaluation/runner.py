@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 # The summary's groups and keys, in the order people read them; `summary.json` always has all of them.
 SUMMARY_GROUPS: dict[str, tuple[str, ...]] = {
     "retrieval": ("hit@1", "hit@3", "hit@5", "recall@5", "mrr", "ndcg@5"),
-    "answer": ("key_point_recall", "char_f1"),
+    "answer": ("key_point_recall", "key_point_first", "char_f1"),
     "citations": ("precision", "coverage", "valid"),
     "abstention": ("accuracy", "false_refusals", "false_answers"),
     "latency_ms": ("p50", "p95", "max"),
@@ -197,6 +197,15 @@ def score_answer(
         {"variants": list(group), "found": f} for group, f in zip(item.key_points, found, strict=True)
     ]
     metrics["key_point_recall"] = sum(found) / len(found) if item.answerable and found else None
+    # Issue 8: "the answer's first sentence carries the asked-for fact". Whether the first quoted sentence holds a
+    # key point, over the answered answerable questions with key points (a metadata answer's lead sentence,
+    # uncited, is not the first quote).
+    first_quote = answer.citations[0].quote if answer.answerable and answer.citations else ""
+    metrics["key_point_first"] = (
+        float(any(key_points_found(first_quote, item.key_points)))
+        if item.answerable and answer.answerable and item.key_points
+        else None
+    )
     metrics["char_f1"] = (
         char_f1(answer_text, item.reference_answer) if item.reference_answer is not None else None
     )
@@ -395,6 +404,7 @@ def summarize(
         },
         "answer": {
             "key_point_recall": mean_of("key_point_recall"),
+            "key_point_first": mean_of("key_point_first"),
             "char_f1": mean_of("char_f1"),
             "n_key_points": sum(1 for r in ok if r.metrics.get("key_point_recall") is not None),
             "n_references": sum(1 for r in ok if r.metrics.get("char_f1") is not None),

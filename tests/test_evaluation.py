@@ -211,6 +211,26 @@ def test_a_sentence_citing_nothing_but_quoting_a_full_width_number_counts_as_unc
     assert "uncited sentence" in result.failures
 
 
+def test_key_point_first_asks_whether_the_first_quote_holds_a_key_point():
+    """Issue 8's "the answer's first sentence carries the asked-for fact", measured: the same key points found,
+    but only the answer that opens with the sentence stating one scores 1."""
+    q = "谁作的专题辅导报告？"
+    item = GoldItem("kf", q, True, (("王汝满",),))
+    meeting, speaker = PASSAGES["p1"], PASSAGES["p2"]
+    late = answer(q, f"{meeting}[1]{speaker}[2]", citations=[cite(1, "p1"), cite(2, "p2")])
+    early = answer(q, f"{speaker}[1]{meeting}[2]", citations=[cite(1, "p2"), cite(2, "p1")])
+    scores = []
+    for scripted in (late, early):
+        (result,) = evaluate([item], ServiceBackend(FakeService({q: scripted})), k=5)
+        assert result.metrics["key_point_recall"] == 1.0
+        scores.append(result.metrics["key_point_first"])
+    assert scores == [0.0, 1.0]
+    refused = GoldItem("kr", "没说的？", False, ())
+    scripted = answer("没说的？", "根据现有讲话资料，无法回答该问题。", answerable=False)
+    (result,) = evaluate([refused], ServiceBackend(FakeService({"没说的？": scripted})), k=5)
+    assert result.metrics["key_point_first"] is None
+
+
 # ----------------------------------------------------------------------------------------------------
 # Gold file parsing
 
