@@ -17,7 +17,6 @@ from qa.index import LoadedIndex
 from qa.lexical import pos_tags_skipping, question_terms
 from qa.mentions import (
     region_core,
-    speech_label,
     speech_labels,
     speech_region,
     unknown_congress_reports,
@@ -47,6 +46,14 @@ _QTYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
 _HEADING = re.compile(
     r"^\s*(?:[（(][一二三四五六七八九十\d]{1,3}[)）]|[一二三四五六七八九十]{1,3}、|\d{1,2}[、.．](?!\d))"
 )
+# A speech's front matter: its title, then a subtitle saying where it was given ("——在…大会上的报告") or the date in
+# brackets ("（2022年10月16日）"), the conventions of published Chinese speeches. A sentence that restates a piece of
+# the title (_TITLE_PART_MIN characters or more: a title restated, longer than the phrases titles share with
+# content, "政府工作报告", "高质量发展") in that frame says where and when, not what.
+_FRONT_MATTER = re.compile(
+    r"——\s*在[^。]{2,40}?(?:上|时)?的(?:报告|讲话|发言)|[（(]\s*\d{4}年\d{1,2}月\d{1,2}日\s*[）)]"
+)
+_TITLE_PART_MIN = 10
 _HEADING_MAX = 30  # characters: a heading is a phrase, not a sentence with content of its own
 # Clause punctuation inside a sentence (the one-clause test of ``names_a_topic``).
 _INNER_CLAUSE = re.compile(r"[，,；;：:、]")
@@ -266,6 +273,7 @@ class ExtractiveComposer:
         self.fact_first = fact_first
         self._unknown = Prepared(self.unknown_entities)
         self._speech_places: dict[tuple[str, tuple[tuple[str, ...], ...]], bool] = {}
+        self._title_parts_of: dict[str, tuple[str, ...]] = {}
         self.overshoot = 1.15  # "about" max_chars: a further sentence may run past it by this factor
         # Document frequencies come from the index's BM25 store (same tokens: text, title, speaker, role, section).
         n = index.lexical.n_docs
@@ -308,9 +316,12 @@ class ExtractiveComposer:
             svecs = self.index.sentence_vectors_of(row)
             sims = svecs @ retrieval.query_vector if len(svecs) else np.zeros(0)
             passage_weight = max(0.0, hit.score / top_score)
+            title_parts = self._title_parts(hit.speech_id)
             for j, s in enumerate(para.sentences):
                 if is_heading(s.text, j, len(para.sentences)):
                     continue  # the paragraph's topic, which its other sentences answer
+                if _FRONT_MATTER.search(s.text) and any(part in s.text for part in title_parts):
+                    continue  # front matter restating the title ("…——在…代表大会上的报告（2022年10月16日）")
                 lex = self._coverage(terms, matched_text(s.text))  # read as the question is (qa.terms)
                 cue = sum(1.0 for t in qtypes if t in _CUES and _CUES[t].search(s.text)) / max(1, len(qtypes))
                 sim = float(sims[j])
@@ -323,6 +334,19 @@ class ExtractiveComposer:
                 )
                 cands.append(_Cand(rank, hit, s.start, s.end, s.text, score, sim, lex))
         return cands, terms, qtypes
+
+    def _title_parts(self, speech_id: str) -> tuple[str, ...]:
+        """The pieces of a speech's title (split at spaces, dashes and punctuation) of _TITLE_PART_MIN characters
+        or more: a sentence holding one in the frame of front matter (_FRONT_MATTER) restates the title and says
+        nothing a content question asks; who gave it and when are metadata answers (qa.meta)."""
+        parts = self._title_parts_of.get(speech_id)
+        if parts is None:
+            title = self.index.speeches[speech_id].title
+            parts = tuple(
+                p for p in re.split(r"[\s—\-－:：,，、《》“”\"]+", title) if len(p) >= _TITLE_PART_MIN
+            )
+            self._title_parts_of[speech_id] = parts
+        return parts
 
     def prepare(self, question: str) -> None:
         """The work on the question alone (its names), done ahead: see qa/prepare.py."""
@@ -535,8 +559,9 @@ class ExtractiveComposer:
         top = ranked[0].score
         chosen: list[tuple[str, _Cand]] = []
         missing: list[str] = []
-        for sid in retrieval.mentioned:
-            label = speech_label(self.index.speeches[sid])
+        # Told apart as labels are (speech_labels): two congresses' reports of 全国 are 全国（2017年）, 全国（2022年）.
+        labels = speech_labels([self.index.speeches[sid] for sid in retrieval.mentioned])
+        for sid, label in zip(retrieval.mentioned, labels, strict=True):
             own = [c for c in ranked if c.hit.speech_id == sid]
             # The same bar as further sentences of a one-sided answer: a share of the best sentence's score.
             if own and own[0].score >= self.keep_ratio * top:

@@ -36,7 +36,7 @@ from qa.features import (
     states_year,
 )
 from qa.index import LoadedIndex
-from qa.mentions import about_one_side, speech_label
+from qa.mentions import about_one_side, speech_labels
 from qa.places import places_asked
 from qa.prepare import Prepared
 from qa.retrieve import Retrieval
@@ -255,8 +255,8 @@ class LearnedComposer:
         """One best sentence per named speech, labelled; a side without evidence is said to be missing."""
         chosen: list[tuple[str, Located, float]] = []
         missing: list[str] = []
-        for sid in retrieval.mentioned:
-            label = speech_label(self.index.speeches[sid])
+        labels = speech_labels([self.index.speeches[sid] for sid in retrieval.mentioned])  # as the writer's
+        for sid, label in zip(retrieval.mentioned, labels, strict=True):
             own = [i for i, c in enumerate(located) if c.hit.speech_id == sid]
             best = max(own, key=lambda i: probs[i], default=None)
             if best is None or probs[best] < self.threshold:

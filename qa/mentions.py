@@ -27,6 +27,8 @@ _CONGRESS = re.compile(r"第([一二三四五六七八九十]{1,3})次(?:全国)
 _CONGRESS_SHORT = re.compile(
     r"(?<![一二三四五六七八九十第])(十[一二三四五六七八九]|二十[一二三四五六七八九]?)大"
 )
+# "十九大和二十大", "十八大、十九大" (back to back once punctuation is dropped, as mentioned_speeches reads them).
+_COORDINATED = re.compile(r"\s*(?:和|与|、|及|以及|同)?\s*")
 _REPORT_AFTER = re.compile(r"(?:上)?的?(?:政治)?报告")  # "十九大报告", "第十九次全国代表大会上的报告"
 
 
@@ -35,11 +37,24 @@ def _congress_mentions(question: str) -> tuple[dict[str, int], dict[str, int]]:
     by ordinal with where it names it first."""
     found: dict[str, int] = {}
     reported: dict[str, int] = {}
-    for pattern in (_CONGRESS, _CONGRESS_SHORT):
-        for m in pattern.finditer(question):
-            found.setdefault(m.group(1), m.start())
-            if _REPORT_AFTER.match(question, m.end()):
-                reported.setdefault(m.group(1), m.start())
+    mentions = sorted(
+        (m for pattern in (_CONGRESS, _CONGRESS_SHORT) for m in pattern.finditer(question)),
+        key=lambda m: m.start(),
+    )
+    for m in mentions:
+        found.setdefault(m.group(1), m.start())
+    # "十九大和二十大报告": a congress joined to the next by a coordinator shares its report (read right to left).
+    cites_report = False
+    for i in range(len(mentions) - 1, -1, -1):
+        m = mentions[i]
+        if _REPORT_AFTER.match(question, m.end()):
+            cites_report = True
+        elif i + 1 < len(mentions) and _COORDINATED.fullmatch(question, m.end(), mentions[i + 1].start()):
+            pass  # cites_report carries over from the congress it is joined to
+        else:
+            cites_report = False
+        if cites_report:
+            reported[m.group(1)] = min(m.start(), reported.get(m.group(1), m.start()))
     return found, reported
 
 
@@ -191,8 +206,12 @@ def unknown_congress_reports(question: str, speeches: Mapping[str, Speech]) -> l
 
 
 def _side(sp: Speech) -> str:
-    """What a speech is one side of a comparison as: its region without the administrative suffix, else its
-    speaker, else its title."""
+    """What a speech is one side of a comparison as: the congress it was given at (the 19th and 20th congresses'
+    reports are two sides, though one man gave both, both of 全国), else its region without the administrative
+    suffix, else its speaker, else its title."""
+    congress = speech_congress(sp)
+    if congress:
+        return f"第{congress}次代表大会"
     region = speech_region(sp)
     return region_core(region) if region else sp.speaker or sp.title
 

@@ -165,6 +165,25 @@ def _one_paragraph_service(tmp_path, fake_encoder, title: str, *texts: str) -> A
     )
 
 
+def test_front_matter_restating_the_title_is_never_quoted_as_content(tmp_path, fake_encoder):
+    """ "为全面建设新城而团结奋斗——在新城第二次代表大会上的报告（2022年10月16日）" says where and when the report was
+    given (metadata answers say that), not what it says; a content sentence sharing a short phrase with the title
+    stays a candidate."""
+    title = "为全面建设现代化新城而团结奋斗"
+    service = _one_paragraph_service(
+        tmp_path,
+        fake_encoder,
+        title,
+        f"{title}——在新城第二次代表大会上的报告（2022年10月16日）。同志们：",
+        "今后五年的奋斗目标是全面建设现代化新城。新城将建设三条轨道交通线路。",
+    )
+    retrieval = service.retrieval_for("报告提出的奋斗目标是什么？", 5)
+    cands, _, _ = service.composer.candidates("报告提出的奋斗目标是什么？", retrieval)
+    texts = [c.text for c in cands]
+    assert "今后五年的奋斗目标是全面建设现代化新城。" in texts
+    assert not any("代表大会上的报告" in t for t in texts), texts
+
+
 def test_bracketed_numbers_in_a_passage_never_look_like_citation_markers(tmp_path, fake_encoder):
     service = _one_paragraph_service(
         tmp_path,

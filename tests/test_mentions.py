@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from data.records import Speech
-from qa.mentions import firmly_named, mentioned_speeches
+from qa.mentions import compares, firmly_named, mentioned_speeches
 
 
 def _speech(sid: str, title: str, speaker: str = "", region: str = "") -> Speech:
@@ -189,6 +189,11 @@ def test_a_question_naming_a_party_congress_names_the_report_given_at_it():
     # The congress whose report the question cites, not one it names as a time.
     assert mentioned_speeches("十九大报告说，十八大以来经济增长了多少？", speeches) == ("c19",)
     assert mentioned_speeches("十八大和十九大都提出了什么？", speeches) == ("c18", "c19")
+    # Congresses joined by 和 / 、 share the report cited after the last: both reports are asked about, and one
+    # speaker's two congress reports are two sides of a comparison.
+    both = mentioned_speeches("十九大和二十大报告分别提出了什么？", speeches)
+    assert both == ("c19", "c20") and compares(both, speeches, "十九大和二十大报告分别提出了什么？")
+    assert mentioned_speeches("十八大、十九大报告都提到了什么？", speeches) == ("c18", "c19")
     assert mentioned_speeches("市第十三次党代会报告提出了什么？", speeches) == ("bj",)
     assert firmly_named("十九大报告说贫困发生率降到了多少？", ("c19",), speeches) == ("c19",)
     assert mentioned_speeches("一大批企业落户，十大工程开工", speeches) == ()
