@@ -442,7 +442,7 @@ class ExtractiveComposer:
                 REFUSAL, False, (), feats["evidence"], {**feats, "refused": f"unknown {entities}"}
             )
         if feats["evidence"] < self.threshold:
-            return Composition(REFUSAL, False, (), feats["evidence"], {**feats, "refused": "weak evidence"})
+            return _refused(feats, "weak evidence")
 
         ranked = sorted(cands, key=lambda c: -c.score)
         if retrieval.compared:
@@ -454,13 +454,7 @@ class ExtractiveComposer:
             ranked = [c for c in ranked if self.speaks_of(c.hit, places)]
             if not ranked:
                 named = "、".join(p.spellings[-1] for p in places)
-                return Composition(
-                    REFUSAL,
-                    False,
-                    (),
-                    feats["evidence"],
-                    {**feats, "refused": f"no passage speaks of {named}"},
-                )
+                return _refused(feats, f"no passage speaks of {named}")
         requirement = answer_requirement(question)
         if retrieval.surveyed:
             return self._compose_survey(ranked, requirement, feats, gate_of(question) == "open")
@@ -478,13 +472,7 @@ class ExtractiveComposer:
             # Only sentences that are themselves good answers may supply the quantity or time.
             stating = [c for c in ranked if c.score >= 0.6 * best.score and pattern.search(c.text)]
             if not stating:
-                return Composition(
-                    REFUSAL,
-                    False,
-                    (),
-                    feats["evidence"],
-                    {**feats, "refused": f"no sentence states a {kind}"},
-                )
+                return _refused(feats, f"no sentence states a {kind}")
             best = stating[0]
         scale = self.list_budget if self.list_budget != 1.0 and gate_of(question) == "open" else 1.0
         budget, most = max_chars * scale * self.overshoot, round(MAX_SENTENCES * scale)
@@ -590,13 +578,7 @@ class ExtractiveComposer:
         if requirement is not None:
             ranked = [c for c in ranked if requirement[1].search(c.text)]
             if not ranked:
-                return Composition(
-                    REFUSAL,
-                    False,
-                    (),
-                    feats["evidence"],
-                    {**feats, "refused": f"no sentence states a {requirement[0]}"},
-                )
+                return _refused(feats, f"no sentence states a {requirement[0]}")
         top = ranked[0]
         most = round(MAX_SENTENCES * (self.list_budget if is_open else 1.0))
         chosen: list[_Cand] = []
@@ -615,6 +597,11 @@ class ExtractiveComposer:
     @staticmethod
     def _write(lead: str, chosen: Sequence[_Cand], feats: dict) -> Composition:
         return _write(lead, chosen, feats)
+
+
+def _refused(feats: dict, reason: str) -> Composition:
+    """The refusal, with the evidence features it was decided on and why."""
+    return Composition(REFUSAL, False, (), feats["evidence"], {**feats, "refused": reason})
 
 
 def not_stated(sides: Iterable[str]) -> str:
