@@ -513,8 +513,7 @@ class ExtractiveComposer:
         if unspoken and all(speech_region(self.index.speeches[s]) for s in sids):
             # Regions' reports asked about side by side ("吉林和深圳…"): each answered side is labelled and a side
             # no report speaks of is said to be missing, as in a comparison of two reports (_compose_sides).
-            labels = [f"{label}：" for label in speech_labels([self.index.speeches[s] for s in sids])]
-            return _write("", chosen, feats, labels).followed_by(
+            return _write("", chosen, feats, speech_prefixes(self.index, sids, always=True)).followed_by(
                 not_stated(p.spellings[-1] for p in unspoken)
             )
         return _write("", chosen, feats, speech_prefixes(self.index, sids))
@@ -591,8 +590,8 @@ class ExtractiveComposer:
                 chosen.append(c)
         if not chosen:
             chosen = [top]
-        labels = speech_labels([self.index.speeches[c.hit.speech_id] for c in chosen])
-        return _write("", chosen, feats, [f"{label}：" for label in labels])
+        sids = [c.hit.speech_id for c in chosen]
+        return _write("", chosen, feats, speech_prefixes(self.index, sids, always=True))
 
     @staticmethod
     def _write(lead: str, chosen: Sequence[_Cand], feats: dict) -> Composition:
@@ -609,10 +608,13 @@ def not_stated(sides: Iterable[str]) -> str:
     return "".join(f"{side}：现有资料未提及。" for side in sides)
 
 
-def speech_prefixes(index: LoadedIndex, speech_ids: Sequence[str]) -> list[str] | None:
+def speech_prefixes(
+    index: LoadedIndex, speech_ids: Sequence[str], *, always: bool = False
+) -> list[str] | None:
     """The label before each quoted sentence when they come from several speeches ("浙江省：…[1]江苏省：…[2]"),
-    told apart by ``speech_labels``; None when they all come from one speech, which needs no label."""
-    if len(set(speech_ids)) <= 1:
+    told apart by ``speech_labels``; None when they all come from one speech, which needs no label, unless
+    ``always`` (an answer naming the regions asked about labels even one)."""
+    if len(set(speech_ids)) <= 1 and not always:
         return None
     return [f"{label}：" for label in speech_labels([index.speeches[sid] for sid in speech_ids])]
 
