@@ -31,7 +31,9 @@ MAX_QUESTION_CHARS = 500
 MAX_TOP_K = 20
 MAX_COMPARED = 4  # sides of a comparison answered at once; more would not read as a short answer
 # "哪些省份…": speeches one answer may name, each with one sentence (the writer's sentence cap for a list,
-# MAX_SENTENCES x LIST_BUDGET = 8), found among SURVEY_DEPTH times the usual number of passages.
+# MAX_SENTENCES x LIST_BUDGET = 8), found among SURVEY_DEPTH times the usual number of passages. SURVEY_DEPTH is set
+# by hand, not fitted on any set: room for eight reports when a few passages of each one rank first. The deeper
+# retrieval runs only for such questions, with the query vector already encoded.
 MAX_SURVEYED = 8
 SURVEY_DEPTH = 4
 _FOLLOW_UP = re.compile(r"^(那|那么|还有|另外|此外|以及|和|跟)|呢[？?]?$")
