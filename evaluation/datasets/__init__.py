@@ -50,6 +50,12 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
             "drcd-test", lambda data, limit: drcd.load(data, limit, split="test"), True, "DRCD test"
         ),
         BenchmarkSpec("rgb", rgb.load, True, "RGB zh_refine"),
+        BenchmarkSpec(
+            "rgb-unanswerable",
+            rgb.load_unanswerable,
+            True,
+            "RGB zh_refine, leave the answers out: up to 300 news questions, half unanswerable (DEV set)",
+        ),
         BenchmarkSpec("ncp", ncp.load, True, "NCP policy QA dev (internal only)"),
         BenchmarkSpec(
             "ncp-unanswerable",
