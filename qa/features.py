@@ -189,6 +189,41 @@ def states_number(text: str) -> bool:
     return bool(_STATES_NUMBER.search(text))
 
 
+# A number a question states itself: digits, a run of Chinese numerals, or one numeral with the counter after it
+# ("第七届", "十三届", "19号线", "2022年"). Grammar of Chinese numerals, as ``_STATES_NUMBER``.
+_QUESTION_NUMBER = re.compile(
+    r"\d+(?:\.\d+)?|[零〇一二两三四五六七八九十百千万亿]{2,}|[一二两三四五六七八九十](?=[届次号个名位年月日期])"
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def question_numbers(question: str) -> tuple[str, ...]:
+    """The numbers ``question`` states itself, longest first (see ``without_numbers``)."""
+    return tuple(sorted(dict.fromkeys(_QUESTION_NUMBER.findall(question)), key=len, reverse=True))
+
+
+@functools.lru_cache(maxsize=8192)
+def without_numbers(text: str, numbers: tuple[str, ...]) -> str:
+    """``text`` with every number of ``numbers`` taken out where it stands whole (19 in "19号线", not in "2019"):
+    what is left is what the sentence says beyond the question's own figures, the year it asks about included.
+    A sentence that repeats "2022年考研报名人数" states no figure for "2022年考研报名人数是多少"."""
+    for n in numbers:
+        if n[0].isdigit():
+            text = re.sub(rf"(?<![\d.]){re.escape(n)}(?![\d.])", " ", text)
+        else:
+            text = re.sub(
+                rf"(?<![零〇一二两三四五六七八九十百千万亿]){re.escape(n)}(?![零〇一二两三四五六七八九十百千万亿])",
+                " ",
+                text,
+            )
+    return text
+
+
+def states_new_number(numbers: tuple[str, ...], text: str) -> bool:
+    """Whether ``text`` states a number besides ``numbers`` (a question's own: ``question_numbers``)."""
+    return states_number(without_numbers(text, numbers) if numbers else text)
+
+
 # Units of measure (money, mass, length, area, volume, power, vehicles, visits), as opposed to the counting words
 # (个, 项, 家: how a count is said, which a sentence may say another way). A figure asked in one of these can only be
 # stated in it: a growth rate ("增长27％") does not say how many 万辆. Grammar, not corpus vocabulary; two spellings

@@ -31,7 +31,9 @@ from qa.features import (
     asks_year,
     candidate_features,
     gate_of,
+    question_numbers,
     states_measured,
+    states_new_number,
     states_number,
     states_year,
 )
@@ -281,7 +283,7 @@ def stating_rules(question: str) -> list[Callable[[str], bool]]:
     """What a sentence must state to answer a fact question, whatever the model's score (``GatedComposer``'s fact
     gate zeroes the others). Grammar, each measured on the dev sets:
 
-    - a number, for "多少 / 几" (``states_number``): the model, trained with a narrower reading of numbers
+    - a number, for "多少 / 几" (``states_number``; one the question does not state itself, ``states_new_number``): the model, trained with a narrower reading of numbers
       (features._ANY_NUMBER), scores some such sentences high ("推动…经济圈建设。" for "…的经济总量是多少？"); it
       refused 4 more national-dev near misses at no answerable cost, and one more ncp answerable question
       (docs/answerability.md, "Numbers");
@@ -291,7 +293,9 @@ def stating_rules(question: str) -> list[Callable[[str], bool]]:
       ("Years")."""
     rules: list[Callable[[str], bool]] = []
     if asks_number(question):
-        rules.append(states_number)
+        # A number besides the question's own: "2022年考研报名人数较上年有所增加" states none for "2022年考研报名人数是多少".
+        numbers = question_numbers(question)
+        rules.append(functools.partial(states_new_number, numbers) if numbers else states_number)
         unit = asks_measured(question)
         if unit:
             rules.append(functools.partial(states_measured, unit))

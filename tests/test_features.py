@@ -224,3 +224,16 @@ def test_question_terms_cut_invented_words_where_the_index_has_words():
     assert "深圳" in question_terms("深圳今年的地区生产总值是多少？", df)
     # Digits and Latin are not the HMM's words: a year the index lacks is not cut into numbers it has.
     assert "2022" in question_terms("2022年GDP增长多少？", lambda t: 3 if t in {"20", "22", "G"} else 0)
+
+
+def test_a_questions_own_numbers_are_not_a_figure_it_is_answered_with():
+    from qa.features import question_numbers, states_new_number
+
+    numbers = question_numbers("北京地铁19号线2022年客运量是多少？")
+    assert set(numbers) == {"19", "2022"}
+    assert not states_new_number(numbers, "2022年，19号线客运量稳步增长。")
+    assert states_new_number(numbers, "2022年，19号线客运量达到4200万人次。")
+    # Only where a number stands whole: 19 in 2019 is another figure.
+    assert states_new_number(numbers, "19号线于2019年开通。")
+    assert states_new_number(question_numbers("第十三届运动会有多少个项目？"), "第十三届运动会设三十个大项。")
+    assert not states_new_number(question_numbers("第十三届运动会有多少个项目？"), "第十三届运动会圆满闭幕。")

@@ -84,6 +84,37 @@ def test_a_question_asking_which_year_is_refused_when_no_sentence_states_a_year(
     assert not answers[False].answerable and answers[False].citations == (), answers[False].answer
 
 
+def test_a_number_question_is_refused_when_the_sentence_states_only_the_numbers_it_asks_with(
+    tmp_path, real_encoder
+):
+    """ "2024年…多少" asks for a figure: a sentence whose only numbers are the question's own (its year, its line
+    number) does not state it, whatever the model's score (the fact gate's threshold is lowered until any sentence
+    would clear it)."""
+    question = "新城地铁3号线2024年客运量是多少？"
+    answers = {}
+    for stated, text in (
+        (True, "2024年，新城地铁3号线客运量达到4200万人次，日均11.5万人次。"),
+        (False, "2024年，新城地铁3号线客运量稳步增长，服务水平持续提升。"),
+    ):
+        speech = make_speech(
+            title="2025年新城政府工作报告",
+            speaker="张明",
+            role="新城区长",
+            date="2025-01-20",
+            paragraphs=[
+                ("一、2024年工作回顾", text),
+                ("一、2024年工作回顾", "新城地铁线网不断完善，公交线路持续优化，市民出行更加便捷。"),
+                ("二、2025年主要任务", "新城将加快轨道交通建设，推进地铁沿线综合开发。"),
+            ],
+        )
+        build_index([speech], real_encoder, tmp_path / str(stated))
+        service = AnswerService.open(tmp_path / str(stated), real_encoder)
+        service.composer.threshold = 1e-9
+        answers[stated] = service.ask(question)
+    assert answers[True].answerable and "4200万人次" in answers[True].answer, answers[True].answer
+    assert not answers[False].answerable and answers[False].citations == (), answers[False].answer
+
+
 def _report(tmp_path, real_encoder, composer: str, plan_states_it: bool) -> AnswerService:
     plan = "今年新城城镇调查失业率控制在5.5%左右，城镇新增就业3万人以上。"
     if not plan_states_it:
