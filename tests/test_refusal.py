@@ -41,17 +41,25 @@ def test_question_whose_unit_is_absent_is_refused_and_answered_when_present(tmp_
     assert absent.citations == ()
 
 
-def _new_town_report(index_dir, real_encoder, section: str, text: str) -> AnswerService:
-    """新城's 2025 report: one paragraph under test beside the common ones, indexed, served as the default is."""
+def _served_report(
+    index_dir, real_encoder, paragraphs: list[tuple[str, str]], composer: str | None = None
+) -> AnswerService:
+    """新城's 2025 report of ``paragraphs`` (section, text), indexed and served (the default composer unless named)."""
     speech = make_speech(
         title="2025年新城政府工作报告",
         speaker="张明",
         role="新城区长",
         date="2025-01-20",
-        paragraphs=[(section, text), *_COMMON],
+        paragraphs=paragraphs,
     )
     build_index([speech], real_encoder, index_dir)
-    return AnswerService.open(index_dir, real_encoder)
+    options = {"composer": composer} if composer else {}
+    return AnswerService.open(index_dir, real_encoder, **options)
+
+
+def _new_town_report(index_dir, real_encoder, section: str, text: str) -> AnswerService:
+    """新城's 2025 report: one paragraph under test beside the common ones, indexed, served as the default is."""
+    return _served_report(index_dir, real_encoder, [(section, text), *_COMMON])
 
 
 def test_a_figure_asked_in_units_is_refused_when_only_its_growth_rate_is_stated(tmp_path, real_encoder):
@@ -96,19 +104,12 @@ def test_a_number_question_is_refused_when_the_sentence_states_only_the_numbers_
         (True, "2024年，新城地铁3号线客运量达到4200万人次，日均11.5万人次。"),
         (False, "2024年，新城地铁3号线客运量稳步增长，服务水平持续提升。"),
     ):
-        speech = make_speech(
-            title="2025年新城政府工作报告",
-            speaker="张明",
-            role="新城区长",
-            date="2025-01-20",
-            paragraphs=[
-                ("一、2024年工作回顾", text),
-                ("一、2024年工作回顾", "新城地铁线网不断完善，公交线路持续优化，市民出行更加便捷。"),
-                ("二、2025年主要任务", "新城将加快轨道交通建设，推进地铁沿线综合开发。"),
-            ],
-        )
-        build_index([speech], real_encoder, tmp_path / str(stated))
-        service = AnswerService.open(tmp_path / str(stated), real_encoder)
+        paragraphs = [
+            ("一、2024年工作回顾", text),
+            ("一、2024年工作回顾", "新城地铁线网不断完善，公交线路持续优化，市民出行更加便捷。"),
+            ("二、2025年主要任务", "新城将加快轨道交通建设，推进地铁沿线综合开发。"),
+        ]
+        service = _served_report(tmp_path / str(stated), real_encoder, paragraphs)
         service.composer.threshold = 1e-9
         answers[stated] = service.ask(question)
     assert answers[True].answerable and "4200万人次" in answers[True].answer, answers[True].answer
@@ -119,21 +120,13 @@ def _report(tmp_path, real_encoder, composer: str, plan_states_it: bool) -> Answ
     plan = "今年新城城镇调查失业率控制在5.5%左右，城镇新增就业3万人以上。"
     if not plan_states_it:
         plan = "今年新城城镇新增就业3万人以上，持续扩大就业容量。"
-    speech = make_speech(
-        title="2025年新城政府工作报告",
-        speaker="张明",
-        role="新城区长",
-        date="2025-01-20",
-        paragraphs=[
-            ("一、2024年工作回顾", "过去一年，新城城镇调查失业率为4.8%，居民人均可支配收入增长5.2%。"),
-            ("一、2024年工作回顾", "新城新建两座城市公园，绿化覆盖率提高到45%。"),
-            ("二、2025年主要任务", plan),
-            ("二、2025年主要任务", "新城将新建三条轨道交通线路，完善城市道路网络。"),
-        ],
-    )
-    index_dir = tmp_path / f"{composer}-{plan_states_it}"
-    build_index([speech], real_encoder, index_dir)
-    return AnswerService.open(index_dir, real_encoder, composer=composer)
+    paragraphs = [
+        ("一、2024年工作回顾", "过去一年，新城城镇调查失业率为4.8%，居民人均可支配收入增长5.2%。"),
+        ("一、2024年工作回顾", "新城新建两座城市公园，绿化覆盖率提高到45%。"),
+        ("二、2025年主要任务", plan),
+        ("二、2025年主要任务", "新城将新建三条轨道交通线路，完善城市道路网络。"),
+    ]
+    return _served_report(tmp_path / f"{composer}-{plan_states_it}", real_encoder, paragraphs, composer)
 
 
 @pytest.mark.parametrize("composer", ["gated", "learned"])
