@@ -22,7 +22,7 @@ from qa.lexical import warm_up
 from qa.mentions import rewrite_follow_up, speech_region
 from qa.meta import asks_which_speeches
 from qa.retrieve import HybridRetriever, Mode, Retrieval
-from qa.terms import official_terms
+from qa.terms import as_asked, official_terms
 from qa.types import Answer, AnswerEvent, Citation, Filters, Hit
 
 log = logging.getLogger(__name__)
@@ -165,9 +165,10 @@ class AnswerService:
 
     @staticmethod
     def reading(question: str) -> str:
-        """The (validated) question as the passages are searched for and answered with: the common names of
-        statistics in it replaced by the reports' own (qa.terms: "GDP" → "生产总值")."""
-        return official_terms(question)
+        """The (validated) question as the passages are searched for and answered with: in one form however it
+        was typed (qa.terms.as_asked: "请问…２０２４年…" → "…2024年…？"), the common names of statistics in it
+        replaced by the reports' own (qa.terms: "GDP" → "生产总值")."""
+        return official_terms(as_asked(question))
 
     @staticmethod
     def _top_k(top_k: int | None, default: int) -> int:

@@ -55,6 +55,45 @@ def _with_official_names(text: str) -> str:
     return _ANY_NAME.sub(lambda m: _OFFICIAL[m.lastgroup or ""], text)
 
 
+# How one question is typed differs from how another user types it; none of it changes what is asked. Full-width
+# Latin letters and digits are the same characters ("２０２４年" is "2024年": the years, figures and names read off a
+# question are written in ASCII). Chinese puts no space between words, so a space between two characters that are
+# not both ASCII letters or digits only separates what the user saw as words ("2025年 天津 GDP"), while one between
+# Latin words stays ("iPhone SE"). A greeting or "请问" before the question asks nothing. And a question is asked
+# with a question mark, as the training questions are: one typed without ("甘肃去年原煤产量是多少") read with one; a
+# particle after its question word ("…是多少呢？") asks nothing more.
+# Measured: asked with "请问", without the mark or with full-width digits, 1-23 questions per dev set were answered
+# otherwise than as typed (/tmp probe, 2026-12-07, eighth session; docs/answerability.md, "As typed").
+_FULL_WIDTH = {
+    c: c - 0xFEE0
+    for r in ((0xFF10, 0xFF19), (0xFF21, 0xFF3A), (0xFF41, 0xFF5A))
+    for c in range(r[0], r[1] + 1)
+}
+_FULL_WIDTH[0x3000] = 0x20
+_INNER_SPACE = re.compile(r"(?<![A-Za-z0-9])\s+|\s+(?![A-Za-z0-9])")
+_COURTESY = re.compile(
+    r"^(?:(?:你好|您好)[，,！!。\s]*)?(?:请问一下|请问|我想问一下|我想问|想问一下|我想了解一下|我想知道|请告诉我)[，,：:\s]*"
+)
+_ENDS_ASKING = re.compile(r"[？?！!。.…]$")
+# "…是多少呢？" asks what "…是多少？" asks: the particle softens a question that already has its question word. Without
+# one ("那江苏省呢？") it is what makes a follow-up, and stays.
+_SOFTENED = re.compile(
+    r"(多少|什么|哪|谁|几|怎|如何|为什么|为何|何时|是否|多大|多长|多久|多高)(.*)呢([？?]?)$"
+)
+
+
+@functools.lru_cache(maxsize=8192)
+def as_asked(question: str) -> str:
+    """``question`` in one form whatever way it was typed (see above); the words themselves unchanged."""
+    text = _INNER_SPACE.sub("", question.translate(_FULL_WIDTH).strip())
+    rest = _COURTESY.sub("", text)
+    text = rest if len(rest) >= 2 else text
+    text = _SOFTENED.sub(r"\1\2\3", text)
+    if text.endswith("?"):
+        text = text[:-1] + "？"
+    return text if _ENDS_ASKING.search(text) else text + "？"
+
+
 # Memoized: the service reads a question for the encoder's batch and again for the answer. Corpus texts go through
 # matched_text, whose own cache holds them: they do not pass through this one, which would keep a second copy of
 # each and push the questions out.

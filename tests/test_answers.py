@@ -61,6 +61,33 @@ def test_questions_are_validated(fake_index_dir, fake_encoder):
         service.ask("地铁", top_k=0)
 
 
+def test_a_question_typed_another_way_is_read_and_answered_as_the_plain_one(fake_index_dir, fake_encoder):
+    """Full-width digits and letters, spaces between words, a greeting or 请问 before it, no question mark or an
+    ASCII one: the same question, read the same and answered the same; what the user typed is echoed back."""
+    from qa.terms import as_asked
+
+    service = AnswerService(load_index(fake_index_dir, fake_encoder), fake_encoder, composer="extractive-v1")
+    plain = "2024年丽泽商务区GDP增长多少？"
+    typed = [
+        "２０２４年丽泽商务区ＧＤＰ增长多少？",
+        "2024年 丽泽商务区 GDP 增长多少？",
+        "请问2024年丽泽商务区GDP增长多少？",
+        "你好，请问一下，2024年丽泽商务区GDP增长多少",
+        "2024年丽泽商务区GDP增长多少?",
+        "2024年丽泽商务区GDP增长多少呢？",
+    ]
+    expected = service.ask(plain)
+    for question in typed:
+        assert service.reading(question) == service.reading(plain), question
+        answer = service.ask(question)
+        assert answer.question == question.strip()
+        assert (answer.answer, answer.citations) == (expected.answer, expected.citations), question
+    # Only what a user's typing changes: Latin words keep their space, a statement keeps its full stop.
+    assert as_asked("iPhone SE 3的起售价是多少？") == "iPhone SE 3的起售价是多少？"
+    assert as_asked("介绍一下丽泽商务区。") == "介绍一下丽泽商务区。"
+    assert as_asked("那江苏省呢？") == "那江苏省呢？"
+
+
 def test_follow_up_is_read_with_the_previous_question(fake_index_dir, fake_encoder):
     service = AnswerService(load_index(fake_index_dir, fake_encoder), fake_encoder, composer="extractive-v1")
     q = service.retrieval_query("那丰台园呢？", ["丽泽商务区有哪些交通建设安排？"])
