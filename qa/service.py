@@ -37,6 +37,11 @@ MAX_COMPARED = 4  # sides of a comparison answered at once; more would not read 
 MAX_SURVEYED = 8
 SURVEY_DEPTH = 4
 _FOLLOW_UP = re.compile(r"^(那|那么|还有|另外|此外|以及|和|跟)|呢[？?]?$")
+# A year, as a question names the period it asks about: a calendar year or one said relative to the speech's.
+_PERIOD = r"(?:19|20)\d\d\s*年|今年|去年|明年|前年|上一年|下一年|本年|上年"
+# A follow-up that is a period alone ("2024年呢？", "那去年的呢？"): the previous question asked of that period.
+_PERIOD_FOLLOW_UP = re.compile(rf"^(?:那么|那)?\s*({_PERIOD})(?:的情况|的)?\s*呢?\s*[？?]?$")
+_PERIOD_IN = re.compile(_PERIOD)
 
 
 class LockedEncoder:
@@ -179,7 +184,7 @@ class AnswerService:
 
     def retrieval_query(self, question: str, history: Sequence[str] | None) -> str:
         """A follow-up is read with the previous question: "那江苏省呢？" after a question about 浙江 becomes
-        that question about 江苏 alone; other short follow-ups ("那丰台园呢？") are read together with it. The
+        that question about 江苏 alone, "2024年呢？" that question about 2024; other short follow-ups ("那丰台园呢？") are read together with it. The
         previous question is itself read with the ones before it, so a chain of follow-ups ("那江苏省呢？", then
         "安徽省呢？") keeps the question first asked. The answer is written for the question read this way."""
         previous = [h.strip()[:MAX_QUESTION_CHARS] for h in history or () if isinstance(h, str) and h.strip()]
@@ -191,6 +196,13 @@ class AnswerService:
         return self._with_previous(question, read)
 
     def _with_previous(self, question: str, previous: str) -> str:
+        period = _PERIOD_FOLLOW_UP.match(question)
+        if period:
+            # The previous question's period replaced ("吉林2025年GDP目标是多少？" → "吉林2024年GDP目标是多少？"), or
+            # named first where it named none.
+            year = period.group(1).replace(" ", "")
+            named = _PERIOD_IN.search(previous)
+            return _PERIOD_IN.sub(year, previous, count=1) if named else year + previous
         if len(question) <= 12 or _FOLLOW_UP.search(question):
             rewritten = rewrite_follow_up(question, previous, self.index.speeches)
             if rewritten is not None:

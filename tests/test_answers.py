@@ -117,6 +117,20 @@ def test_follow_up_naming_a_new_region_asks_about_that_region_alone(tmp_path, fa
     assert service.retriever.mentioned_speeches(q) == (speeches[1].speech_id,)
 
 
+def test_follow_up_naming_a_year_asks_the_previous_question_of_that_year(fake_index_dir, fake_encoder):
+    service = AnswerService(load_index(fake_index_dir, fake_encoder), fake_encoder, composer="extractive-v1")
+    previous = "吉林2025年地区生产总值增长目标是多少？"
+    for follow_up in ("2024年呢？", "那2024年的呢？", "2024年呢", "那 2024年呢？"):
+        assert service.retrieval_query(follow_up, [previous]) == "吉林2024年地区生产总值增长目标是多少？", (
+            follow_up
+        )
+    assert service.retrieval_query("去年呢？", ["吉林今年GDP增长多少？"]) == "吉林去年GDP增长多少？"
+    # A previous question naming no year is asked of the one named.
+    assert service.retrieval_query("2023年呢？", ["丽泽商务区有多少企业？"]) == "2023年丽泽商务区有多少企业？"
+    # A follow-up with more than a year is not a year follow-up.
+    assert "那2024年的就业呢？" in service.retrieval_query("那2024年的就业呢？", [previous])
+
+
 @pytest.mark.slow
 def test_every_gold_answer_has_verbatim_citations_numbered_in_order(real_service):
     answers = [(g, real_service.ask(g["question"])) for g in _gold()]
