@@ -25,6 +25,15 @@ from evaluation.metrics import normalize
 FOLDER, FILE = "rgb_zh", "zh_refine.json"
 
 
+def answer_groups(answer: Any) -> tuple[tuple[str, ...], ...]:
+    """An RGB answer as facts, each with its spellings: a flat list is one fact in several spellings, a nested
+    list several facts, each with spellings."""
+    groups = [answer] if answer and all(isinstance(a, str) for a in answer) else answer
+    return tuple(
+        tuple(str(v) for v in (g if isinstance(g, list) else [g]) if normalize(str(v))) for g in groups
+    )
+
+
 def convert_rgb(
     records: Sequence[dict[str, Any]], limit: int | None = None
 ) -> tuple[list[Speech], list[GoldItem]]:
@@ -48,12 +57,7 @@ def convert_rgb(
 
     items: list[GoldItem] = []
     for rec in records:
-        answer = rec.get("answer", [])
-        # A flat list is one fact in several spellings; a nested list is several facts, each with spellings.
-        groups = [answer] if answer and all(isinstance(a, str) for a in answer) else answer
-        key_points = tuple(
-            tuple(str(v) for v in (g if isinstance(g, list) else [g]) if normalize(str(v))) for g in groups
-        )
+        key_points = answer_groups(rec.get("answer", []))
         positives = list(dict.fromkeys(str(p).strip() for p in rec.get("positive", []) if str(p).strip()))
         items.append(
             GoldItem(
@@ -98,11 +102,8 @@ ANSWER_ANYWHERE_CHARS = 3
 
 
 def _variants(answer: Any) -> list[str]:
-    """Every spelling of every fact of an RGB answer (a flat list, or a list of lists), normalized."""
-    flat: list[str] = []
-    for a in answer if isinstance(answer, list) else [answer]:
-        flat.extend(str(v) for v in (a if isinstance(a, list) else [a]))
-    return [v for v in dict.fromkeys(normalize(v) for v in flat) if v]
+    """Every spelling of every fact of an RGB answer (``answer_groups``), normalized."""
+    return list(dict.fromkeys(normalize(v) for group in answer_groups(answer) for v in group))
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,9 @@ def hold_out_rgb(
     - Answerable: the other questions whose indexed positives state every fact of the answer (key points and
       evidence as ``convert_rgb`` makes them, over the indexed passages only).
     """
+    key_of = {
+        p: normalize(str(p)) for rec in records for p in [*rec.get("positive", []), *rec.get("negative", [])]
+    }
     held_keys: set[str] = set()
     losing: set[int] = set()
     everywhere: set[str] = set()
@@ -139,24 +143,16 @@ def hold_out_rgb(
             continue
         losing.add(n)
         variants = _variants(rec.get("answer", []))
-        held_keys.update(normalize(str(p)) for p in rec.get("positive", []))
-        held_keys.update(
-            key
-            for key in (normalize(str(p)) for p in rec.get("negative", []))
-            if any(v in key for v in variants)
-        )
+        held_keys.update(key_of[p] for p in rec.get("positive", []))
+        held_keys.update(key_of[p] for p in rec.get("negative", []) if any(v in key_of[p] for v in variants))
         everywhere.update(v for v in variants if len(v) >= ANSWER_ANYWHERE_CHARS)
-    for rec in records:
-        for p in [*rec.get("positive", []), *rec.get("negative", [])]:
-            key = normalize(str(p))
-            if key not in held_keys and any(v in key for v in everywhere):
-                held_keys.add(key)
+    held_keys.update(key for key in key_of.values() if any(v in key for v in everywhere))
     held_keys.discard("")
     kept = [
         {
             **rec,
-            "positive": [p for p in rec.get("positive", []) if normalize(str(p)) not in held_keys],
-            "negative": [p for p in rec.get("negative", []) if normalize(str(p)) not in held_keys],
+            "positive": [p for p in rec.get("positive", []) if key_of[p] not in held_keys],
+            "negative": [p for p in rec.get("negative", []) if key_of[p] not in held_keys],
         }
         for rec in records
     ]
@@ -170,7 +166,7 @@ def hold_out_rgb(
     for n, (rec, item) in enumerate(zip(kept, items, strict=True)):
         if n in losing:
             variants = _variants(rec.get("answer", []))
-            pool = "\n".join(normalize(str(p)) for p in rec.get("negative", []))
+            pool = "\n".join(key_of[p] for p in rec.get("negative", []))
             if any(v in pool or (len(v) >= ANSWER_ANYWHERE_CHARS and v in haystack) for v in variants):
                 elsewhere += 1
                 continue
