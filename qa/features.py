@@ -191,8 +191,9 @@ def states_number(text: str) -> bool:
 
 # A number a question states itself: digits, a run of Chinese numerals, or one numeral with the counter after it
 # ("第七届", "十三届", "19号线", "2022年"). Grammar of Chinese numerals, as ``_STATES_NUMBER``.
+_CJK_NUMERAL = "[零〇一二两三四五六七八九十百千万亿]"
 _QUESTION_NUMBER = re.compile(
-    r"\d+(?:\.\d+)?|[零〇一二两三四五六七八九十百千万亿]{2,}|[一二两三四五六七八九十](?=[届次号个名位年月日期])"
+    rf"\d+(?:\.\d+)?|{_CJK_NUMERAL}{{2,}}|[一二两三四五六七八九十](?=[届次号个名位年月日期])"
 )
 
 
@@ -211,11 +212,7 @@ def without_numbers(text: str, numbers: tuple[str, ...]) -> str:
         if n[0].isdigit():
             text = re.sub(rf"(?<![\d.]){re.escape(n)}(?![\d.])", " ", text)
         else:
-            text = re.sub(
-                rf"(?<![零〇一二两三四五六七八九十百千万亿]){re.escape(n)}(?![零〇一二两三四五六七八九十百千万亿])",
-                " ",
-                text,
-            )
+            text = re.sub(rf"(?<!{_CJK_NUMERAL}){re.escape(n)}(?!{_CJK_NUMERAL})", " ", text)
     return text
 
 

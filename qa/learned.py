@@ -34,7 +34,6 @@ from qa.features import (
     question_numbers,
     states_measured,
     states_new_number,
-    states_number,
     states_year,
 )
 from qa.index import LoadedIndex
@@ -283,8 +282,8 @@ def stating_rules(question: str) -> list[Callable[[str], bool]]:
     """What a sentence must state to answer a fact question, whatever the model's score (``GatedComposer``'s fact
     gate zeroes the others). Grammar, each measured on the dev sets:
 
-    - a number, for "多少 / 几" (``states_number``; one the question does not state itself, ``states_new_number``): the model, trained with a narrower reading of numbers
-      (features._ANY_NUMBER), scores some such sentences high ("推动…经济圈建设。" for "…的经济总量是多少？"); it
+    - a number, for "多少 / 几", besides the question's own (``states_new_number``): the model, trained with a
+      narrower reading of numbers (features._ANY_NUMBER), scores some such sentences high ("推动…经济圈建设。" for "…的经济总量是多少？"); it
       refused 4 more national-dev near misses at no answerable cost, and one more ncp answerable question
       (docs/answerability.md, "Numbers");
     - a quantity in the unit of measure asked ("多少万辆" against "新能源汽车产量增长27％": ``asks_measured``): 10 more
@@ -294,8 +293,7 @@ def stating_rules(question: str) -> list[Callable[[str], bool]]:
     rules: list[Callable[[str], bool]] = []
     if asks_number(question):
         # A number besides the question's own: "2022年考研报名人数较上年有所增加" states none for "2022年考研报名人数是多少".
-        numbers = question_numbers(question)
-        rules.append(functools.partial(states_new_number, numbers) if numbers else states_number)
+        rules.append(functools.partial(states_new_number, question_numbers(question)))
         unit = asks_measured(question)
         if unit:
             rules.append(functools.partial(states_measured, unit))
