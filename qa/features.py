@@ -86,6 +86,9 @@ _RELATIVE_YEAR = (
     (re.compile(r"前年"), -2),
     (re.compile(r"明年|下一年"), 1),
 )
+# A year as a question or sentence names it, calendar or relative (the two above), as one pattern: where
+# "2024年呢？" finds the year of the question it follows (qa.service).
+PERIOD = "|".join([_YEAR.pattern, *(pattern.pattern for pattern, _ in _RELATIVE_YEAR)])
 # A figure over several years (年均, 累计, 五年来) answers a question about one year only if the question asks
 # for that span too (grammar of Chinese time scope).
 _SCOPE = re.compile(

@@ -17,6 +17,7 @@ from embeddings.encoder import Encoder
 from qa import places, prepare
 from qa.compose import REFUSAL, Composer, check_citation, compose_stream
 from qa.composers import DEFAULT_COMPOSER, make_composer
+from qa.features import PERIOD
 from qa.index import LoadedIndex, load_index
 from qa.lexical import warm_up
 from qa.mentions import rewrite_follow_up, speech_region
@@ -37,11 +38,10 @@ MAX_COMPARED = 4  # sides of a comparison answered at once; more would not read 
 MAX_SURVEYED = 8
 SURVEY_DEPTH = 4
 _FOLLOW_UP = re.compile(r"^(那|那么|还有|另外|此外|以及|和|跟)|呢[？?]?$")
-# A year, as a question names the period it asks about: a calendar year or one said relative to the speech's.
-_PERIOD = r"(?:19|20)\d\d\s*年|今年|去年|明年|前年|上一年|下一年|本年|上年"
-# A follow-up that is a period alone ("2024年呢？", "那去年的呢？"): the previous question asked of that period.
-_PERIOD_FOLLOW_UP = re.compile(rf"^(?:那么|那)?\s*({_PERIOD})(?:的情况|的)?\s*呢?\s*[？?]?$")
-_PERIOD_IN = re.compile(_PERIOD)
+# A follow-up that is a year alone ("2024年呢？", "那去年的呢？", qa.features.PERIOD): the previous question asked
+# of that year.
+_PERIOD_FOLLOW_UP = re.compile(rf"^(?:那么|那)?\s*({PERIOD})(?:的情况|的)?\s*呢?\s*[？?]?$")
+_PERIOD_IN = re.compile(PERIOD)
 
 
 class LockedEncoder:

@@ -125,8 +125,11 @@ def test_follow_up_naming_a_year_asks_the_previous_question_of_that_year(fake_in
             follow_up
         )
     assert service.retrieval_query("去年呢？", ["吉林今年GDP增长多少？"]) == "吉林去年GDP增长多少？"
-    # A previous question naming no year is asked of the one named.
+    # A previous question naming no year is asked of the one named; "比上年" compares, it names no year.
     assert service.retrieval_query("2023年呢？", ["丽泽商务区有多少企业？"]) == "2023年丽泽商务区有多少企业？"
+    assert (
+        service.retrieval_query("2023年呢？", ["吉林GDP比上年增长多少？"]) == "2023年吉林GDP比上年增长多少？"
+    )
     # A follow-up with more than a year is not a year follow-up.
     assert "那2024年的就业呢？" in service.retrieval_query("那2024年的就业呢？", [previous])
 
