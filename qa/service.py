@@ -184,9 +184,10 @@ class AnswerService:
 
     def retrieval_query(self, question: str, history: Sequence[str] | None) -> str:
         """A follow-up is read with the previous question: "那江苏省呢？" after a question about 浙江 becomes
-        that question about 江苏 alone, "2024年呢？" that question about 2024; other short follow-ups ("那丰台园呢？") are read together with it. The
-        previous question is itself read with the ones before it, so a chain of follow-ups ("那江苏省呢？", then
-        "安徽省呢？") keeps the question first asked. The answer is written for the question read this way."""
+        that question about 江苏 alone, "2024年呢？" that question about 2024; other short follow-ups ("那丰台园呢？")
+        are read together with it. The previous question is itself read with the ones before it, so a chain of
+        follow-ups ("那江苏省呢？", then "安徽省呢？") keeps the question first asked. The answer is written for the
+        question read this way."""
         previous = [h.strip()[:MAX_QUESTION_CHARS] for h in history or () if isinstance(h, str) and h.strip()]
         if not previous:
             return question
