@@ -12,7 +12,7 @@ import numpy as np
 
 from data.text import display_text
 from data.text import markers as answer_markers
-from qa.features import gate_of, states_number
+from qa.features import WRITTEN_DAY, gate_of, states_number
 from qa.index import LoadedIndex
 from qa.lexical import pos_tags_skipping, question_terms
 from qa.mentions import (
@@ -123,9 +123,9 @@ _AMOUNT = re.compile(
 )
 _PERCENT = re.compile(r"\d+(?:\.\d+)?\s*[%％]|百分之|个百分点|[一二两三四五六七八九十]+成")
 # "16号线" is a metro line, not a date: 号 counts only right after a month.
-_DAY = re.compile(r"(?<!\d)\d{1,2}\s*日|月\s*\d{1,2}\s*号|[一二三四五六七八九十]+日")
+_DAY = re.compile(rf"(?<!\d)\d{{1,2}}\s*日|月\s*\d{{1,2}}\s*号|[一二三四五六七八九十]+日|{WRITTEN_DAY}")
 _TIME = re.compile(
-    rf"\d{{4}}\s*年|{_NUMERAL}\s*月|\d{{1,2}}\s*日|年底|年内|年初|年中|年末|上半年|下半年|季度|今年|明年|"
+    rf"{WRITTEN_DAY}|\d{{4}}\s*年|{_NUMERAL}\s*月|\d{{1,2}}\s*日|年底|年内|年初|年中|年末|上半年|下半年|季度|今年|明年|"
     rf"{_NUMERAL}\s*年|届时|之前|以前|前后"
 )
 _ASK_DAY = re.compile(r"哪一?天|哪一日|几号|几月几日|具体日期")
@@ -453,7 +453,7 @@ class ExtractiveComposer:
             # passages of 江苏's, or another province's, report.
             ranked = [c for c in ranked if self.speaks_of(c.hit, places)]
             if not ranked:
-                named = "、".join(p.spellings[-1] for p in places)
+                named = "、".join(p.name for p in places)
                 return _refused(feats, f"no passage speaks of {named}")
         requirement = answer_requirement(question)
         if retrieval.surveyed:
@@ -509,31 +509,40 @@ class ExtractiveComposer:
             opening = _opening(chosen)
         chosen.sort(key=lambda c: (c not in opening, c.hit_rank, c.start))
         sids = [c.hit.speech_id for c in chosen]
-        unspoken = [p for p in places if not any(self.speaks_of(c.hit, (p,)) for c in chosen)]
+        # Regions side by side; another country named beside a region ("江苏对美国出口…") is not a side of it.
+        unspoken = [p for p in places if not p.foreign and not any(self.speaks_of(c.hit, (p,)) for c in chosen)]
         if unspoken and all(speech_region(self.index.speeches[s]) for s in sids):
             # Regions' reports asked about side by side ("吉林和深圳…"): each answered side is labelled and a side
             # no report speaks of is said to be missing, as in a comparison of two reports (_compose_sides).
             return _write("", chosen, feats, speech_prefixes(self.index, sids, always=True)).followed_by(
-                not_stated(p.spellings[-1] for p in unspoken)
+                not_stated(p.name for p in unspoken)
             )
         return _write("", chosen, feats, speech_prefixes(self.index, sids))
 
     def speaks_of(self, hit: Hit, places: Sequence[Place]) -> bool:
-        """Whether ``hit``'s passage speaks of one of ``places``: the passage, its speech's title or its region
-        names it. A speech with a region of its own (a province's report) speaks of a place inside it only where
-        a passage names it: 江苏's targets are not 苏州's. A speech without one (a notice, a national document)
-        speaks of the places its text names anywhere: "大连市税务局" may stand in its first paragraph only."""
+        """Whether ``hit``'s passage speaks of one of ``places``, and of one of the other countries among them if
+        any ("江苏对美国出口…" asks about both). A division is spoken of where the passage, its speech's title or its
+        region names it. A speech with a region of its own (a province's report) speaks of a place inside it only
+        where a passage names it: 江苏's targets are not 苏州's. A speech without one (a notice, a national
+        document) speaks of the divisions its text names anywhere: "大连市税务局" may stand in its first paragraph
+        only. Another country is spoken of only where the passage or the title names it: a Chinese document that
+        mentions 美国 once does not give America's figures in every paragraph."""
         sp = self.index.speeches[hit.speech_id]
         region = speech_region(sp)
-        if speaks_of(places, f"{hit.text} {sp.title} {region}"):
+        text = f"{hit.text} {sp.title} {region}"
+        foreign = [p for p in places if p.foreign]
+        if foreign and not speaks_of(foreign, text):
+            return False
+        domestic = [p for p in places if not p.foreign]
+        if not domestic or speaks_of(domestic, text):
             return True
         if region:
             return False
-        key = (hit.speech_id, tuple(p.spellings for p in places))
+        key = (hit.speech_id, tuple(p.spellings for p in domestic))
         found = self._speech_places.get(key)
         if found is None:
             found = any(
-                speaks_of(places, self.index.paragraph(int(row)).text)
+                speaks_of(domestic, self.index.paragraph(int(row)).text)
                 for row in self.index.speech_rows(hit.speech_id)
             )
             if len(self._speech_places) >= 4096:  # bounded: a long-running service sees many questions

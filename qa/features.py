@@ -70,13 +70,22 @@ _STATES_NUMBER = re.compile(
     r"|[一二两三四五六七八九][十百千万亿]|十[一二三四五六七八九]"
     rf"|[二两三四五六七八九十](?:{'|'.join(_MEASURE)})|一(?:个|家|所|条|项|次|名|位|倍|成|亿|万)|[一两]半|半数|过半"
 )
+# A day written as Western and numeric pages write it: "Mar 15, 2023", "15 March 2023", "2023-03-15", "2023/3/15".
+# Date grammar, not a word list: the English month names and their abbreviations.
+_MONTH_NAME = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
+WRITTEN_DAY = (
+    rf"(?<![A-Za-z]){_MONTH_NAME}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+(?:19|20)\d\d(?!\d)"
+    rf"|(?<![\dA-Za-z])\d{{1,2}}\s+{_MONTH_NAME}\s+(?:19|20)\d\d(?!\d)"
+    r"|(?<!\d)(?:19|20)\d\d[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])(?!\d)"
+)
 _TIME = re.compile(
+    rf"{WRITTEN_DAY}|"
     r"\d{4}\s*年|\d{1,2}\s*月|\d{1,2}\s*日|年底|年内|年初|年中|年末|上半年|下半年|季度|今年|明年|去年|"
     r"[一二三四五六七八九十]+月|[一二三四五六七八九十]+日|世纪|年代|期间|之前|以后|届时"
 )
 # Asking for a day, not just a time: only a stated day answers it ("年底前" does not).
 _ASK_DAY = re.compile(r"哪一?天|哪一日|几号|几月几日|具体日期|什么日子")
-_DAY = re.compile(r"(?<!\d)\d{1,2}\s*日|月\s*\d{1,2}\s*号|[一二三四五六七八九十]+日")
+_DAY = re.compile(rf"(?<!\d)\d{{1,2}}\s*日|月\s*\d{{1,2}}\s*号|[一二三四五六七八九十]+日|{WRITTEN_DAY}")
 _YEAR = re.compile(r"(1[89]\d\d|20\d\d)\s*年")
 # Years said relative to when the speech was given (grammar of Chinese time words), as offsets from its year.
 _RELATIVE_YEAR = (

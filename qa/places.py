@@ -11,6 +11,9 @@ by its full name at every level (苏州市, 密云区) and, for provinces and pr
 suffix (苏州, 内蒙古), as people write them; a county's short form is too often a common word (和平, 安康).
 Of the places a question names, one that holds another is not asked about ("江苏苏州…" asks about 苏州, by the
 divisions' codes); places side by side ("吉林和深圳…") each are.
+
+Other countries are places too (``resources/countries.tsv``, ISO 3166-1's Chinese names): "美国CPI上涨了多少？" is
+not answered by China's CPI. China itself is not one: a Chinese report speaks of it without naming it.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from pathlib import Path
 from qa.lexical import word_edges
 
 _TABLE = Path(__file__).with_name("resources") / "divisions.tsv"
+_COUNTRIES = Path(__file__).with_name("resources") / "countries.tsv"
+_FOREIGN = "ISO"  # the code of a country is ISO plus its alpha-2 code: no division's code starts so
 # Administrative suffixes of Chinese region names, longest first (grammar of place names, not a corpus list).
 SUFFIXES = "壮族自治区|回族自治区|维吾尔自治区|特别行政区|自治区|自治州|地区|省|市|区|县|州|盟|旗"
 _REGION_SUFFIX = re.compile(f"({SUFFIXES})$")
@@ -43,6 +48,16 @@ class Place:
     spellings: tuple[str, ...]
     level: int
     code: str  # the division's 12-digit code: its first 2 (province) or 4 (prefecture) digits hold what is inside
+
+    @property
+    def name(self) -> str:
+        """The shortest of its spellings, as an answer names it (苏州, 美国)."""
+        return min(self.spellings, key=len)
+
+    @property
+    def foreign(self) -> bool:
+        """Whether this is another country (level 0, holding no division and held by none)."""
+        return self.code.startswith(_FOREIGN)
 
     def holds(self, other: Place) -> bool:
         """Whether ``other`` lies inside this place (湖北省 holds 武汉市, 北京市 holds 密云区)."""
@@ -69,6 +84,13 @@ def _divisions() -> tuple[re.Pattern[str], dict[str, Place]]:
             # A name shared by two divisions (吉林 the province and the city) stands for the wider one.
             if known is None or level < known.level:
                 places[spelled] = Place(spellings, level, code)
+    for line in _COUNTRIES.read_text(encoding="utf-8").splitlines():
+        if not line or line.startswith("#"):
+            continue
+        code, *names = line.split("\t")
+        country = Place(tuple(names), 0, _FOREIGN + code)
+        for name in names:
+            places.setdefault(name, country)  # a division's name stays the division's (none is shared today)
     names = sorted(places, key=len, reverse=True)
     return re.compile("|".join(map(re.escape, names))), places
 

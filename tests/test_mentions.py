@@ -235,3 +235,8 @@ def test_places_are_read_by_official_division_names_where_they_are_words_and_the
     assert asked("如何实现长治久安？") == []
     assert asked("维护世界和平有哪些措施？") == []
     assert asked("今年地区生产总值增长目标是多少？") == []
+    # Other countries, by ISO 3166-1's Chinese names; China itself is no foreign place.
+    assert asked("2022年12月美国CPI上涨了多少？") == ["美国"]
+    assert sorted(asked("日本和韩国的出口增长多少？")) == ["大韩民国", "日本"]
+    assert asked("中国今年GDP增长目标是多少？") == []
+    assert asked("内蒙古和蒙古的边境口岸有哪些？") == ["内蒙古自治区", "蒙古"]

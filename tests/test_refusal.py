@@ -539,6 +539,35 @@ def test_a_question_about_a_city_is_answered_only_from_passages_that_speak_of_it
     assert all("苏州" in c.passage_text for c in stated.citations), stated.citations
 
 
+def test_a_question_about_another_country_is_answered_only_from_a_passage_that_names_it(tmp_path, real_encoder):
+    """China's consumer prices do not answer "美国…上涨了多少", though the same document names 美国 elsewhere (a
+    division named once in a notice speaks for the whole notice; another country does not). Once a passage
+    states America's figure, that passage answers it, and China's is still asked of as before."""
+
+    def service(with_america: bool) -> AnswerService:
+        paragraphs = [
+            ("一、物价", "全年居民消费价格上涨2.0%，核心居民消费价格上涨0.9%，物价总水平保持稳定。"),
+            ("二、外贸", "积极应对美国加征关税等外部冲击，货物贸易进出口总额增长7.7%。"),
+            *_COMMON,
+        ]
+        if with_america:
+            paragraphs.insert(1, ("三、国际", "美国全年居民消费价格上涨6.5%，通胀压力仍然较大。"))
+        speech = make_speech(title="经济运行情况通报", speaker="张明", role="新闻发言人", paragraphs=paragraphs)
+        index_dir = tmp_path / ("with" if with_america else "without")
+        build_index([speech], real_encoder, index_dir)
+        return AnswerService.open(index_dir, real_encoder)
+
+    question = "美国全年居民消费价格上涨了多少？"
+    without = service(False)
+    refused = without.ask(question)
+    assert not refused.answerable and refused.citations == (), refused.answer
+    home = without.ask("全年居民消费价格上涨了多少？")
+    assert home.answerable and "2.0%" in home.answer, home.answer
+    stated = service(True).ask(question)
+    assert stated.answerable and "6.5%" in stated.answer, stated.answer
+    assert all("美国" in c.passage_text for c in stated.citations), stated.citations
+
+
 def _three_reports(tmp_path, real_encoder) -> AnswerService:
     """Three years' reports, two by 李强: one names 低空经济, another 人工智能."""
     topics = {
