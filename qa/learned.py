@@ -397,7 +397,9 @@ class GatedComposer:
                     REFUSAL, False, (), best, {**feats, "refused": "no sentence of the passages answers it"}
                 )
         comp = replace(comp, features=feats)
-        return comp if retrieval.compared else without_weak_quotes(comp, scored)
+        # Each side of a comparison and each speech of a survey is the writer's, on its own evidence: none is dropped
+        # for scoring under another's.
+        return comp if retrieval.compared or retrieval.surveyed else without_weak_quotes(comp, scored)
 
     def _fact_scores(self, question: str, retrieval: Retrieval) -> tuple[list[Located], np.ndarray]:
         """The model's score of each candidate sentence for ``question``, 0 for one that cannot state the fact:

@@ -59,6 +59,12 @@ def asks_which_speeches(question: str) -> bool:
     return bool(_WHICH_SPEECHES_Q.search(question))
 
 
+def surveyed_topic(question: str) -> str:
+    """What a survey question asks the speeches about, without the regions it asks for: "哪几个省提出发展低空经济？"
+    -> "提出发展低空经济？". Each speech's region is its metadata; "省" in a sentence ("省级示范区") is no evidence."""
+    return _WHICH_SPEECHES_Q.sub("", question)
+
+
 @dataclass(frozen=True)
 class MetaQuestion:
     kind: str  # role | author | office | when | where | count | speech
@@ -189,6 +195,7 @@ def needles_for(meta: MetaQuestion, sp: Speech) -> list[str]:
 __all__ = [
     "MetaQuestion",
     "asks_which_speeches",
+    "surveyed_topic",
     "meta_kind",
     "office_holders",
     "stating_sentence",

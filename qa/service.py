@@ -31,12 +31,16 @@ log = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 500
 MAX_TOP_K = 20
 MAX_COMPARED = 4  # sides of a comparison answered at once; more would not read as a short answer
-# "哪些省份…": speeches one answer may name, each with one sentence (the writer's sentence cap for a list,
-# MAX_SENTENCES x LIST_BUDGET = 8), found among SURVEY_DEPTH times the usual number of passages. SURVEY_DEPTH is set
-# by hand, not fitted on any set: room for eight reports when a few passages of each one rank first. The deeper
-# retrieval runs only for such questions, with the query vector already encoded.
-MAX_SURVEYED = 8
+# "哪些省份…": a survey reads every regional speech's best passages, not the best passages of the index (which come
+# from a few reports: "哪几个省提出发展低空经济？" found 3 of the 29 that do). All three set by hand, fitted on nothing:
+# MAX_SURVEYED, more than China's 34 provincial-level regions; SURVEY_PASSAGES, room for a speech whose best passage
+# by retrieval is about something else (the best passage named 低空经济 for 26 of 29 reports, the best three for all);
+# SURVEY_DEPTH, passages retrieved per regional speech (4 per speech reached every report of the 30), at most
+# MAX_SURVEY_DEPTH (a retrieval that deep costs ~60 ms here; only such questions pay it).
+MAX_SURVEYED = 40
+SURVEY_PASSAGES = 3
 SURVEY_DEPTH = 4
+MAX_SURVEY_DEPTH = 400
 _FOLLOW_UP = re.compile(r"^(那|那么|还有|另外|此外|以及|和|跟)|呢[？?]?$")
 # A follow-up that is a year alone ("2024年呢？", "那去年的呢？", qa.features.PERIOD): the previous question asked
 # of that year.
@@ -318,22 +322,24 @@ class AnswerService:
     def _across_speeches(
         self, query: str, retrieval: Retrieval, k: int, filters: Filters | None
     ) -> Retrieval:
-        """A question asking which speeches say something ("哪些省份提出…") gets the best passage of each speech
-        among a deeper retrieval (SURVEY_DEPTH times ``k``), at most MAX_SURVEYED of them; the best passages
-        alone would mostly come from one report. Only over regions' speeches (each passage's speech has one)."""
-        deeper = self.retriever.retrieve(
-            query, k * SURVEY_DEPTH, filters, query_vector=retrieval.query_vector
-        )
-        seen: set[str] = set()
+        """A question asking which speeches say something ("哪些省份提出…") gets the best SURVEY_PASSAGES passages of
+        each speech, of at most MAX_SURVEYED speeches, from a retrieval deep enough to reach every regional speech;
+        the best passages alone would mostly come from one report. Only over regions' speeches (each passage's
+        speech has one)."""
+        regional = sum(1 for sp in self.index.speeches.values() if speech_region(sp))
+        depth = min(MAX_SURVEY_DEPTH, max(k * SURVEY_DEPTH, regional * SURVEY_DEPTH))
+        deeper = self.retriever.retrieve(query, depth, filters, query_vector=retrieval.query_vector)
+        taken: dict[str, int] = {}
         hits: list[Hit] = []
         for hit in deeper.hits:
             # Only regions' speeches answer "哪些省份": in a corpus of articles, "分布在哪些地区" asks about content.
             if not speech_region(self.index.speeches[hit.speech_id]):
                 return retrieval
-            if hit.speech_id not in seen and len(hits) < MAX_SURVEYED:
-                seen.add(hit.speech_id)
+            n = taken.get(hit.speech_id, 0)
+            if n < SURVEY_PASSAGES and (n or len(taken) < MAX_SURVEYED):
+                taken[hit.speech_id] = n + 1
                 hits.append(hit)
-        if len(hits) < 2:
+        if len(taken) < 2:
             return retrieval  # one speech: nothing to survey
         return Retrieval(hits, retrieval.query_vector, (), surveyed=True)
 

@@ -460,7 +460,7 @@ def _provincial_reports(
     speeches = [
         make_speech(
             title=f"2025年{region}政府工作报告",
-            speaker=("王一", "李二", "赵三", "钱四")[n],
+            speaker="王李赵钱孙周吴郑冯陈褚卫"[n] + "一二三四五六七八九十"[n % 10],
             role=f"{region}省长",
             date="2025-01-15",
             region=region,
@@ -539,7 +539,9 @@ def test_a_question_about_a_city_is_answered_only_from_passages_that_speak_of_it
     assert all("苏州" in c.passage_text for c in stated.citations), stated.citations
 
 
-def test_a_question_about_another_country_is_answered_only_from_a_passage_that_names_it(tmp_path, real_encoder):
+def test_a_question_about_another_country_is_answered_only_from_a_passage_that_names_it(
+    tmp_path, real_encoder
+):
     """China's consumer prices do not answer "美国…上涨了多少", though the same document names 美国 elsewhere (a
     division named once in a notice speaks for the whole notice; another country does not). Once a passage
     states America's figure, that passage answers it, and China's is still asked of as before."""
@@ -552,7 +554,9 @@ def test_a_question_about_another_country_is_answered_only_from_a_passage_that_n
         ]
         if with_america:
             paragraphs.insert(1, ("三、国际", "美国全年居民消费价格上涨6.5%，通胀压力仍然较大。"))
-        speech = make_speech(title="经济运行情况通报", speaker="张明", role="新闻发言人", paragraphs=paragraphs)
+        speech = make_speech(
+            title="经济运行情况通报", speaker="张明", role="新闻发言人", paragraphs=paragraphs
+        )
         index_dir = tmp_path / ("with" if with_america else "without")
         build_index([speech], real_encoder, index_dir)
         return AnswerService.open(index_dir, real_encoder)
@@ -630,6 +634,55 @@ def test_a_comparison_answers_every_region_it_names_and_says_which_has_no_report
     one = service.ask("吉林省和深圳今年地区生产总值增长目标分别是多少？")
     assert one.answerable and one.answer.startswith("吉林省："), one.answer
     assert one.answer.endswith("深圳：现有资料未提及。"), one.answer
+
+
+def test_which_regions_say_something_lists_every_region_that_does_and_refuses_what_none_says(
+    tmp_path, real_encoder
+):
+    """A survey lists every report that says it, however many: ten regions of twelve plan 低空经济, each in
+    its own words, and each is cited once (the first quoted, the rest named); the two that do not are left out.
+    Asked about something no report says (火星基地, where reports only speak of other 基地), it is refused."""
+    plans = [
+        "大力发展低空经济，建设通用机场3个。",
+        "培育低空经济产业集群，拓展低空物流应用场景。",
+        "有序发展低空经济。",
+        "制定低空经济发展行动方案，建设低空经济试验区。",
+        "打造低空经济、商业航天等新增长引擎。",
+        "加快布局低空经济发展，打造低空制造产业高地。",
+        "争创全国低空经济示范区，加快构建低空飞行服务体系。",
+        "设立低空经济产业投资基金，培育一批链主企业。",
+        "推动低空经济与文旅融合发展，开通低空旅游航线。",
+        "积极发展低空经济，完善低空飞行保障设施。",
+    ]
+    regions = [
+        "安徽省",
+        "江西省",
+        "湖南省",
+        "湖北省",
+        "河南省",
+        "河北省",
+        "山东省",
+        "山西省",
+        "陕西省",
+        "甘肃省",
+    ]
+    others = {
+        "吉林省": "建设国家粮食安全产业基地，粮食产量稳定在800亿斤以上。",
+        "辽宁省": "建设沈阳科技创新基地。",
+    }
+    reports = {region: [("二、2025年工作安排", plan)] for region, plan in zip(regions, plans, strict=True)}
+    reports.update({region: [("二、2025年工作安排", text)] for region, text in others.items()})
+    service = _provincial_reports(tmp_path / "index", real_encoder, reports)
+
+    answer = service.ask("哪些省份提出发展低空经济？")
+    assert answer.answerable, answer.answer
+    cited = sorted(c.speech_title for c in answer.citations)
+    assert cited == sorted(f"2025年{region}政府工作报告" for region in regions), answer.answer
+    assert all(answer.answer.count(region) == 1 for region in regions), answer.answer
+    assert not any(region in answer.answer for region in others), answer.answer
+
+    refused = service.ask("哪些省份提出建设火星基地？")
+    assert not refused.answerable and refused.citations == (), refused.answer
 
 
 def test_which_regions_say_something_is_answered_with_one_sentence_of_each_that_does(tmp_path, real_encoder):
