@@ -35,9 +35,9 @@ _WHERE = r"在(?:哪里|哪儿|什么地方|什么会议|哪次会议|哪个会�
 _WHERE_Q = re.compile(
     rf"(?:讲话|报告|发言)[^，。？?！!]{{0,4}}?(?:是|于)?{_WHERE}|{_WHERE}上?(?:作|做|发表|讲)的?(?:讲话|报告|发言)?"
 )
-# The kind of speech may stand between the count and the noun: "作了几次政府工作报告".
+# The kind of speech may stand between the count and the noun: "作了几次政府工作报告". "哪几篇讲话…" asks which.
 _COUNT_Q = re.compile(
-    r"(作|做|发表|有)了?(几|多少)(次|篇|场|份)[\u4e00-\u9fff]{0,6}?(讲话|报告|发言)|(几|多少)(篇|次|场|份)(讲话|报告)"
+    r"(作|做|发表|有)了?(几|多少)(次|篇|场|份)[\u4e00-\u9fff]{0,6}?(讲话|报告|发言)|(?<!哪)(几|多少)(篇|次|场|份)(讲话|报告)"
 )
 # Which speech: by its name, or by the year it was given ("哪一年的报告提到了…").
 _WHICH_Q = re.compile(
@@ -50,13 +50,20 @@ _WHICH_Q = re.compile(
 # survey across the speeches, answered with each one's own sentence (qa.compose). Plural only: "哪个省增长最快"
 # asks for one. Chinese question grammar (哪些 / 哪几个 + the kind of place or speech), not corpus vocabulary.
 _WHICH_SPEECHES_Q = re.compile(
-    r"哪(?:些|几个|几)(?:省份|省区市|省市|省区|省|自治区|直辖市|地区|城市|市|报告|讲话)"
+    r"哪(?:些|几个|几)(?:省份|省区市|省市|省区|省|自治区|直辖市|地区|城市|市|(?P<speech>报告|讲话|篇讲话|份报告))"
 )
 
 
 def asks_which_speeches(question: str) -> bool:
     """Whether a question asks which of the speeches (regions, reports) say something."""
     return bool(_WHICH_SPEECHES_Q.search(question))
+
+
+def asks_which_reports(question: str) -> bool:
+    """Whether a survey question asks for the speeches themselves ("哪些报告提到…"), not for regions: any speech
+    answers it, one with a region of its own or not."""
+    m = _WHICH_SPEECHES_Q.search(question)
+    return bool(m and m.group("speech"))
 
 
 def surveyed_topic(question: str) -> str:
@@ -194,6 +201,7 @@ def needles_for(meta: MetaQuestion, sp: Speech) -> list[str]:
 
 __all__ = [
     "MetaQuestion",
+    "asks_which_reports",
     "asks_which_speeches",
     "surveyed_topic",
     "meta_kind",

@@ -21,7 +21,7 @@ from qa.features import PERIOD
 from qa.index import LoadedIndex, load_index
 from qa.lexical import warm_up
 from qa.mentions import rewrite_follow_up, speech_region
-from qa.meta import asks_which_speeches
+from qa.meta import asks_which_reports, asks_which_speeches
 from qa.retrieve import HybridRetriever, Mode, Retrieval
 from qa.terms import as_asked, official_terms
 from qa.types import Answer, AnswerEvent, Citation, Filters, Hit
@@ -323,17 +323,19 @@ class AnswerService:
         self, query: str, retrieval: Retrieval, k: int, filters: Filters | None
     ) -> Retrieval:
         """A question asking which speeches say something ("哪些省份提出…") gets the best SURVEY_PASSAGES passages of
-        each speech, of at most MAX_SURVEYED speeches, from a retrieval deep enough to reach every regional speech;
-        the best passages alone would mostly come from one report. Only over regions' speeches (each passage's
-        speech has one)."""
-        regional = sum(1 for sp in self.index.speeches.values() if speech_region(sp))
-        depth = min(MAX_SURVEY_DEPTH, max(k * SURVEY_DEPTH, regional * SURVEY_DEPTH))
+        each speech, of at most MAX_SURVEYED speeches, from a retrieval deep enough to reach every speech surveyed;
+        the best passages alone would mostly come from one report. Over regions' speeches (each passage's speech
+        has one), or over any speeches when the question asks for reports or speeches themselves."""
+        # Only regions' speeches answer "哪些省份": in a corpus of articles, "分布在哪些地区" asks about content.
+        # "哪些报告…" asks for speeches, whichever they are.
+        any_speech = asks_which_reports(query)
+        surveyed = sum(1 for sp in self.index.speeches.values() if any_speech or speech_region(sp))
+        depth = min(MAX_SURVEY_DEPTH, max(k * SURVEY_DEPTH, surveyed * SURVEY_DEPTH))
         deeper = self.retriever.retrieve(query, depth, filters, query_vector=retrieval.query_vector)
         taken: dict[str, int] = {}
         hits: list[Hit] = []
         for hit in deeper.hits:
-            # Only regions' speeches answer "哪些省份": in a corpus of articles, "分布在哪些地区" asks about content.
-            if not speech_region(self.index.speeches[hit.speech_id]):
+            if not any_speech and not speech_region(self.index.speeches[hit.speech_id]):
                 return retrieval
             n = taken.get(hit.speech_id, 0)
             if n < SURVEY_PASSAGES and (n or len(taken) < MAX_SURVEYED):

@@ -511,6 +511,21 @@ def test_a_lead_stating_the_asked_quantity_opens_the_answer_and_any_other_lead_i
     )
 
 
+def test_which_speeches_is_a_survey_of_speeches_and_never_a_count():
+    """ "哪几篇讲话提到…" asks which speeches, of any kind; "作了几篇讲话" asks how many; "哪些省份…" asks for regions."""
+    from qa.meta import asks_which_reports, asks_which_speeches, meta_kind, surveyed_topic
+
+    assert meta_kind("哪几篇讲话提到了人才引进？", ()) is None
+    assert meta_kind("孙睿作了几篇讲话？", ()).kind == "count"
+    assert asks_which_speeches("哪几篇讲话提到了人才引进？") and asks_which_reports(
+        "哪几篇讲话提到了人才引进？"
+    )
+    assert asks_which_speeches("哪几个省提出发展低空经济？") and not asks_which_reports(
+        "哪几个省提出发展低空经济？"
+    )
+    assert surveyed_topic("哪几个省提出发展低空经济？") == "提出发展低空经济？"
+
+
 def test_a_question_about_a_place_a_report_names_is_no_question_about_where_the_report_was_given(
     tmp_path, fake_encoder
 ):

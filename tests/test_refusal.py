@@ -685,6 +685,27 @@ def test_which_regions_say_something_lists_every_region_that_does_and_refuses_wh
     assert not refused.answerable and refused.citations == (), refused.answer
 
 
+def test_which_speeches_say_something_is_a_survey_of_speeches_without_regions_too(tmp_path, real_encoder):
+    """ "哪几篇讲话…" asks which speeches say it: over speeches without a region (a district's officials), each that
+    does is named by its speaker with its own sentence, one that does not is left out."""
+    talks = {
+        "李华": "全面加强各类人才引进，为国际人才设立一站式服务窗口。",
+        "王强": "实施人才引进计划，新建人才公寓500套。",
+        "赵敏": "新建两座城市公园，提升绿化覆盖率。",
+    }
+    speeches = [
+        make_speech(
+            title=f"{name}在工作会上的讲话", speaker=name, role="主任", paragraphs=[("一、", text), *_COMMON]
+        )
+        for name, text in talks.items()
+    ]
+    build_index(speeches, real_encoder, tmp_path / "index")
+    answer = AnswerService.open(tmp_path / "index", real_encoder).ask("哪几篇讲话提到了人才引进？")
+    assert answer.answerable, answer.answer
+    assert sorted(c.speaker for c in answer.citations) == ["李华", "王强"], answer.answer
+    assert "李华：" in answer.answer and "王强：" in answer.answer, answer.answer
+
+
 def test_which_regions_say_something_is_answered_with_one_sentence_of_each_that_does(tmp_path, real_encoder):
     """ "哪些省份…" asks which reports say it: each one that does is named once, with its own sentence, and a report
     that does not is left out. The best passages alone all came from the report that says most about it, so the
