@@ -10,7 +10,8 @@ A place is read where it is a word of the question (jieba's segmentation: 长治
 by its full name at every level (苏州市, 密云区) and, for provinces and prefectures, without its administrative
 suffix (苏州, 内蒙古), as people write them; a county's short form is too often a common word (和平, 安康).
 Of the places a question names, one that holds another is not asked about ("江苏苏州…" asks about 苏州, by the
-divisions' codes); places side by side ("吉林和深圳…") each are.
+divisions' codes); places side by side ("吉林和深圳…") each are. A place naming an event it hosts ("卡塔尔世界杯季军")
+is not asked about.
 
 Other countries are places too (``resources/countries.tsv``, ISO 3166-1's Chinese names): "美国CPI上涨了多少？" is
 not answered by China's CPI. China itself is not one: a Chinese report speaks of it without naming it.
@@ -116,6 +117,15 @@ def speaks_of(places: Sequence[Place], text: str) -> bool:
     return any(p.named_in(text) for p in places)
 
 
+# A place naming an event it hosts ("卡塔尔世界杯", "北京冬奥会", "上海进博会") names the event: what the question asks
+# is the event's, which a page on it states without naming its host ("克罗地亚获得季军"). The kinds of hosted events
+# (games, fairs, summits, championships, festivals), written from what they are called, not from any question set.
+_HOSTED = re.compile(
+    r"\s*(?:\d{4}\s*年?)?\s*(?:世界杯|奥运会|冬奥会|残奥会|冬残奥会|亚运会|亚冬会|大运会|全运会|世博会|博览会|进博会|"
+    r"峰会|锦标赛|世锦赛|公开赛|马拉松|电影节|艺术节)"
+)
+
+
 def named_places(question: str, word_edges: Sequence[int]) -> tuple[Place, ...]:
     """The places ``question`` names, but for one that holds another it names ("江苏苏州" → 苏州); ``word_edges``
     are the offsets where its words start and end (a name must start and end at such edges). Empty for none."""
@@ -123,7 +133,7 @@ def named_places(question: str, word_edges: Sequence[int]) -> tuple[Place, ...]:
     edges = set(word_edges)
     found: dict[tuple[str, ...], Place] = {}
     for m in pattern.finditer(question):
-        if m.start() in edges and m.end() in edges:
+        if m.start() in edges and m.end() in edges and not _HOSTED.match(question, m.end()):
             place = places[m.group()]
             found.setdefault(place.spellings, place)
     named = list(found.values())

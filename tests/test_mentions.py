@@ -240,3 +240,7 @@ def test_places_are_read_by_official_division_names_where_they_are_words_and_the
     assert sorted(asked("日本和韩国的出口增长多少？")) == ["大韩民国", "日本"]
     assert asked("中国今年GDP增长目标是多少？") == []
     assert asked("内蒙古和蒙古的边境口岸有哪些？") == ["内蒙古自治区", "蒙古"]
+    # A place naming an event it hosts names the event, not what is asked about.
+    assert asked("卡塔尔世界杯季军是哪支球队？") == []
+    assert asked("北京2022年冬奥会吉祥物是什么？") == []
+    assert asked("辽宁打算怎么办好全运会？") == ["辽宁省"]
