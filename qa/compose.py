@@ -12,7 +12,7 @@ import numpy as np
 
 from data.text import display_text
 from data.text import markers as answer_markers
-from qa.features import WRITTEN_DAY, gate_of, states_number
+from qa.features import STATED_DAY, WRITTEN_DAY, gate_of, states_number
 from qa.index import LoadedIndex
 from qa.lexical import pos_tags_skipping, question_terms
 from qa.mentions import (
@@ -130,8 +130,6 @@ _AMOUNT = re.compile(
     rf"{_NUMERAL}\s*(?:亿|万)?元|{_NUMERAL}\s*(?:亿|万)|\d+(?:\.\d+)?\s*[%％]|百分之|个百分点"
 )
 _PERCENT = re.compile(r"\d+(?:\.\d+)?\s*[%％]|百分之|个百分点|[一二两三四五六七八九十]+成")
-# "16号线" is a metro line, not a date: 号 counts only right after a month.
-_DAY = re.compile(rf"(?<!\d)\d{{1,2}}\s*日|月\s*\d{{1,2}}\s*号|[一二三四五六七八九十]+日|{WRITTEN_DAY}")
 _TIME = re.compile(
     rf"{WRITTEN_DAY}|\d{{4}}\s*年|{_NUMERAL}\s*月|\d{{1,2}}\s*日|年底|年内|年初|年中|年末|上半年|下半年|季度|今年|明年|"
     rf"{_NUMERAL}\s*年|届时|之前|以前|前后"
@@ -165,7 +163,7 @@ _PLACE_SUFFIX = ("区", "县", "市", "省", "镇", "乡", "村", "街道", "州
 def answer_requirement(question: str) -> tuple[str, re.Pattern[str]] | None:
     """(kind, pattern) that a sentence must match to answer a quantity or time question, else None."""
     if _ASK_DAY.search(question):
-        return "day", _DAY
+        return "day", STATED_DAY
     asks_quantity = re.search(r"(?<!哪)(多少|几)|多大|多高|多长|多重", question)
     if _ASK_AMOUNT.search(question) and (asks_quantity or "规模" in question):
         return "amount", _AMOUNT

@@ -85,7 +85,9 @@ _TIME = re.compile(
 )
 # Asking for a day, not just a time: only a stated day answers it ("年底前" does not).
 _ASK_DAY = re.compile(r"哪一?天|哪一日|几号|几月几日|具体日期|什么日子")
-_DAY = re.compile(rf"(?<!\d)\d{{1,2}}\s*日|月\s*\d{{1,2}}\s*号|[一二三四五六七八九十]+日|{WRITTEN_DAY}")
+# A stated day: the model's day feature and the writer's requirement for "哪一天" (qa.compose) both read it. "16号线" is
+# a metro line, not a date: 号 counts only right after a month.
+STATED_DAY = re.compile(rf"(?<!\d)\d{{1,2}}\s*日|月\s*\d{{1,2}}\s*号|[一二三四五六七八九十]+日|{WRITTEN_DAY}")
 _YEAR = re.compile(r"(1[89]\d\d|20\d\d)\s*年")
 # Years said relative to when the speech was given (grammar of Chinese time words), as offsets from its year.
 _RELATIVE_YEAR = (
@@ -470,7 +472,7 @@ def _sentence(text: str) -> _Sentence:
         low=normalize(text),
         number=bool(_ANY_NUMBER.search(text)),
         time=bool(_TIME.search(text)),
-        day=bool(_DAY.search(text)),
+        day=bool(STATED_DAY.search(text)),
         scope=bool(_SCOPE.search(text)),
         spans=normalized,
         numbered=tuple(bool(_ANY_NUMBER.search(x)) for x in spans),
