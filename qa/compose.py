@@ -6,7 +6,7 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -195,6 +195,16 @@ class Composition:
 
     def pieces(self) -> tuple[tuple[str, Citation | None], ...]:
         return self.segments or ((self.answer, None),)
+
+    def written_as(self, segments: Sequence[tuple[str, Citation | None]], **changes: Any) -> Composition:
+        """The same composition written as ``segments``: its answer and citations are theirs."""
+        return replace(
+            self,
+            answer="".join(t for t, _ in segments),
+            citations=tuple(c for _, c in segments if c is not None),
+            segments=tuple(segments),
+            **changes,
+        )
 
     def followed_by(self, text: str) -> Composition:
         """The same answer with an uncited sentence after it ("上海市：现有资料未提及。")."""
@@ -626,12 +636,7 @@ class ExtractiveComposer:
                 segments.append(("、", None))
             segments.append((f"{label.removesuffix('：')}[{n}]", _citation(n, c)))
         segments.append(("。", None))
-        return replace(
-            quoted,
-            answer="".join(t for t, _ in segments),
-            citations=tuple(c for _, c in segments if c is not None),
-            segments=tuple(segments),
-        )
+        return quoted.written_as(segments)
 
     @staticmethod
     def _write(lead: str, chosen: Sequence[_Cand], feats: dict) -> Composition:
@@ -668,14 +673,7 @@ def _write(
         # A label names the speech of the sentences after it, up to the next label: said once per run.
         label = labels[n - 1] if labels and (n == 1 or labels[n - 1] != labels[n - 2]) else ""
         segments.append((f"{label}{display_text(c.text)}[{n}]", _citation(n, c)))
-    return Composition(
-        "".join(t for t, _ in segments),
-        True,
-        tuple(c for _, c in segments if c is not None),
-        feats.get("evidence", 0.0),
-        feats,
-        tuple(segments),
-    )
+    return Composition("", True, (), feats.get("evidence", 0.0), feats).written_as(segments)
 
 
 def unknown_report(index: LoadedIndex, question: str, evidence: float = 0.0) -> Composition | None:

@@ -471,13 +471,7 @@ def without_weak_quotes(comp: Composition, scored: dict[tuple[str, int], float])
             body = carried + body
         carried = ""
         segments.append((f"{body}[{n}]", replace(cite, n=n)))
-    return replace(
-        comp,
-        answer="".join(t for t, _ in segments),
-        citations=tuple(c for _, c in segments if c is not None),
-        segments=tuple(segments),
-        features={**comp.features, "weak_quotes_dropped": len(weak)},
-    )
+    return comp.written_as(segments, features={**comp.features, "weak_quotes_dropped": len(weak)})
 
 
 def _as_cand(c: Located, p: float) -> _Cand:
