@@ -255,6 +255,32 @@ def test_provincial_dev3_is_a_third_dev_set_on_the_same_reports_regions_and_new_
     assert all(not i.evidence and not i.key_points for i in dev3.items if not i.answerable)
 
 
+def test_provincial_dev4_is_a_fourth_dev_set_on_the_same_reports_regions_and_new_questions():
+    dev4, dev3, dev2, dev, held_out = (
+        load_benchmark("provincial-dev4"),
+        load_benchmark("provincial-dev3"),
+        load_benchmark("provincial-dev2"),
+        load_benchmark("provincial-dev"),
+        load_benchmark("provincial"),
+    )
+    assert not dev4.internal_only and dev4.skipped == () and dev4.name == "provincial-dev4"
+    assert [s.speech_id for s in dev4.speeches] == [s.speech_id for s in held_out.speeches]
+    answerable = [i for i in dev4.items if i.answerable]
+    # Answerable questions cover exactly the 13 dev regions; the only other regions are two places without a report.
+    assert {i.region for i in answerable} == {i.region for i in dev.items} == {i.region for i in dev3.items}
+    report_regions = {s.region for s in dev4.speeches}
+    assert {i.region for i in dev4.items} - report_regions == {"厦门市", "青岛市"}
+    assert all(not i.answerable for i in dev4.items if i.region not in report_regions)
+    assert not {i.region for i in dev4.items} & {i.region for i in held_out.items}
+    assert min(Counter(i.region for i in answerable).values()) >= 3
+    assert len(answerable) >= 48 and len(dev4.items) - len(answerable) >= 20
+    assert all(i.region for i in dev4.items) and not any("北京" in i.question for i in dev4.items)
+    earlier = {normalize(i.question) for bench in (dev, dev2, dev3) for i in bench.items}
+    assert not {normalize(i.question) for i in dev4.items} & earlier
+    _evidence_once_and_in_its_region(dev4.speeches, answerable)
+    assert all(not i.evidence and not i.key_points for i in dev4.items if not i.answerable)
+
+
 def test_national_dev_is_an_internal_dev_set_on_the_three_reports_with_its_evidence_in_their_passages():
     bench = load_benchmark("national-dev")
     assert bench.internal_only and bench.skipped == ()
@@ -346,6 +372,7 @@ def test_every_registered_benchmark_has_a_loader_and_a_description():
         "provincial-dev",
         "provincial-dev2",
         "provincial-dev3",
+        "provincial-dev4",
         "national-dev",
         "cpc-dev",
         "drcd",

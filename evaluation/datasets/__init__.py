@@ -109,6 +109,12 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
             "data/eval/provincial_dev3.jsonl over data/corpora/provincial-2025.jsonl (third dev set, written blind)",
         ),
         BenchmarkSpec(
+            "provincial-dev4",
+            lambda data, limit: builtin.load_provincial_dev4(limit),
+            False,
+            "data/eval/provincial_dev4.jsonl over data/corpora/provincial-2025.jsonl (fourth dev set, written blind)",
+        ),
+        BenchmarkSpec(
             "national-dev",
             lambda data, limit: builtin.load_national_dev(limit),
             False,

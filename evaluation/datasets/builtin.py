@@ -1,5 +1,5 @@
 """speechqa's own gold sets: data/eval/gold*.jsonl over the built-in corpus, provincial.jsonl,
-provincial_dev.jsonl, provincial_dev2.jsonl and provincial_dev3.jsonl (dev sets) over 30 reports, national_dev.jsonl (a
+provincial_dev.jsonl, provincial_dev2.jsonl, provincial_dev3.jsonl and provincial_dev4.jsonl (dev sets) over 30 reports, national_dev.jsonl (a
 dev set) over the State Council government work reports of 2023-2025, cpc_dev.jsonl (a dev set) over the CPC National
 Congress reports of 2012, 2017 and 2022."""
 
@@ -27,6 +27,7 @@ PROVINCIAL_GOLD = EVAL_DIR / "provincial.jsonl"
 PROVINCIAL_DEV_GOLD = EVAL_DIR / "provincial_dev.jsonl"
 PROVINCIAL_DEV2_GOLD = EVAL_DIR / "provincial_dev2.jsonl"
 PROVINCIAL_DEV3_GOLD = EVAL_DIR / "provincial_dev3.jsonl"
+PROVINCIAL_DEV4_GOLD = EVAL_DIR / "provincial_dev4.jsonl"
 PROVINCIAL_LICENCE = (
     "License: MIT (reports via alexzhu0/Jina_Embeddings_v4_RAG, see data/corpora/README.md; "
     "questions hand-written, see data/eval/README.md)."
@@ -145,6 +146,23 @@ def load_provincial_dev3(limit: int | None = None) -> Benchmark:
         "provincial-dev3",
         PROVINCIAL_DEV3_GOLD,
         "provincial_dev3.jsonl: a third set of hand-written DEV questions (answerable and near-miss unanswerable) "
+        "on the 13 regions provincial.jsonl does not cover, written blind to what the service was tuned on; "
+        "tuning allowed, never an acceptance set",
+        limit,
+    )
+
+
+def load_provincial_dev4(limit: int | None = None) -> Benchmark:
+    """provincial_dev4.jsonl: a fourth DEV set over the same 30 provincial 2025 reports and the same 13 regions as
+    provincial_dev.jsonl, written blind and frozen before any run (targets, 2024 results, named things, cities inside
+    the regions, lists, the report itself, near misses), to measure false refusals and false answers on questions
+    nobody tuned on.
+
+    Tuning on it is allowed; it is never an acceptance set, which provincial.jsonl stays."""
+    return _provincial_set(
+        "provincial-dev4",
+        PROVINCIAL_DEV4_GOLD,
+        "provincial_dev4.jsonl: a fourth set of hand-written DEV questions (answerable and near-miss unanswerable) "
         "on the 13 regions provincial.jsonl does not cover, written blind to what the service was tuned on; "
         "tuning allowed, never an acceptance set",
         limit,
