@@ -12,7 +12,7 @@ import numpy as np
 
 from data.text import display_text
 from data.text import markers as answer_markers
-from qa.features import STATED_DAY, WRITTEN_DAY, gate_of, states_number
+from qa.features import STATED_DAY, WRITTEN_DAY, gate_of, states_number, unit_is_a_word
 from qa.index import LoadedIndex
 from qa.lexical import pos_tags_skipping, question_terms
 from qa.mentions import (
@@ -167,7 +167,9 @@ def answer_requirement(question: str) -> tuple[str, re.Pattern[str]] | None:
     asks_quantity = re.search(r"(?<!哪)(多少|几)|多大|多高|多长|多重", question)
     if _ASK_AMOUNT.search(question) and (asks_quantity or "规模" in question):
         return "amount", _AMOUNT
-    m = _ASK_COUNT.search(question)
+    m = next(
+        (m for m in _ASK_COUNT.finditer(question) if unit_is_a_word(question, m.start(1), m.group(1))), None
+    )
     if m:
         unit = m.group(1)
         # An approximate count puts 多 / 余 / 来 between the number and its counter ("2.1万余人", "70多个", "十来个"),

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qa.lexical import normalize as _normalize
-from qa.lexical import tokenize_question
+from qa.lexical import tokenize_question, word_edges
 from qa.mentions import REPORT_YEAR
 
 # Scoring one question's candidates normalizes, splits into bigrams and (for 谁 questions) tags the same
@@ -53,6 +53,7 @@ _UNITS = (
     "届 期 号 月 日 小时 分钟 层 间 床 张 元/吨 枚 只 头 架 艘 斤 万斤 亿斤 公斤 千克 立方米 万立方米 标箱 "
     "万标箱 人次 万人次 亿人次 千米/小时 万亩 亿亩 万户 万人 亿人 万套 万辆 万家 万个"
 ).split()
+_UNIT_SET = frozenset(_UNITS)
 _NUMBER = r"(?:\d+(?:[.,]\d+)*|[零一二两三四五六七八九十百千万亿]+(?:点[零一二三四五六七八九]+)?)"
 _ANY_NUMBER = re.compile(r"\d|[一二两三四五六七八九十百千万亿]{1,6}(?:个|家|所|条|项|次|名|位|倍|成|亿|万)")
 # Whether a sentence states a quantity at all, for the fact gate (``states_number``; the model's own features keep
@@ -97,6 +98,10 @@ _RELATIVE_YEAR = (
     (re.compile(r"前年"), -2),
     (re.compile(r"明年|下一年"), 1),
 )
+# 今年 / 去年 as a word of a question: like a calendar year, the period it names is not part of the focus (the period
+# features read it). A report writes "2024年" or nothing where a question says 去年, and the training questions name
+# their years ("2009年…"), so as a focus term it only counted against the sentences that answer it.
+_RELATIVE_YEAR_WORD = re.compile("|".join(pattern.pattern for pattern, _ in _RELATIVE_YEAR))
 # A year as a question or sentence names it, calendar or relative (the two above), as one pattern: where
 # "2024年呢？" finds the year of the question it follows (qa.service).
 PERIOD = "|".join([_YEAR.pattern, *(pattern.pattern for pattern, _ in _RELATIVE_YEAR)])
@@ -153,8 +158,21 @@ def _asked_unit(question: str) -> str:
     tail = m.group(1)
     for unit in sorted(_UNITS, key=len, reverse=True):
         if tail.startswith(unit):
-            return unit
+            return unit if unit_is_a_word(question, m.start(1), unit) else ""
     return ""
+
+
+def unit_is_a_word(question: str, start: int, unit: str) -> bool:
+    """Whether ``unit``, read at ``start`` right after 多少 / 几, is a measure word of ``question`` and not the first
+    character of the noun asked about: "多少天然气" asks an amount of gas, not a number of days (天), "多少项目" a
+    number of projects, which a report counts in 个 ("项目1000个"), "多少家庭" households. By jieba's dictionary
+    (qa.lexical.word_edges): the unit ends where a word ends, or the word it starts is itself a unit ("人次")."""
+    edges = word_edges(question)
+    end = start + len(unit)
+    if end in edges:
+        return True
+    word_end = next((e for e in edges if e > start), len(question))
+    return question[start:word_end] in _UNIT_SET
 
 
 def analyze_question(question: str, df: Callable[[str], int], n_docs: int) -> QuestionInfo:
@@ -616,7 +634,11 @@ def _focus_terms(q: QuestionInfo, c: Candidate) -> dict[str, float]:
     speaker or year it names locate the speech; they are not the fact asked for). The same for every
     sentence of a passage."""
     meta = normalize(c.meta_text + " " + c.section)
-    return {t: w for t, w in q.terms.items() if t not in meta and not _YEAR.fullmatch(t + "年")}
+    return {
+        t: w
+        for t, w in q.terms.items()
+        if t not in meta and not _YEAR.fullmatch(t + "年") and not _RELATIVE_YEAR_WORD.fullmatch(t)
+    }
 
 
 def _focus_features(

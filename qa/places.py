@@ -126,6 +126,11 @@ _HOSTED = re.compile(
 )
 
 
+# A port is named by its city, and jieba's dictionary holds the big ones as one word ("青岛港", "天津港"): the city is
+# the place asked about, though its name does not end a word.
+_PORT = "港"
+
+
 def named_places(question: str, word_edges: Sequence[int]) -> tuple[Place, ...]:
     """The places ``question`` names, but for one that holds another it names ("江苏苏州" → 苏州); ``word_edges``
     are the offsets where its words start and end (a name must start and end at such edges). Empty for none."""
@@ -133,7 +138,8 @@ def named_places(question: str, word_edges: Sequence[int]) -> tuple[Place, ...]:
     edges = set(word_edges)
     found: dict[tuple[str, ...], Place] = {}
     for m in pattern.finditer(question):
-        if m.start() in edges and m.end() in edges and not _HOSTED.match(question, m.end()):
+        end = m.end() + 1 if question.startswith(_PORT, m.end()) and m.end() + 1 in edges else m.end()
+        if m.start() in edges and end in edges and not _HOSTED.match(question, m.end()):
             place = places[m.group()]
             found.setdefault(place.spellings, place)
     named = list(found.values())

@@ -248,3 +248,32 @@ def test_a_questions_own_numbers_are_not_a_figure_it_is_answered_with():
     assert states_new_number(numbers, "19号线于2019年开通。")
     assert states_new_number(question_numbers("第十三届运动会有多少个项目？"), "第十三届运动会设三十个大项。")
     assert not states_new_number(question_numbers("第十三届运动会有多少个项目？"), "第十三届运动会圆满闭幕。")
+
+
+def test_last_year_or_this_year_in_a_question_is_a_period_not_part_of_the_focus():
+    """A report's review says "2024年" or nothing where a question says 去年, and its plans seldom say 今年: as a
+    focus term the word only counted against the sentence stating the figure. Like a named year, it is read by the
+    period features instead, so the sentence's focus coverage is the same as for the question naming no period."""
+    stated = "全年生产原油238万吨、再创历史新高。"
+    plain = _features("新城原油产量有多少？", stated)
+    for relative in ("去年", "今年"):
+        said = _features(f"新城{relative}原油产量有多少？", stated)
+        assert said["focus_sentence"][0] == plain["focus_sentence"][0] > 0.0
+
+
+def test_a_noun_that_starts_with_a_measure_word_is_what_is_counted_not_a_unit():
+    """ "多少天然气" asks an amount of gas, not a number of days; "多少项目" is answered by "项目1000个". A measure
+    word of its own ("多少家企业", "多少人次") is still the unit asked for."""
+    from qa.compose import answer_requirement
+    from qa.features import _asked_unit
+
+    assert (
+        _asked_unit("气田一年能产多少天然气？") == ""
+        and answer_requirement("气田一年能产多少天然气？")[0] == "number"
+    )
+    assert answer_requirement("新城去年引进了多少项目？")[0] == "number"
+    assert answer_requirement("新城去年引进了多少家企业？")[0] == "count:家"
+    assert _asked_unit("全年接待游客多少人次？") == "人次"
+    assert (
+        _features("气田一年能产多少天然气？", "年产38.8亿方的气田项目投产。")["unit_in_sentence"][0] == -1.0
+    )

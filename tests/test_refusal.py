@@ -735,3 +735,36 @@ def test_which_regions_say_something_is_answered_with_one_sentence_of_each_that_
     cited = [c.speech_title for c in answer.citations]
     assert sorted(cited) == ["2025年安徽省政府工作报告", "2025年江西省政府工作报告"], answer.answer
     assert answer.answer.count("安徽省：") == 1 and answer.answer.count("江西省：") == 1, answer.answer
+
+
+def test_a_figure_asked_about_last_year_or_by_a_noun_that_starts_like_a_counter_is_answered_where_stated(
+    tmp_path, real_encoder
+):
+    """A question says 去年 where a report's review says nothing or "2024年": as a term the sentence must hold, the
+    word only counted against the sentence that states the figure, and the fact gate refused "青海去年原油产量有多少？".
+    "多少天然气" asks for an amount of gas, not a count of days
+    (天), so a sentence stating "38.8亿方" answers it. A port named by a city (青岛港) is about that city: 天津港's
+    figure does not answer it."""
+    review = "一、2024年工作回顾"
+    service = _provincial_reports(
+        tmp_path / "idx",
+        real_encoder,
+        {
+            "青海省": [
+                (review, "盐湖资源有序开发，生产钾肥749万吨。生产原油238万吨、再创历史新高。"),
+                (review, "年产38.8亿方的柴达木气田增产项目全面投产，新增煤矿产能200万吨。"),
+            ],
+            "天津市": [
+                (review, "天津港接入全球航运商业网络，集装箱航线147条、吞吐量2329万标准箱。"),
+            ],
+        },
+    )
+    for question, figure in (
+        ("青海去年原油产量有多少？", "238万吨"),
+        ("柴达木气田增产项目一年能产多少天然气？", "38.8亿方"),
+        ("天津港去年集装箱吞吐量是多少万标准箱？", "2329万标准箱"),
+    ):
+        answer = service.ask(question)
+        assert answer.answerable and figure in answer.answer, (question, answer.answer)
+    refused = service.ask("青岛港去年集装箱吞吐量是多少万标准箱？")
+    assert not refused.answerable and refused.citations == (), refused.answer
