@@ -277,3 +277,9 @@ def test_a_noun_that_starts_with_a_measure_word_is_what_is_counted_not_a_unit():
     assert (
         _features("气田一年能产多少天然气？", "年产38.8亿方的气田项目投产。")["unit_in_sentence"][0] == -1.0
     )
+
+
+def test_how_big_or_how_long_is_a_question_word_not_a_term_a_sentence_must_state():
+    info = analyze_question("湘菜产业去年规模做到多大了？", lambda term: 1, 100)
+    assert "多大" not in info.terms and "湘菜" in info.terms
+    assert "多久" not in analyze_question("地铁建设要多久？", lambda term: 1, 100).terms
