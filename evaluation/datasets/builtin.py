@@ -106,67 +106,36 @@ def load_provincial(limit: int | None = None) -> Benchmark:
     )
 
 
-def load_provincial_dev(limit: int | None = None) -> Benchmark:
-    """provincial_dev.jsonl over the same 30 provincial 2025 reports, on the 13 regions provincial.jsonl leaves out.
-
-    A DEV set: tuning on it is allowed (the refusals on the provincial genre); it is never an acceptance set,
-    which provincial.jsonl stays."""
-    return _provincial_set(
-        "provincial-dev",
+# The provincial DEV sets: the same 30 reports, the 13 regions provincial.jsonl leaves out. Tuning on them is allowed;
+# they are never acceptance sets, which provincial.jsonl stays. data/eval/README.md says how each was written.
+_PROVINCIAL_DEV_SETS: dict[str, tuple[Path, str]] = {
+    "provincial-dev": (
         PROVINCIAL_DEV_GOLD,
         "provincial_dev.jsonl: hand-written DEV questions (answerable and near-miss unanswerable) on "
-        "the 2025 government work reports of the 13 regions provincial.jsonl does not cover (Beijing excluded); "
-        "tuning allowed, never an acceptance set",
-        limit,
-    )
-
-
-def load_provincial_dev2(limit: int | None = None) -> Benchmark:
-    """provincial_dev2.jsonl: a second DEV set over the same 30 provincial 2025 reports and the same 13 regions as
-    provincial_dev.jsonl, written to vary the phrasing (paraphrased targets, 去年/今年, names, lists, counts, near misses).
-
-    Tuning on it is allowed; it is never an acceptance set, which provincial.jsonl stays."""
-    return _provincial_set(
-        "provincial-dev2",
+        "the 2025 government work reports of the 13 regions provincial.jsonl does not cover (Beijing excluded)",
+    ),
+    "provincial-dev2": (
         PROVINCIAL_DEV2_GOLD,
-        "provincial_dev2.jsonl: a second set of hand-written DEV questions (answerable and near-miss unanswerable) "
-        "on the 13 regions provincial.jsonl does not cover, phrased the way officials ask rather than in the "
-        "reports' words; tuning allowed, never an acceptance set",
-        limit,
-    )
-
-
-def load_provincial_dev3(limit: int | None = None) -> Benchmark:
-    """provincial_dev3.jsonl: a third DEV set over the same 30 provincial 2025 reports and the same 13 regions as
-    provincial_dev.jsonl, written blind and frozen before any run (targets, 2024 results, counts, names, lists, the
-    report itself, near misses).
-
-    Tuning on it is allowed; it is never an acceptance set, which provincial.jsonl stays."""
-    return _provincial_set(
-        "provincial-dev3",
+        "provincial_dev2.jsonl: a second set of hand-written DEV questions on the same 13 regions, phrased the way "
+        "officials ask rather than in the reports' words (paraphrased targets, 去年/今年, names, lists, counts)",
+    ),
+    "provincial-dev3": (
         PROVINCIAL_DEV3_GOLD,
-        "provincial_dev3.jsonl: a third set of hand-written DEV questions (answerable and near-miss unanswerable) "
-        "on the 13 regions provincial.jsonl does not cover, written blind to what the service was tuned on; "
-        "tuning allowed, never an acceptance set",
-        limit,
-    )
-
-
-def load_provincial_dev4(limit: int | None = None) -> Benchmark:
-    """provincial_dev4.jsonl: a fourth DEV set over the same 30 provincial 2025 reports and the same 13 regions as
-    provincial_dev.jsonl, written blind and frozen before any run (targets, 2024 results, named things, cities inside
-    the regions, lists, the report itself, near misses), to measure false refusals and false answers on questions
-    nobody tuned on.
-
-    Tuning on it is allowed; it is never an acceptance set, which provincial.jsonl stays."""
-    return _provincial_set(
-        "provincial-dev4",
+        "provincial_dev3.jsonl: a third set of hand-written DEV questions on the same 13 regions, written blind to "
+        "what the service was tuned on and frozen before any run",
+    ),
+    "provincial-dev4": (
         PROVINCIAL_DEV4_GOLD,
-        "provincial_dev4.jsonl: a fourth set of hand-written DEV questions (answerable and near-miss unanswerable) "
-        "on the 13 regions provincial.jsonl does not cover, written blind to what the service was tuned on; "
-        "tuning allowed, never an acceptance set",
-        limit,
-    )
+        "provincial_dev4.jsonl: a fourth set of hand-written DEV questions on the same 13 regions, written blind "
+        "the way users type (今年/去年, short names, paraphrases, cities inside the regions) and frozen before any run",
+    ),
+}
+
+
+def load_provincial_dev(name: str, limit: int | None = None) -> Benchmark:
+    """One of the provincial DEV sets (``_PROVINCIAL_DEV_SETS``) over the 30 provincial 2025 reports."""
+    path, description = _PROVINCIAL_DEV_SETS[name]
+    return _provincial_set(name, path, f"{description}; tuning allowed, never an acceptance set", limit)
 
 
 def _provincial_set(name: str, gold_path: Path, description: str, limit: int | None) -> Benchmark:
