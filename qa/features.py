@@ -104,7 +104,7 @@ _RELATIVE_YEAR = (
 _RELATIVE_YEAR_WORD = re.compile("|".join(pattern.pattern for pattern, _ in _RELATIVE_YEAR))
 # A year as a question or sentence names it, calendar or relative (the two above), as one pattern: where
 # "2024年呢？" finds the year of the question it follows (qa.service).
-PERIOD = "|".join([_YEAR.pattern, *(pattern.pattern for pattern, _ in _RELATIVE_YEAR)])
+PERIOD = "|".join([_YEAR.pattern, _RELATIVE_YEAR_WORD.pattern])
 # A figure over several years (年均, 累计, 五年来) answers a question about one year only if the question asks
 # for that span too (grammar of Chinese time scope).
 _SCOPE = re.compile(
