@@ -26,12 +26,15 @@ from qa.features import (
     Candidate,
     QuestionInfo,
     analyze_question,
+    asks_day,
     asks_measured,
     asks_number,
+    asks_ordinal,
     asks_year,
     candidate_features,
     gate_of,
     question_numbers,
+    states_day,
     states_measured,
     states_new_number,
     states_year,
@@ -288,15 +291,21 @@ def stating_rules(question: str) -> list[Callable[[str], bool]]:
       (docs/answerability.md, "Numbers");
     - a quantity in the unit of measure asked ("多少万辆" against "新能源汽车产量增长27％": ``asks_measured``): 10 more
       near misses refused and no answerable question ("Units");
+    - a day, for "哪一天" (``states_day``): every answer sentence of the reading-comprehension questions asking
+      one states a day ("第七届中阿博览会哪天开幕？" had been answered by the opening of another fair);
     - a year, for "哪一年" ("冬奥会在哪一年举行？" against "筹办好北京冬奥会"): the number rule's reasoning for a year
       ("Years")."""
     rules: list[Callable[[str], bool]] = []
     if asks_number(question):
         # A number besides the question's own: "2022年考研报名人数较上年有所增加" states none for "2022年考研报名人数是多少".
-        rules.append(functools.partial(states_new_number, question_numbers(question)))
+        # A numeral in a name (“十四五”, 二十大, 第七届) counts nothing, unless the question asks for one (第几届).
+        names = asks_ordinal(question)
+        rules.append(functools.partial(states_new_number, question_numbers(question), names=names))
         unit = asks_measured(question)
         if unit:
             rules.append(functools.partial(states_measured, unit))
+    if asks_day(question):
+        rules.append(states_day)
     if asks_year(question):
         rules.append(states_year)
     return rules

@@ -250,6 +250,55 @@ def test_a_questions_own_numbers_are_not_a_figure_it_is_answered_with():
     assert not states_new_number(question_numbers("第十三届运动会有多少个项目？"), "第十三届运动会圆满闭幕。")
 
 
+def test_a_numeral_inside_a_name_is_no_figure_unless_the_question_asks_which_one():
+    from qa.features import asks_ordinal, question_numbers, states_new_number
+
+    question = "2025年单位生产总值能耗下降目标是多少？"
+    numbers = question_numbers(question)
+    assert not asks_ordinal(question)
+    for named in (
+        "全面完成“十四五”期间能耗强度下降目标。",
+        "深入学习贯彻党的二十大和二十届三中全会精神。",
+        "高质量编制“十五五”规划，办好第七届旅游产业发展大会。",
+    ):
+        assert states_new_number(numbers, named) and not states_new_number(numbers, named, names=False), named
+    # A figure beside a name is still a figure, and "十大工程" counts projects.
+    assert states_new_number(numbers, "“十四五”期间能耗强度累计下降13.5%。", names=False)
+    assert states_new_number(numbers, "实施十二大工程。", names=False)
+    # Which one of a series, or how many sessions: a name answers it.
+    assert asks_ordinal("全运会是第几届？") and asks_ordinal("博览会已经举办了几届？")
+
+
+def test_a_day_is_stated_in_the_gregorian_or_the_lunar_calendar():
+    from qa.features import asks_day, states_day
+
+    assert asks_day("博览会哪一天开幕？") and asks_day("是几月几日召开的？") and not asks_day("哪一年开幕？")
+    for text in (
+        "博览会于9月18日开幕。",
+        "七月初十，平安攻北平。",
+        "十月廿一，入松亭关。",
+        "定于Mar 15, 2023举行",
+    ):
+        assert states_day(text), text
+    for text in ("博览会将于今年开幕。", "九月开幕。", "第七届博览会圆满成功。"):
+        assert not states_day(text), text
+
+
+def test_the_fact_gate_holds_a_day_question_to_a_sentence_stating_a_day():
+    from qa.learned import stating_rules
+
+    def states(question: str, text: str) -> bool:
+        return all(rule(text) for rule in stating_rules(question))
+
+    question = "第七届博览会哪天开幕？"
+    assert states(question, "第七届博览会将于9月18日开幕。")
+    assert not states(question, "务实创新办好第七届博览会、第五届葡萄酒博览会等重大活动。")
+    # 多少 is held to a figure, which a plan's name is not (unless the question asks which session).
+    assert not states("今年能耗下降目标是多少？", "全面完成“十四五”期间能耗强度下降目标。")
+    assert states("今年能耗下降目标是多少？", "单位生产总值能耗下降2.5%左右。")
+    assert states("博览会是第几届？", "办好第七届博览会。")
+
+
 def test_last_year_or_this_year_in_a_question_is_a_period_not_part_of_the_focus():
     """A report's review says "2024年" or nothing where a question says 去年, and its plans seldom say 今年: as a
     focus term the word only counted against the sentence stating the figure. Like a named year, it is read by the
