@@ -403,6 +403,9 @@ def test_a_statistic_asked_by_its_common_name_finds_the_reports_official_one(tmp
         ("规上工业", "规模以上工业"),
         ("固投", "固定资产投资"),
         ("社会消费品零售额", "社会消费品零售总额"),
+        ("细颗粒物", "PM2.5"),
+        ("pm2.5", "PM2.5"),
+        ("细颗粒物（PM2.5）", "PM2.5"),
     ]:
         assert official_terms(f"今年{common}多少？") == f"今年{official}多少？", common
     # Sentences are read the same way, so the asked name is found whichever name a report prints.
@@ -414,6 +417,7 @@ def test_a_statistic_asked_by_its_common_name_finds_the_reports_official_one(tmp
         ("研发投入强度是多少？", "研发经费投入强度", "研究与试验发展（R&D）经费投入强度达到2.6%"),
         ("能耗强度下降多少？", "单位生产总值能耗", "单位GDP能耗下降3.5%"),
         ("粮食总产量是多少？", "粮食产量", "粮食总产突破600亿斤"),
+        ("空气中细颗粒物年均浓度是多少？", "PM2.5", "PM2.5年均浓度降至36微克/立方米"),
     ]:
         assert name in official_terms(asked) and name in official_terms(stated)
         # A question is read again after a follow-up is joined to it: reading twice changes nothing more.
