@@ -283,13 +283,18 @@ def asks_ordinal(question: str) -> bool:
 # stated in it: a growth rate ("增长27％") does not say how many 万辆. Grammar, not corpus vocabulary; two spellings
 # of one unit are one (公里 / 千米).
 _MEASURED = {
-    **dict.fromkeys("元 美元 吨 斤 公斤 千克 辆 人次 千瓦 标箱 立方米 平方米 亩 公顷".split()),
+    **dict.fromkeys("元 美元 吨 斤 公斤 千克 辆 人次 千瓦时 千瓦 标箱 立方米 平方米 亩 公顷".split()),
     "公里": "(?:公里|千米)",
     "千米": "(?:公里|千米)",
     "平方公里": "(?:平方公里|平方千米)",
     "平方千米": "(?:平方公里|平方千米)",
     "米": "(?<![平立])米",
 }
+
+
+_ASKED_MAGNITUDE = re.compile(
+    rf"(?<!哪)(?:多少|几)\s*([万亿千百]+(?:{'|'.join(sorted(_MEASURED, key=len, reverse=True))}))"
+)
 
 
 @functools.lru_cache(maxsize=256)
@@ -302,10 +307,17 @@ def _measured_pattern(unit: str) -> re.Pattern[str] | None:
 
 
 def asks_measured(question: str) -> str:
-    """The unit of measure a quantity question asks in ("多少万辆" → "万辆"), "" when it asks in none (a count,
-    a share, or no unit)."""
+    """The unit of measure a quantity question asks in ("多少万辆" → "万辆", "多少亿千瓦时" → "亿千瓦时"), "" when it
+    asks in none (a count, a share, or no unit)."""
     unit = _asked_unit(question)
-    return unit if unit and _measured_pattern(unit) is not None else ""
+    if unit and _measured_pattern(unit) is not None:
+        return unit
+    # A magnitude before the unit (亿千瓦时, 亿立方米, 万平方米), which the model's unit (``_asked_unit``, the words it
+    # was trained with) reads as the magnitude alone.
+    m = _ASKED_MAGNITUDE.search(question)
+    if m and unit_is_a_word(question, m.start(1), m.group(1)):
+        return m.group(1)
+    return ""
 
 
 def states_measured(unit: str, text: str) -> bool:

@@ -191,6 +191,18 @@ def test_a_figure_asked_in_a_unit_of_measure_is_stated_only_in_that_unit():
     assert states_measured("万辆", "新能源汽车产量达12.5万辆") and not states_measured("万辆", "产量增长27%")
     assert states_measured("亿元", "营业收入1.2万亿元") and not states_measured("亿元", "营业收入增长7%以上")
     assert states_measured("平方公里", "规划面积3万平方千米") and not states_measured("米", "面积30平方米")
+    # A magnitude before the unit is the unit's: 亿千瓦时 is energy, which a capacity in 万千瓦 does not state.
+    assert asks_measured("外送通道一年能送多少亿千瓦时电？") == "亿千瓦时"
+    assert (
+        asks_measured("天然气产量多少亿立方米？") == "亿立方米"
+        and asks_measured("建成多少万平方米？") == "万平方米"
+    )
+    assert states_measured("亿千瓦时", "外送电量600亿千瓦时") and not states_measured(
+        "亿千瓦时", "装机540万千瓦"
+    )
+    assert states_measured("亿立方米", "产量9100万立方米") and not states_measured(
+        "万平方米", "面积1.2平方公里"
+    )
 
 
 def test_which_year_questions_and_the_sentences_that_may_state_one():
