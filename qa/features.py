@@ -261,8 +261,9 @@ _NUMBERED_NAME = re.compile(
     r"|(?<=党的)[一二三四五六七八九十]+大|[一二三四五六七八九十]+大(?=精神|以来|报告|胜利召开)"
     r"|第?[一二三四五六七八九十]+届|[一二三四五六七八九]中全会"
 )
-# A question asking which one ("第几届", "几中全会") or how many sessions ("举办了几届") is answered by such a name.
-_ASKS_ORDINAL = re.compile(r"第几|几届|几中全会|届")
+# A question asking which one ("第几届", "几中全会") or about sessions at all ("举办了几届", "第十四届…多少") may be
+# answered by such a name.
+_ASKS_ORDINAL = re.compile(r"第几|几中全会|届")
 
 
 def states_new_number(numbers: tuple[str, ...], text: str, *, names: bool = True) -> bool:
