@@ -281,6 +281,30 @@ def test_provincial_dev4_is_a_fourth_dev_set_on_the_same_reports_regions_and_new
     assert all(not i.evidence and not i.key_points for i in dev4.items if not i.answerable)
 
 
+def test_provincial_dev5_is_a_fifth_dev_set_on_the_same_reports_regions_and_new_questions():
+    dev5, dev4, dev3, dev2, dev, held_out = (
+        load_benchmark("provincial-dev5"),
+        load_benchmark("provincial-dev4"),
+        load_benchmark("provincial-dev3"),
+        load_benchmark("provincial-dev2"),
+        load_benchmark("provincial-dev"),
+        load_benchmark("provincial"),
+    )
+    assert not dev5.internal_only and dev5.skipped == () and dev5.name == "provincial-dev5"
+    assert [s.speech_id for s in dev5.speeches] == [s.speech_id for s in held_out.speeches]
+    answerable = [i for i in dev5.items if i.answerable]
+    # Every question, answerable or not, is about one of the 13 dev regions (cities inside them carry their province).
+    assert {i.region for i in dev5.items} == {i.region for i in answerable} == {i.region for i in dev.items}
+    assert not {i.region for i in dev5.items} & {i.region for i in held_out.items}
+    assert min(Counter(i.region for i in answerable).values()) >= 3
+    assert len(answerable) >= 48 and len(dev5.items) - len(answerable) >= 22
+    assert all(i.region for i in dev5.items) and not any("北京" in i.question for i in dev5.items)
+    earlier = {normalize(i.question) for bench in (dev, dev2, dev3, dev4) for i in bench.items}
+    assert not {normalize(i.question) for i in dev5.items} & earlier
+    _evidence_once_and_in_its_region(dev5.speeches, answerable)
+    assert all(not i.evidence and not i.key_points for i in dev5.items if not i.answerable)
+
+
 def test_national_dev_is_an_internal_dev_set_on_the_three_reports_with_its_evidence_in_their_passages():
     bench = load_benchmark("national-dev")
     assert bench.internal_only and bench.skipped == ()
@@ -373,6 +397,7 @@ def test_every_registered_benchmark_has_a_loader_and_a_description():
         "provincial-dev2",
         "provincial-dev3",
         "provincial-dev4",
+        "provincial-dev5",
         "national-dev",
         "cpc-dev",
         "drcd",

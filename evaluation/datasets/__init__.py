@@ -115,6 +115,12 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
             "data/eval/provincial_dev4.jsonl over data/corpora/provincial-2025.jsonl (fourth dev set, written blind)",
         ),
         BenchmarkSpec(
+            "provincial-dev5",
+            lambda data, limit: builtin.load_provincial_dev("provincial-dev5", limit),
+            False,
+            "data/eval/provincial_dev5.jsonl over data/corpora/provincial-2025.jsonl (fifth dev set, written blind)",
+        ),
+        BenchmarkSpec(
             "national-dev",
             lambda data, limit: builtin.load_national_dev(limit),
             False,

@@ -1,7 +1,7 @@
 """speechqa's own gold sets: data/eval/gold*.jsonl over the built-in corpus, provincial.jsonl,
-provincial_dev.jsonl, provincial_dev2.jsonl, provincial_dev3.jsonl and provincial_dev4.jsonl (dev sets) over 30 reports, national_dev.jsonl (a
-dev set) over the State Council government work reports of 2023-2025, cpc_dev.jsonl (a dev set) over the CPC National
-Congress reports of 2012, 2017 and 2022."""
+provincial_dev.jsonl, provincial_dev2.jsonl, provincial_dev3.jsonl, provincial_dev4.jsonl and provincial_dev5.jsonl
+(dev sets) over 30 reports, national_dev.jsonl (a dev set) over the State Council government work reports of
+2023-2025, cpc_dev.jsonl (a dev set) over the CPC National Congress reports of 2012, 2017 and 2022."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ PROVINCIAL_DEV_GOLD = EVAL_DIR / "provincial_dev.jsonl"
 PROVINCIAL_DEV2_GOLD = EVAL_DIR / "provincial_dev2.jsonl"
 PROVINCIAL_DEV3_GOLD = EVAL_DIR / "provincial_dev3.jsonl"
 PROVINCIAL_DEV4_GOLD = EVAL_DIR / "provincial_dev4.jsonl"
+PROVINCIAL_DEV5_GOLD = EVAL_DIR / "provincial_dev5.jsonl"
 PROVINCIAL_LICENCE = (
     "License: MIT (reports via alexzhu0/Jina_Embeddings_v4_RAG, see data/corpora/README.md; "
     "questions hand-written, see data/eval/README.md)."
@@ -128,6 +129,11 @@ _PROVINCIAL_DEV_SETS: dict[str, tuple[Path, str]] = {
         PROVINCIAL_DEV4_GOLD,
         "provincial_dev4.jsonl: a fourth set of hand-written DEV questions on the same 13 regions, written blind "
         "the way users type (今年/去年, short names, paraphrases, cities inside the regions) and frozen before any run",
+    ),
+    "provincial-dev5": (
+        PROVINCIAL_DEV5_GOLD,
+        "provincial_dev5.jsonl: a fifth set of hand-written DEV questions on the same 13 regions, written blind "
+        "the way users type (colloquial verbs, paraphrases, cities, two-region comparisons) and frozen before any run",
     ),
 }
 
