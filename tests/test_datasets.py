@@ -216,93 +216,60 @@ def test_provincial_dev_is_a_dev_set_on_the_same_reports_and_only_the_regions_pr
     _evidence_once_and_in_its_region(dev.speeches, answerable)
 
 
-def test_provincial_dev2_is_a_second_dev_set_on_the_same_reports_regions_and_new_questions():
-    dev2, dev, held_out = (
-        load_benchmark("provincial-dev2"),
-        load_benchmark("provincial-dev"),
+def _a_later_provincial_dev_set(
+    name: str, earlier: tuple[str, ...], answerable_at_least: int, near_misses: int
+):
+    """What every provincial dev set after the first holds to: the held-out set's 30 reports, none of its regions,
+    no question of an ``earlier`` set again, no Beijing, each answerable question's evidence once in the corpus and
+    in its region's report, near misses with no evidence or key points. (the set, its answerable items, the dev
+    regions of the first set)"""
+    bench, held_out, first = (
+        load_benchmark(name),
         load_benchmark("provincial"),
+        load_benchmark("provincial-dev"),
     )
-    assert not dev2.internal_only and dev2.skipped == () and dev2.name == "provincial-dev2"
-    assert [s.speech_id for s in dev2.speeches] == [s.speech_id for s in held_out.speeches]
-    assert {i.region for i in dev2.items} == {i.region for i in dev.items}
-    assert not {i.region for i in dev2.items} & {i.region for i in held_out.items}
-    answerable = [i for i in dev2.items if i.answerable]
-    assert len(answerable) >= 48 and len(dev2.items) - len(answerable) >= 22
-    assert all(i.region for i in dev2.items) and not any("北京" in i.question for i in dev2.items)
-    assert not {i.question for i in dev2.items} & {i.question for i in dev.items}
-    _evidence_once_and_in_its_region(dev2.speeches, answerable)
-    assert all(not i.evidence for i in dev2.items if not i.answerable)
+    assert not bench.internal_only and bench.skipped == () and bench.name == name
+    assert [s.speech_id for s in bench.speeches] == [s.speech_id for s in held_out.speeches]
+    assert not {i.region for i in bench.items} & {i.region for i in held_out.items}
+    answerable = [i for i in bench.items if i.answerable]
+    assert len(answerable) >= answerable_at_least and len(bench.items) - len(answerable) >= near_misses
+    assert all(i.region for i in bench.items) and not any("北京" in i.question for i in bench.items)
+    asked_before = {normalize(i.question) for n in earlier for i in load_benchmark(n).items}
+    assert not {normalize(i.question) for i in bench.items} & asked_before
+    _evidence_once_and_in_its_region(bench.speeches, answerable)
+    assert all(not i.evidence and not i.key_points for i in bench.items if not i.answerable)
+    return bench, answerable, {i.region for i in first.items}
+
+
+def test_provincial_dev2_is_a_second_dev_set_on_the_same_reports_regions_and_new_questions():
+    dev2, _, regions = _a_later_provincial_dev_set("provincial-dev2", ("provincial-dev",), 48, 22)
+    assert {i.region for i in dev2.items} == regions
 
 
 def test_provincial_dev3_is_a_third_dev_set_on_the_same_reports_regions_and_new_questions():
-    dev3, dev2, dev, held_out = (
-        load_benchmark("provincial-dev3"),
-        load_benchmark("provincial-dev2"),
-        load_benchmark("provincial-dev"),
-        load_benchmark("provincial"),
-    )
-    assert not dev3.internal_only and dev3.skipped == () and dev3.name == "provincial-dev3"
-    assert [s.speech_id for s in dev3.speeches] == [s.speech_id for s in held_out.speeches]
-    assert {i.region for i in dev3.items} == {i.region for i in dev.items} == {i.region for i in dev2.items}
-    assert not {i.region for i in dev3.items} & {i.region for i in held_out.items}
+    earlier = ("provincial-dev", "provincial-dev2")
+    dev3, _, regions = _a_later_provincial_dev_set("provincial-dev3", earlier, 46, 22)
+    assert {i.region for i in dev3.items} == regions
     assert min(Counter(i.region for i in dev3.items).values()) >= 4
-    answerable = [i for i in dev3.items if i.answerable]
-    assert len(answerable) >= 46 and len(dev3.items) - len(answerable) >= 22
-    assert all(i.region for i in dev3.items) and not any("北京" in i.question for i in dev3.items)
-    earlier = {i.question for i in dev.items} | {i.question for i in dev2.items}
-    assert not {i.question for i in dev3.items} & earlier
-    _evidence_once_and_in_its_region(dev3.speeches, answerable)
-    assert all(not i.evidence and not i.key_points for i in dev3.items if not i.answerable)
 
 
 def test_provincial_dev4_is_a_fourth_dev_set_on_the_same_reports_regions_and_new_questions():
-    dev4, dev3, dev2, dev, held_out = (
-        load_benchmark("provincial-dev4"),
-        load_benchmark("provincial-dev3"),
-        load_benchmark("provincial-dev2"),
-        load_benchmark("provincial-dev"),
-        load_benchmark("provincial"),
-    )
-    assert not dev4.internal_only and dev4.skipped == () and dev4.name == "provincial-dev4"
-    assert [s.speech_id for s in dev4.speeches] == [s.speech_id for s in held_out.speeches]
-    answerable = [i for i in dev4.items if i.answerable]
+    earlier = ("provincial-dev", "provincial-dev2", "provincial-dev3")
+    dev4, answerable, regions = _a_later_provincial_dev_set("provincial-dev4", earlier, 48, 20)
     # Answerable questions cover exactly the 13 dev regions; the only other regions are two places without a report.
-    assert {i.region for i in answerable} == {i.region for i in dev.items} == {i.region for i in dev3.items}
+    assert {i.region for i in answerable} == regions
     report_regions = {s.region for s in dev4.speeches}
     assert {i.region for i in dev4.items} - report_regions == {"厦门市", "青岛市"}
     assert all(not i.answerable for i in dev4.items if i.region not in report_regions)
-    assert not {i.region for i in dev4.items} & {i.region for i in held_out.items}
     assert min(Counter(i.region for i in answerable).values()) >= 3
-    assert len(answerable) >= 48 and len(dev4.items) - len(answerable) >= 20
-    assert all(i.region for i in dev4.items) and not any("北京" in i.question for i in dev4.items)
-    earlier = {normalize(i.question) for bench in (dev, dev2, dev3) for i in bench.items}
-    assert not {normalize(i.question) for i in dev4.items} & earlier
-    _evidence_once_and_in_its_region(dev4.speeches, answerable)
-    assert all(not i.evidence and not i.key_points for i in dev4.items if not i.answerable)
 
 
 def test_provincial_dev5_is_a_fifth_dev_set_on_the_same_reports_regions_and_new_questions():
-    dev5, dev4, dev3, dev2, dev, held_out = (
-        load_benchmark("provincial-dev5"),
-        load_benchmark("provincial-dev4"),
-        load_benchmark("provincial-dev3"),
-        load_benchmark("provincial-dev2"),
-        load_benchmark("provincial-dev"),
-        load_benchmark("provincial"),
-    )
-    assert not dev5.internal_only and dev5.skipped == () and dev5.name == "provincial-dev5"
-    assert [s.speech_id for s in dev5.speeches] == [s.speech_id for s in held_out.speeches]
-    answerable = [i for i in dev5.items if i.answerable]
+    earlier = ("provincial-dev", "provincial-dev2", "provincial-dev3", "provincial-dev4")
+    dev5, answerable, regions = _a_later_provincial_dev_set("provincial-dev5", earlier, 48, 22)
     # Every question, answerable or not, is about one of the 13 dev regions (cities inside them carry their province).
-    assert {i.region for i in dev5.items} == {i.region for i in answerable} == {i.region for i in dev.items}
-    assert not {i.region for i in dev5.items} & {i.region for i in held_out.items}
+    assert {i.region for i in dev5.items} == {i.region for i in answerable} == regions
     assert min(Counter(i.region for i in answerable).values()) >= 3
-    assert len(answerable) >= 48 and len(dev5.items) - len(answerable) >= 22
-    assert all(i.region for i in dev5.items) and not any("北京" in i.question for i in dev5.items)
-    earlier = {normalize(i.question) for bench in (dev, dev2, dev3, dev4) for i in bench.items}
-    assert not {normalize(i.question) for i in dev5.items} & earlier
-    _evidence_once_and_in_its_region(dev5.speeches, answerable)
-    assert all(not i.evidence and not i.key_points for i in dev5.items if not i.answerable)
 
 
 def test_national_dev_is_an_internal_dev_set_on_the_three_reports_with_its_evidence_in_their_passages():
