@@ -41,7 +41,7 @@ from qa.features import (
 )
 from qa.index import LoadedIndex
 from qa.mentions import about_one_side, speech_labels
-from qa.places import places_asked
+from qa.places import asks_place_inside, names_place_inside, places_asked
 from qa.prepare import Prepared
 from qa.retrieve import Retrieval
 from qa.terms import matched_text
@@ -184,7 +184,12 @@ class LearnedComposer:
         return located, self.model.predict(X)
 
     def clears(
-        self, question: str, retrieval: Retrieval, threshold: float, first: Sequence[tuple[str, int]] = ()
+        self,
+        question: str,
+        retrieval: Retrieval,
+        threshold: float,
+        first: Sequence[tuple[str, int]] = (),
+        stating: Sequence[Callable[[str], bool]] = (),
     ) -> tuple[float, dict[tuple[str, int], float]]:
         """Whether some candidate sentence scores at least ``threshold``: (a score that does, else the best;
         the scores of the sentences scored, by (passage id, start)).
@@ -192,7 +197,8 @@ class LearnedComposer:
         Exact, and cheaper than ``score`` when one does: the sentences ``first`` names (passage id, start:
         the ones an answer quotes), else the ``FIRST`` most similar to the question, are scored first, the
         rest only when none of those clears it. A row's features do not depend on which other rows are
-        computed (``candidate_features(only=...)``)."""
+        computed (``candidate_features(only=...)``). A sentence failing one of ``stating`` (``stating_rules``)
+        scores 0."""
         located = candidates_for(self.index, retrieval, self.passages)
         if not located:
             return 0.0, {}
@@ -209,6 +215,9 @@ class LearnedComposer:
             X = candidate_features(info, cands, self.index.lexical.n_docs, only=part)
             if len(X):
                 probs = self.model.predict(X)
+                if stating:
+                    keep = [all(rule(cands[i].text) for rule in stating) for i in part]
+                    probs = np.where(keep, probs, np.float32(0.0))
                 best = max(best, float(probs.max()))
                 scored.update(
                     ((located[i].pid, located[i].start), float(p)) for i, p in zip(part, probs, strict=True)
@@ -294,7 +303,10 @@ def stating_rules(question: str) -> list[Callable[[str], bool]]:
     - a day, for "哪一天" (``states_day``): every answer sentence of the reading-comprehension questions asking
       one states a day ("第七届中阿博览会哪天开幕？" had been answered by the opening of another fair);
     - a year, for "哪一年" ("冬奥会在哪一年举行？" against "筹办好北京冬奥会"): the number rule's reasoning for a year
-      ("Years")."""
+      ("Years");
+    - a city, county or district inside the region asked about, for "在安徽哪个城市…" (``qa.places.asks_place_inside``):
+      "办好全省旅游发展大会" names the event, not where. Questions asking one thing (the thing gate) are held to it
+      too, as ``GatedComposer`` passes these rules to ``LearnedComposer.clears``."""
     rules: list[Callable[[str], bool]] = []
     if asks_number(question):
         # A number besides the question's own: "2022年考研报名人数较上年有所增加" states none for "2022年考研报名人数是多少".
@@ -306,6 +318,9 @@ def stating_rules(question: str) -> list[Callable[[str], bool]]:
             rules.append(functools.partial(states_measured, unit))
     if asks_day(question):
         rules.append(states_day)
+    region = asks_place_inside(question)
+    if region is not None:
+        rules.append(functools.partial(names_place_inside, region))
     if asks_year(question):
         rules.append(states_year)
     return rules
@@ -399,7 +414,8 @@ class GatedComposer:
             # A list or a way keeps the lenient open gate; one named thing gets its own (qa.features, _ASK_LIST_OR_WAY).
             gate = self.open_threshold if kind == "open" else self.thing_threshold
             quoted = [(c.passage_id, c.start) for c in comp.citations]
-            best, scored = self.learned.clears(question, retrieval, gate, first=quoted)
+            rules = stating_rules(question)
+            best, scored = self.learned.clears(question, retrieval, gate, first=quoted, stating=rules)
             feats = {**comp.features, "open_evidence": best, "open_threshold": gate}
             if best < gate:
                 return Composition(

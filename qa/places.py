@@ -117,6 +117,26 @@ def speaks_of(places: Sequence[Place], text: str) -> bool:
     return any(p.named_in(text) for p in places)
 
 
+# Asking which city, county or district of a region ("在安徽哪个城市办？", "建在宁夏哪个市？"): what answers it is a
+# division inside that region, by the official table's codes. Grammar of the question word (哪个 / 哪座 / 哪一个 + the
+# level), not a word list; 市场, 区域, 县委… are other words.
+_ASKS_WHICH_PLACE = re.compile(r"哪(?:一个|个|座|一)?(?:地级市|城市|市|县|区)(?![场委长级域政])")
+
+
+def asks_place_inside(question: str) -> Place | None:
+    """The one province-level region whose city, county or district ``question`` asks for ("2025年中国网络文明大会在
+    安徽哪个城市办？" → 安徽), else None (it asks no such thing, or names no region, or several)."""
+    if not _ASKS_WHICH_PLACE.search(question):
+        return None
+    regions = [p for p in places_asked(question) if p.level == 0 and not p.foreign]
+    return regions[0] if len(regions) == 1 else None
+
+
+def names_place_inside(region: Place, text: str) -> bool:
+    """Whether ``text`` names a division inside ``region`` (合肥 or 蜀山区 for 安徽; not 安徽 itself)."""
+    return any(region.holds(p) for p in named_places(text, word_edges(text)))
+
+
 # A place naming an event it hosts ("卡塔尔世界杯", "北京冬奥会", "上海进博会") names the event: what the question asks
 # is the event's, which a page on it states without naming its host ("克罗地亚获得季军"). The kinds of hosted events
 # (games, fairs, summits, championships, festivals), written from what they are called, not from any question set.

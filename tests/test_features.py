@@ -344,3 +344,25 @@ def test_how_big_or_how_long_is_a_question_word_not_a_term_a_sentence_must_state
     info = analyze_question("湘菜产业去年规模做到多大了？", lambda term: 1, 100)
     assert "多大" not in info.terms and "湘菜" in info.terms
     assert "多久" not in analyze_question("地铁建设要多久？", lambda term: 1, 100).terms
+
+
+def test_which_city_of_a_region_is_answered_only_by_a_place_inside_it():
+    from qa.learned import stating_rules
+    from qa.places import asks_place_inside
+
+    question = "2025年网络文明大会在安徽哪个城市办？"
+    assert asks_place_inside(question).name == "安徽"  # type: ignore[union-attr]
+    # No region named, several, or another word (市场): no such rule.
+    for other in (
+        "大会在哪个城市办？",
+        "安徽和江苏哪个城市最大？",
+        "安徽哪个市场最大？",
+        "合肥的航线飞哪个城市？",
+    ):
+        assert asks_place_inside(other) is None, other
+
+    def states(text: str) -> bool:
+        return all(rule(text) for rule in stating_rules(question))
+
+    assert states("在合肥举办2025年网络文明大会。") and states("大会落户蜀山区。")
+    assert not states("高水平办好2025年网络文明大会。") and not states("安徽省将举办网络文明大会。")

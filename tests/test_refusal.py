@@ -786,3 +786,30 @@ def test_a_figure_asked_about_last_year_or_by_a_noun_that_starts_like_a_counter_
         assert answer.answerable and figure in answer.answer, (question, answer.answer)
     refused = service.ask("青岛港去年集装箱吞吐量是多少万标准箱？")
     assert not refused.answerable and refused.citations == (), refused.answer
+
+
+def test_a_question_asking_which_city_hosts_an_event_is_refused_when_no_sentence_names_one(
+    tmp_path, real_encoder
+):
+    """ "在安徽哪个城市办" is answered by a city of 安徽: a sentence naming the event but not where does not answer it,
+    whatever the model's score (the thing gate's threshold is lowered until any sentence would clear it)."""
+    question = "2025年新城杯国际马拉松赛在安徽哪个城市办？"
+    answers = {}
+    for stated, text in (
+        (True, "2025年新城杯国际马拉松赛将在芜湖举办，届时将有3万名选手参赛。"),
+        (False, "高水平办好2025年新城杯国际马拉松赛，届时将有3万名选手参赛。"),
+    ):
+        speech = make_speech(
+            title="2025年安徽省政府工作报告",
+            speaker="张明",
+            role="安徽省省长",
+            date="2025-01-20",
+            region="安徽省",
+            paragraphs=[("二、2025年工作安排", text), *_COMMON],
+        )
+        build_index([speech], real_encoder, tmp_path / str(stated))
+        service = AnswerService.open(tmp_path / str(stated), real_encoder)
+        service.composer.thing_threshold = 1e-9  # type: ignore[attr-defined]
+        answers[stated] = service.ask(question)
+    assert answers[True].answerable and "芜湖" in answers[True].answer, answers[True].answer
+    assert not answers[False].answerable and answers[False].citations == (), answers[False].answer
