@@ -216,7 +216,7 @@ class LearnedComposer:
             if len(X):
                 probs = self.model.predict(X)
                 if stating:
-                    keep = [all(rule(cands[i].text) for rule in stating) for i in part]
+                    keep = [meets(stating, cands[i].text) for i in part]
                     probs = np.where(keep, probs, np.float32(0.0))
                 best = max(best, float(probs.max()))
                 scored.update(
@@ -324,6 +324,12 @@ def stating_rules(question: str) -> list[Callable[[str], bool]]:
     if asks_year(question):
         rules.append(states_year)
     return rules
+
+
+def meets(rules: Sequence[Callable[[str], bool]], text: str) -> bool:
+    """Whether ``text`` holds to every one of ``rules`` (``stating_rules``): the fact gate and the thing gate ask it
+    of each candidate sentence alike."""
+    return all(rule(text) for rule in rules)
 
 
 class GatedComposer:
@@ -436,8 +442,7 @@ class GatedComposer:
         if rules or places:
             stated = np.fromiter(
                 (
-                    all(rule(c.cand.text) for rule in rules)
-                    and (not places or self.base.speaks_of(c.hit, places))
+                    meets(rules, c.cand.text) and (not places or self.base.speaks_of(c.hit, places))
                     for c in located
                 ),
                 dtype=bool,
