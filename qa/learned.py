@@ -41,7 +41,7 @@ from qa.features import (
 )
 from qa.index import LoadedIndex
 from qa.mentions import about_one_side, speech_labels
-from qa.places import asks_place_inside, names_place_inside, places_asked
+from qa.places import asks_place_inside, asks_where, names_a_place, names_place_inside, places_asked
 from qa.prepare import Prepared
 from qa.retrieve import Retrieval
 from qa.terms import matched_text
@@ -305,7 +305,8 @@ def stating_rules(question: str) -> list[Callable[[str], bool]]:
     - a year, for "哪一年" ("冬奥会在哪一年举行？" against "筹办好北京冬奥会"): the number rule's reasoning for a year
       ("Years");
     - a city, county or district inside the region asked about, for "在安徽哪个城市…" (``qa.places.asks_place_inside``):
-      "办好全省旅游发展大会" names the event, not where. Questions asking one thing (the thing gate) are held to it
+      "办好全省旅游发展大会" names the event, not where. And for any question asking where (``qa.places.asks_where``), a place or an
+      institution the question does not name (``names_a_place``): "办好第十五届全国运动会" for "…在哪里举办？". Questions asking one thing (the thing gate) are held to it
       too, as ``GatedComposer`` passes these rules to ``LearnedComposer.clears``."""
     rules: list[Callable[[str], bool]] = []
     if asks_number(question):
@@ -323,6 +324,11 @@ def stating_rules(question: str) -> list[Callable[[str], bool]]:
         rules.append(functools.partial(names_place_inside, region))
     if asks_year(question):
         rules.append(states_year)
+    if asks_where(question) and not asks_number(question):
+        # Where something is or happens: a place or an institution the question does not name (``names_a_place``).
+        # A question asking how much too ("先发行多少，用在哪里？") is held to its number alone: its parts may be
+        # answered by two sentences.
+        rules.append(functools.partial(names_a_place, question))
     return rules
 
 

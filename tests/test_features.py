@@ -366,3 +366,25 @@ def test_which_city_of_a_region_is_answered_only_by_a_place_inside_it():
 
     assert states("在合肥举办2025年网络文明大会。") and states("大会落户蜀山区。")
     assert not states("高水平办好2025年网络文明大会。") and not states("安徽省将举办网络文明大会。")
+
+
+def test_a_question_asking_where_is_answered_only_by_a_sentence_naming_a_place_it_does_not():
+    from qa.learned import stating_rules
+    from qa.places import asks_where
+
+    question = "第十五届全国运动会在哪里举办？"
+    assert (
+        asks_where(question) and asks_where("大型滑雪度假中心选在哪里？") and asks_where("峰会在何处召开？")
+    )
+    # Other things asked with 哪: a year, an aspect, how many; and a place asked with how much goes by the number.
+    for other in ("运动会在哪一年举办？", "要在哪些方面发力？", "运动会有多少人参加？"):
+        assert not asks_where(other), other
+
+    def states(q: str, text: str) -> bool:
+        return all(rule(text) for rule in stating_rules(q))
+
+    assert states(question, "第十五届全国运动会将在广东、香港、澳门三地举办。")
+    assert states(question, "第十五届全国运动会在奥林匹克体育中心开幕。")  # an institution's name ending
+    assert not states(question, "办好第十五届全国运动会和第十二届世界运动会。")
+    # Compound: "发行多少，用在哪里" is held to its number alone (two sentences may answer its two parts).
+    assert states("超长期特别国债先发行多少，用在哪里？", "先发行1万亿元超长期特别国债。")

@@ -16,6 +16,12 @@ _COMMON = [
     ("三、生态环境", "新城将新建两座城市公园，提升绿化覆盖率，打造蓝绿交织的生态空间。"),
     ("四、产业发展", "新城重点发展数字经济和高端制造业，引进一批龙头企业，培育创新型中小企业。"),
 ]
+# Paragraphs that name no place or institution (qa.places.names_a_place).
+_PLACELESS = [
+    ("一、民生保障", "持续提高城乡居民收入，完善社会保障体系，稳定和扩大就业。"),
+    ("三、产业发展", "重点发展数字经济和高端制造业，培育创新型中小企业。"),
+    ("四、生态环境", "推动产业、交通和生态协同发展，提升绿化覆盖率。"),
+]
 _AREA = ("一、总体安排", "新城规划总面积为58平方公里，其中起步区面积为12平方公里。")
 
 
@@ -788,28 +794,43 @@ def test_a_figure_asked_about_last_year_or_by_a_noun_that_starts_like_a_counter_
     assert not refused.answerable and refused.citations == (), refused.answer
 
 
-def test_a_question_asking_which_city_hosts_an_event_is_refused_when_no_sentence_names_one(
-    tmp_path, real_encoder
+@pytest.mark.parametrize(
+    ("question", "stated", "place", "others"),
+    [
+        # The common paragraphs name places (城区, 城市公园), but no city of 安徽.
+        (
+            "2025年新城杯国际马拉松赛在安徽哪个城市办？",
+            "2025年新城杯国际马拉松赛将在芜湖举办",
+            "芜湖",
+            _COMMON,
+        ),
+        (
+            "2025年新城杯国际马拉松赛在哪里举办？",
+            "2025年新城杯国际马拉松赛将在滨江体育中心举办",
+            "滨江体育中心",
+            _PLACELESS,
+        ),
+    ],
+)
+def test_a_question_asking_where_an_event_is_held_is_refused_when_no_sentence_names_a_place(
+    tmp_path, real_encoder, question, stated, place, others
 ):
-    """ "在安徽哪个城市办" is answered by a city of 安徽: a sentence naming the event but not where does not answer it,
-    whatever the model's score (the thing gate's threshold is lowered until any sentence would clear it)."""
-    question = "2025年新城杯国际马拉松赛在安徽哪个城市办？"
+    """ "在安徽哪个城市办" is answered by a city of 安徽, "在哪里举办" by a place or an institution the question does not
+    name: a sentence naming the event but not where does not answer it, whatever the model's score (the thing gate's
+    threshold is lowered until any sentence would clear it, so the report's other sentences name no such place)."""
     answers = {}
-    for stated, text in (
-        (True, "2025年新城杯国际马拉松赛将在芜湖举办，届时将有3万名选手参赛。"),
-        (False, "高水平办好2025年新城杯国际马拉松赛，届时将有3万名选手参赛。"),
-    ):
+    for said, text in ((True, stated), (False, "高水平办好2025年新城杯国际马拉松赛")):
         speech = make_speech(
             title="2025年安徽省政府工作报告",
             speaker="张明",
             role="安徽省省长",
             date="2025-01-20",
             region="安徽省",
-            paragraphs=[("二、2025年工作安排", text), *_COMMON],
+            paragraphs=[("二、2025年工作安排", f"{text}，届时将有3万名选手参赛。"), *others],
         )
-        build_index([speech], real_encoder, tmp_path / str(stated))
-        service = AnswerService.open(tmp_path / str(stated), real_encoder)
+        build_index([speech], real_encoder, tmp_path / str(said))
+        service = AnswerService.open(tmp_path / str(said), real_encoder)
         service.composer.thing_threshold = 1e-9  # type: ignore[attr-defined]
-        answers[stated] = service.ask(question)
-    assert answers[True].answerable and "芜湖" in answers[True].answer, answers[True].answer
+        answers[said] = service.ask(question)
+    assert answers[True].answerable and place in answers[True].answer, answers[True].answer
     assert not answers[False].answerable and answers[False].citations == (), answers[False].answer
