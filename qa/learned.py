@@ -30,9 +30,11 @@ from qa.features import (
     asks_measured,
     asks_number,
     asks_ordinal,
+    asks_person,
     asks_year,
     candidate_features,
     gate_of,
+    names_someone,
     question_numbers,
     states_day,
     states_measured,
@@ -306,7 +308,9 @@ def stating_rules(question: str) -> list[Callable[[str], bool]]:
       ("Years");
     - a city, county or district inside the region asked about, for "在安徽哪个城市…" (``qa.places.asks_place_inside``):
       "办好全省旅游发展大会" names the event, not where. And for any question asking where (``qa.places.asks_where``), a place or an
-      institution the question does not name (``names_a_place``): "办好第十五届全国运动会" for "…在哪里举办？". Questions asking one thing (the thing gate) are held to it
+      institution the question does not name (``names_a_place``): "办好第十五届全国运动会" for "…在哪里举办？".
+    - someone, for 谁 (``names_someone``): a person, an office or a body the question does not name ("原标题：央视中秋
+      晚会《吉庆团圆》介绍中秋民俗" for "…是谁唱的？") Questions asking one thing (the thing gate) are held to it
       too, as ``GatedComposer`` passes these rules to ``LearnedComposer.clears``."""
     rules: list[Callable[[str], bool]] = []
     if asks_number(question):
@@ -324,6 +328,9 @@ def stating_rules(question: str) -> list[Callable[[str], bool]]:
         rules.append(functools.partial(names_place_inside, region))
     if asks_year(question):
         rules.append(states_year)
+    if asks_person(question) and not asks_number(question):
+        # Someone, for 谁: a person, an office or a body the question does not name (``names_someone``).
+        rules.append(functools.partial(names_someone, question))
     if asks_where(question) and not asks_number(question):
         # Where something is or happens: a place or an institution the question does not name (``names_a_place``).
         # A question asking how much too ("先发行多少，用在哪里？") is held to its number alone: its parts may be

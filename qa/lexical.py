@@ -138,6 +138,17 @@ def warm_up() -> None:
     jieba.posseg.lcut("预热")
 
 
+@functools.lru_cache(maxsize=4096)
+def pos_tags(text: str) -> tuple[tuple[str, str], ...]:
+    """jieba's (word, part of speech) for ``text``, HMM included (it finds names its dictionary lacks), cached: the
+    stating rules that read names (``qa.places.names_a_place``, ``qa.features.names_someone``) ask it of the same
+    candidate sentences again and again."""
+    _jieba()
+    import jieba.posseg as pseg
+
+    return tuple((w.word, w.flag) for w in pseg.lcut(text))
+
+
 def pos_tags_skipping(text: str, skip: Callable[[str], bool]) -> list[tuple[str, str]]:
     """jieba's (word, part of speech) for ``text``, except that a run of characters jieba's dictionary does not
     cover is returned whole with tag ``x`` when ``skip(run)`` holds, instead of being cut and tagged by jieba's

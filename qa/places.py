@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.lexical import word_edges
+from qa.lexical import pos_tags, word_edges
 
 _TABLE = Path(__file__).with_name("resources") / "divisions.tsv"
 _COUNTRIES = Path(__file__).with_name("resources") / "countries.tsv"
@@ -161,20 +161,13 @@ def asks_where(question: str) -> bool:
     return bool(_ASKS_WHERE.search(question))
 
 
-@functools.lru_cache(maxsize=4096)
-def _tagged(text: str) -> tuple[tuple[str, str], ...]:
-    import jieba.posseg as pseg
-
-    return tuple((w.word, w.flag) for w in pseg.lcut(text))
-
-
 def names_a_place(question: str, text: str) -> bool:
     """Whether ``text`` names a place or an institution that ``question`` does not: a word of two characters or more
     that jieba tags as a proper name, or that ends as place and institution names do (``_PLACE_ENDINGS``).
     "办好第十五届全国运动会" names none for "第十五届全国运动会在哪里举办？". Of the reading-comprehension questions
     ``asks_where`` reads (CMRC2018 trial, DRCD dev and test: 57 with a sentence holding the answer), 54 have an answer
     sentence that does; the others answer 建于哪里 with 狭窄的谷地, 在哪边 with 主序带上, and one name jieba cuts apart."""
-    for word, flag in _tagged(text):
+    for word, flag in pos_tags(text):
         if len(word) < 2 or word in question:
             continue
         if flag.startswith(_PROPER_FLAGS) or word[-1] in _PLACE_ENDINGS or word.endswith(_PLACE_ENDING_WORDS):

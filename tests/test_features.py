@@ -388,3 +388,19 @@ def test_a_question_asking_where_is_answered_only_by_a_sentence_naming_a_place_i
     assert not states(question, "办好第十五届全国运动会和第十二届世界运动会。")
     # Compound: "发行多少，用在哪里" is held to its number alone (two sentences may answer its two parts).
     assert states("超长期特别国债先发行多少，用在哪里？", "先发行1万亿元超长期特别国债。")
+
+
+def test_a_question_asking_who_is_answered_only_by_a_sentence_naming_someone_it_does_not():
+    from qa.learned import stating_rules
+
+    question = "央视中秋晚会《团圆》这首歌是谁唱的？"
+
+    def states(q: str, text: str) -> bool:
+        return all(rule(text) for rule in stating_rules(q))
+
+    assert states(question, "央视中秋晚会上，王菲演唱了《团圆》。")  # a person
+    assert states(question, "《团圆》由中央民族乐团演唱。")  # a body
+    assert states("这项发明是谁完成的？", "这项发明由一位年轻工程师完成。")  # an agent noun
+    assert not states(question, "央视中秋晚会《团圆》介绍中秋民俗。")
+    # "高水平" is tagged as a person's name by jieba; it names no place for a where question.
+    assert not states("马拉松赛在哪里举办？", "高水平办好马拉松赛。")
