@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.assemble import service_options  # noqa: E402
 from benchmarks.common import SHARED, setup  # noqa: E402
+from data.errors import SpeechQAError  # noqa: E402
 from evaluation.backends import indexed_speeches, with_composer  # noqa: E402
 from evaluation.datasets import BENCHMARKS, load_benchmark  # noqa: E402
 from evaluation.metrics import key_points_found  # noqa: E402
@@ -47,7 +48,26 @@ COLUMNS = (
 def explain(service: AnswerService, name: str, items) -> list[dict]:
     rows = []
     for item in items:
-        question = service.reading(service.validate_question(item.question))
+        try:
+            question = service.reading(service.validate_question(item.question))
+        except SpeechQAError as exc:  # the service would answer 422: a line that says so, not a stopped run
+            rows.append(
+                {
+                    "set": name,
+                    "id": item.id,
+                    "gold": "A" if item.answerable else "U",
+                    "did": "rejected",
+                    "right": "NO",
+                    "kind": "",
+                    "evidence": "",
+                    "threshold": "",
+                    "reason": str(exc),
+                    "key_points": "",
+                    "question": item.question,
+                    "answer": "",
+                }
+            )
+            continue
         retrieval = service.retrieval_for(question, service.top_k)
         comp = service.composer.compose(question, retrieval, max_chars=service.max_chars)
         f = comp.features
