@@ -689,13 +689,11 @@ def candidate_features(
     return np.asarray(rows, dtype=np.float32)
 
 
-@functools.lru_cache(maxsize=2048)
 def _person_in(text: str) -> float:
     """Whether the sentence names a person (jieba's nr tag): a 谁 question is answered by a name. Tagging
-    is slow, so it runs only for questions asking for a person."""
-    import jieba.posseg as pseg
-
-    return float(any(w.flag == "nr" and len(w.word) >= 2 for w in pseg.lcut(text)))
+    is slow, so it runs only for questions asking for a person; its tags are cached (``pos_tags``) and read again by
+    the fact gate's rule for 谁 (``names_someone``)."""
+    return float(any(flag == "nr" and len(word) >= 2 for word, flag in pos_tags(text)))
 
 
 def _period_features(q: QuestionInfo, c: Candidate) -> tuple[float, float]:
