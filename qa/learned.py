@@ -192,6 +192,7 @@ class LearnedComposer:
         threshold: float,
         first: Sequence[tuple[str, int]] = (),
         stating: Sequence[Callable[[str], bool]] = (),
+        naming: Sequence[Callable[[str], bool]] = (),
     ) -> tuple[float, dict[tuple[str, int], float]]:
         """Whether some candidate sentence scores at least ``threshold``: (a score that does, else the best;
         the scores of the sentences scored, by (passage id, start)).
@@ -200,7 +201,7 @@ class LearnedComposer:
         the ones an answer quotes), else the ``FIRST`` most similar to the question, are scored first, the
         rest only when none of those clears it. A row's features do not depend on which other rows are
         computed (``candidate_features(only=...)``). A sentence failing one of ``stating`` (``stating_rules``)
-        scores 0."""
+        scores 0; one failing one of ``naming`` (``naming_rules``) keeps its score but cannot clear."""
         located = candidates_for(self.index, retrieval, self.passages)
         if not located:
             return 0.0, {}
@@ -220,7 +221,8 @@ class LearnedComposer:
                 if stating:
                     keep = [meets(stating, cands[i].text) for i in part]
                     probs = np.where(keep, probs, np.float32(0.0))
-                best = max(best, float(probs.max()))
+                named = [meets(naming, cands[i].text) for i in part] if naming else [True] * len(part)
+                best = max(best, float(np.where(named, probs, np.float32(0.0)).max()))
                 scored.update(
                     ((located[i].pid, located[i].start), float(p)) for i, p in zip(part, probs, strict=True)
                 )
@@ -307,11 +309,12 @@ def stating_rules(question: str) -> list[Callable[[str], bool]]:
     - a year, for "哪一年" ("冬奥会在哪一年举行？" against "筹办好北京冬奥会"): the number rule's reasoning for a year
       ("Years");
     - a city, county or district inside the region asked about, for "在安徽哪个城市…" (``qa.places.asks_place_inside``):
-      "办好全省旅游发展大会" names the event, not where. And for any question asking where (``qa.places.asks_where``), a place or an
-      institution the question does not name (``names_a_place``): "办好第十五届全国运动会" for "…在哪里举办？".
-    - someone, for 谁 (``names_someone``): a person, an office or a body the question does not name ("原标题：央视中秋
-      晚会《吉庆团圆》介绍中秋民俗" for "…是谁唱的？") Questions asking one thing (the thing gate) are held to it
-      too, as ``GatedComposer`` passes these rules to ``LearnedComposer.clears``."""
+      "办好全省旅游发展大会" names the event, not where. Questions asking one thing (the thing gate) are held to it
+      too, as ``GatedComposer`` passes these rules to ``LearnedComposer.clears``.
+
+    A sentence failing one of them scores 0 wherever the model's scores are read: the refusal, the sentence that
+    leads the answer and the quotes kept (``without_weak_quotes``). What a sentence must name (``naming_rules``)
+    decides the refusal alone."""
     rules: list[Callable[[str], bool]] = []
     if asks_number(question):
         # A number besides the question's own: "2022年考研报名人数较上年有所增加" states none for "2022年考研报名人数是多少".
@@ -328,13 +331,28 @@ def stating_rules(question: str) -> list[Callable[[str], bool]]:
         rules.append(functools.partial(names_place_inside, region))
     if asks_year(question):
         rules.append(states_year)
-    if asks_person(question) and not asks_number(question):
-        # Someone, for 谁: a person, an office or a body the question does not name (``names_someone``).
+    return rules
+
+
+def naming_rules(question: str) -> list[Callable[[str], bool]]:
+    """What some sentence must name for ``GatedComposer`` to answer, beside ``stating_rules``:
+
+    - someone, for 谁 (``names_someone``): a person, an office or a body the question does not name ("原标题：央视中秋
+      晚会《吉庆团圆》介绍中秋民俗" for "…是谁唱的？");
+    - a place or an institution the question does not name, for where something is held, built or located
+      (``qa.places.asks_where``, ``names_a_place``): "办好第十五届全国运动会" for "…在哪里举办？".
+
+    They decide the refusal only. Read from words and tags, they miss some answers a stating rule would not (2.1% of
+    the reading-comprehension answer sentences to 谁: 乙一, 君主), so the answer a question does get is written from
+    the model's scores as before: the sentence that leads it and the quotes kept (docs/answerability.md, twelfth
+    session: zeroing them there cost two CMRC2018 trial answers their answer span). A question asking how much too
+    ("先发行多少，用在哪里？") is held to its number alone, as its parts may be answered by two sentences."""
+    if asks_number(question):
+        return []
+    rules: list[Callable[[str], bool]] = []
+    if asks_person(question):
         rules.append(functools.partial(names_someone, question))
-    if asks_where(question) and not asks_number(question):
-        # Where something is or happens: a place or an institution the question does not name (``names_a_place``).
-        # A question asking how much too ("先发行多少，用在哪里？") is held to its number alone: its parts may be
-        # answered by two sentences.
+    if asks_where(question):
         rules.append(functools.partial(names_a_place, question))
     return rules
 
@@ -406,11 +424,12 @@ class GatedComposer:
                     hits = [h for h in retrieval.hits if h.speech_id == sid]
                     if hits:
                         alone = Retrieval(hits, retrieval.query_vector, (sid,))
-                        sides.append(float(self._fact_scores(own, alone)[1].max(initial=0.0)))
+                        _, probs, named = self._fact_scores(own, alone)
+                        sides.append(float(np.where(named, probs, np.float32(0.0)).max(initial=0.0)))
                 best = max(sides, default=0.0)
             else:
-                located, probs = self._fact_scores(question, retrieval)
-                best = float(probs.max()) if len(probs) else 0.0
+                located, probs, named = self._fact_scores(question, retrieval)
+                best = float(np.where(named, probs, np.float32(0.0)).max(initial=0.0))
             feats = {**comp.features, "fact_evidence": best, "fact_threshold": self.threshold}
             if best < self.threshold:
                 return Composition(
@@ -433,8 +452,14 @@ class GatedComposer:
             # A list or a way keeps the lenient open gate; one named thing gets its own (qa.features, _ASK_LIST_OR_WAY).
             gate = self.open_threshold if kind == "open" else self.thing_threshold
             quoted = [(c.passage_id, c.start) for c in comp.citations]
-            rules = stating_rules(question)
-            best, scored = self.learned.clears(question, retrieval, gate, first=quoted, stating=rules)
+            best, scored = self.learned.clears(
+                question,
+                retrieval,
+                gate,
+                first=quoted,
+                stating=stating_rules(question),
+                naming=naming_rules(question),
+            )
             feats = {**comp.features, "open_evidence": best, "open_threshold": gate}
             if best < gate:
                 return Composition(
@@ -445,10 +470,13 @@ class GatedComposer:
         # for scoring under another's.
         return comp if retrieval.compared or retrieval.surveyed else without_weak_quotes(comp, scored)
 
-    def _fact_scores(self, question: str, retrieval: Retrieval) -> tuple[list[Located], np.ndarray]:
-        """The model's score of each candidate sentence for ``question``, 0 for one that cannot state the fact:
-        it fails a stating rule (the unit, the year asked) or its passage does not speak of the place asked about
-        (qa.places)."""
+    def _fact_scores(
+        self, question: str, retrieval: Retrieval
+    ) -> tuple[list[Located], np.ndarray, np.ndarray]:
+        """The model's score of each candidate sentence for ``question``, 0 for one that cannot state the fact: it
+        fails a stating rule (the unit, the year asked) or its passage does not speak of the place asked about
+        (qa.places); and whether each names what the question asks to be named (``naming_rules``), which the
+        refusal alone reads."""
         located, probs = self.learned.score(question, retrieval)
         rules = stating_rules(question)
         places = places_asked(question)
@@ -462,7 +490,13 @@ class GatedComposer:
                 count=len(located),
             )
             probs = np.where(stated, probs, np.float32(0.0))
-        return located, probs
+        naming = naming_rules(question)
+        named = np.fromiter(
+            (meets(naming, c.cand.text) for c in located) if naming else (True for _ in located),
+            dtype=bool,
+            count=len(located),
+        )
+        return located, probs, named
 
     def compose_meta(self, question: str, retrieval: Retrieval) -> Composition | None:
         return compose_meta(self.index, question, retrieval)

@@ -369,7 +369,7 @@ def test_which_city_of_a_region_is_answered_only_by_a_place_inside_it():
 
 
 def test_a_question_asking_where_is_answered_only_by_a_sentence_naming_a_place_it_does_not():
-    from qa.learned import stating_rules
+    from qa.learned import naming_rules, stating_rules
     from qa.places import asks_where
 
     question = "第十五届全国运动会在哪里举办？"
@@ -381,7 +381,7 @@ def test_a_question_asking_where_is_answered_only_by_a_sentence_naming_a_place_i
         assert not asks_where(other), other
 
     def states(q: str, text: str) -> bool:
-        return all(rule(text) for rule in stating_rules(q))
+        return all(rule(text) for rule in stating_rules(q) + naming_rules(q))
 
     assert states(question, "第十五届全国运动会将在广东、香港、澳门三地举办。")
     assert states(question, "第十五届全国运动会在奥林匹克体育中心开幕。")  # an institution's name ending
@@ -391,12 +391,12 @@ def test_a_question_asking_where_is_answered_only_by_a_sentence_naming_a_place_i
 
 
 def test_a_question_asking_who_is_answered_only_by_a_sentence_naming_someone_it_does_not():
-    from qa.learned import stating_rules
+    from qa.learned import naming_rules, stating_rules
 
     question = "央视中秋晚会《团圆》这首歌是谁唱的？"
 
     def states(q: str, text: str) -> bool:
-        return all(rule(text) for rule in stating_rules(q))
+        return all(rule(text) for rule in stating_rules(q) + naming_rules(q))
 
     assert states(question, "央视中秋晚会上，王菲演唱了《团圆》。")  # a person
     assert states(question, "《团圆》由中央民族乐团演唱。")  # a body
