@@ -23,8 +23,8 @@ _OFFICE = (
 _ROLE_Q = re.compile(r"职务|职位|身份|头衔|担任什么|什么职|哪个单位|哪个部门的")
 _AUTHOR_Q = re.compile(
     r"(谁|哪位|何人).{0,14}(讲话|发言|报告|作的|做的|讲的)|(讲话|发言|报告|讲话人|报告人).{0,8}(是谁|谁|哪位)|"
-    r"是谁(讲|作|做|发表)|由谁|谁(讲|作|做)的"
-)
+    r"是谁(讲|作|做|发表)|由谁(作|做|发表|讲|宣读)|谁(讲|作|做)的"
+)  # "由谁" alone asks about anything done ("马拉松赛由谁承办"): only a speech verb makes it the speech's author
 _OFFICE_Q = re.compile(rf"(?P<where>[\u4e00-\u9fff]{{0,10}}?)(?P<office>{_OFFICE})(?:是谁|是哪位|叫什么)")
 _WHEN_Q = re.compile(
     r"(讲话|报告|发言|会议).{0,12}(什么时候|何时|哪一?天|哪年|日期|时间)|(什么时候|何时|哪一?天).{0,8}(讲话|报告|发言|作的)"

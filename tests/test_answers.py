@@ -530,6 +530,16 @@ def test_which_speeches_is_a_survey_of_speeches_and_never_a_count():
     assert surveyed_topic("哪几个省提出发展低空经济？") == "提出发展低空经济？"
 
 
+def test_who_did_a_thing_a_report_names_is_no_question_about_who_gave_the_report():
+    """ "由谁承办" asks about the event, which the text answers or not; "报告由谁作" and "讲话由谁发表" ask who gave the
+    speech, which its metadata states."""
+    from qa.meta import meta_kind
+
+    assert meta_kind("新城杯马拉松赛由谁承办？", ("x",)) is None
+    assert meta_kind("青海省政府工作报告由谁作？", ("x",)).kind == "author"  # type: ignore[union-attr]
+    assert meta_kind("这篇讲话由谁发表？", ()).kind == "author"  # type: ignore[union-attr]
+
+
 def test_a_question_about_a_place_a_report_names_is_no_question_about_where_the_report_was_given(
     tmp_path, fake_encoder
 ):
