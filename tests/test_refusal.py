@@ -795,7 +795,7 @@ def test_a_figure_asked_about_last_year_or_by_a_noun_that_starts_like_a_counter_
 
 
 @pytest.mark.parametrize(
-    ("question", "stated", "place", "others"),
+    ("question", "stated", "named", "others"),
     [
         # The common paragraphs name places (城区, 城市公园), but no city of 安徽.
         (
@@ -810,27 +810,35 @@ def test_a_figure_asked_about_last_year_or_by_a_noun_that_starts_like_a_counter_
             "滨江体育中心",
             _PLACELESS,
         ),
+        (
+            "2025年新城杯国际马拉松赛由谁承办？",
+            "2025年新城杯国际马拉松赛由滨江体育局承办",
+            "滨江体育局",
+            _PLACELESS,
+        ),
     ],
 )
-def test_a_question_asking_where_an_event_is_held_is_refused_when_no_sentence_names_a_place(
-    tmp_path, real_encoder, question, stated, place, others
+def test_a_question_asking_where_or_who_is_refused_when_no_sentence_names_a_place_or_someone(
+    tmp_path, real_encoder, question, stated, named, others
 ):
     """ "在安徽哪个城市办" is answered by a city of 安徽, "在哪里举办" by a place or an institution the question does not
-    name: a sentence naming the event but not where does not answer it, whatever the model's score (the thing gate's
-    threshold is lowered until any sentence would clear it, so the report's other sentences name no such place)."""
+    name, "由谁承办" by someone it does not name: a sentence naming the event alone does not answer them, whatever the
+    model's score (the gates' thresholds are lowered until any sentence would clear them, so the report's other
+    sentences name no such place or body)."""
     answers = {}
-    for said, text in ((True, stated), (False, "高水平办好2025年新城杯国际马拉松赛")):
+    for said, text in ((True, stated), (False, "2025年新城杯国际马拉松赛将如期举办")):
         speech = make_speech(
             title="2025年安徽省政府工作报告",
             speaker="张明",
             role="安徽省省长",
             date="2025-01-20",
             region="安徽省",
-            paragraphs=[("二、2025年工作安排", f"{text}，届时将有3万名选手参赛。"), *others],
+            paragraphs=[("二、2025年工作安排", f"{text}，报名即日开始。"), *others],
         )
         build_index([speech], real_encoder, tmp_path / str(said))
         service = AnswerService.open(tmp_path / str(said), real_encoder)
         service.composer.thing_threshold = 1e-9  # type: ignore[attr-defined]
+        service.composer.threshold = 1e-9  # type: ignore[attr-defined]
         answers[said] = service.ask(question)
-    assert answers[True].answerable and place in answers[True].answer, answers[True].answer
+    assert answers[True].answerable and named in answers[True].answer, answers[True].answer
     assert not answers[False].answerable and answers[False].citations == (), answers[False].answer
