@@ -25,9 +25,21 @@ _AUTHOR_Q = re.compile(
     r"(谁|哪位|何人).{0,14}(讲话|发言|报告|作的|做的|讲的)|(讲话|发言|报告|讲话人|报告人).{0,8}(是谁|谁|哪位)|"
     r"是谁(讲|作|做|发表)|由谁(作|做|发表|讲|宣读)|谁(讲|作|做)的"
 )  # "由谁" alone asks about anything done ("马拉松赛由谁承办"): only a speech verb makes it the speech's author
+# Who made or said something, asked without naming a speech ("这项工作是谁做的？", "规划是谁负责做的？"), asks about
+# the content: the author forms above that end in a verb (作的 / 做的 / 讲的) ask about a speech only when the question
+# names one (讲话 / 发言 / 报告, or a title in 《》: "《走好网上群众路线…》是谁讲的？").
+_NAMES_A_SPEECH = re.compile(r"讲话|发言|报告|《")
+# Who or when of something a speech mentions ("讲话中提到的劳动模范是谁？", "报告提出的目标是什么时候实现？") asks about
+# its content, though it names the speech: the speech is followed by what it says before the question word. "谁在讲话中
+# 提到了丽泽？" asks who spoke (谁 comes first).
+_ABOUT_WHAT_IT_SAYS = re.compile(
+    r"(?:讲话|发言|报告)(?:中|里|上)?(?:提到|提出|说|所说|谈到|指出|表扬|表彰|强调|部署|要求|介绍|列举|回顾|中|里)"
+    r"[^？?]*?(?:谁|哪位|何人|什么时候|何时|哪一?天|哪一?年|哪年)"
+)
 _OFFICE_Q = re.compile(rf"(?P<where>[\u4e00-\u9fff]{{0,10}}?)(?P<office>{_OFFICE})(?:是谁|是哪位|叫什么)")
+# A meeting is not the speech: "中央经济工作会议什么时候召开？" asks about one the text names.
 _WHEN_Q = re.compile(
-    r"(讲话|报告|发言|会议).{0,12}(什么时候|何时|哪一?天|哪年|日期|时间)|(什么时候|何时|哪一?天).{0,8}(讲话|报告|发言|作的)"
+    r"(讲话|报告|发言).{0,12}(什么时候|何时|哪一?天|哪年|日期|时间)|(什么时候|何时|哪一?天).{0,8}(讲话|报告|发言|作的)"
 )
 # Where the speech itself was given: the speech is what is located ("报告是在哪次会议上作的", "在哪里发表的讲话"),
 # not a thing it names ("报告提到的展览馆建在哪里": a content question).
@@ -88,9 +100,10 @@ def meta_kind(question: str, mentioned: Sequence[str]) -> MetaQuestion | None:
         return MetaQuestion("count")
     if mentioned and _ROLE_Q.search(question):
         return MetaQuestion("role")
-    if _AUTHOR_Q.search(question):
+    about_content = bool(_ABOUT_WHAT_IT_SAYS.search(question))
+    if not about_content and _AUTHOR_Q.search(question) and _NAMES_A_SPEECH.search(question):
         return MetaQuestion("author")
-    if _WHEN_Q.search(question):
+    if not about_content and _WHEN_Q.search(question):
         return MetaQuestion("when")
     if _WHERE_Q.search(question):
         return MetaQuestion("where")

@@ -530,14 +530,45 @@ def test_which_speeches_is_a_survey_of_speeches_and_never_a_count():
     assert surveyed_topic("哪几个省提出发展低空经济？") == "提出发展低空经济？"
 
 
-def test_who_did_a_thing_a_report_names_is_no_question_about_who_gave_the_report():
-    """ "由谁承办" asks about the event, which the text answers or not; "报告由谁作" and "讲话由谁发表" ask who gave the
-    speech, which its metadata states."""
+def test_who_or_when_of_a_thing_a_report_names_is_no_question_about_the_report_itself(tmp_path, fake_encoder):
+    """ "由谁承办", "讲话中提到的劳动模范是谁", "这项工作是谁做的" and "报告提出的目标是什么时候实现" ask about what the
+    speech says, which its text answers or not; "报告由谁作", "讲话由谁发表" and "报告是哪天作的" ask about the speech,
+    which its metadata states. Answering the first kind from the metadata named the speaker as the model worker."""
+    from data.parse import make_speech
+    from qa.index import build_index
     from qa.meta import meta_kind
 
-    assert meta_kind("新城杯马拉松赛由谁承办？", ("x",)) is None
-    assert meta_kind("青海省政府工作报告由谁作？", ("x",)).kind == "author"  # type: ignore[union-attr]
-    assert meta_kind("这篇讲话由谁发表？", ()).kind == "author"  # type: ignore[union-attr]
+    for content in (
+        "新城杯马拉松赛由谁承办？",
+        "讲话中提到的劳动模范是谁？",
+        "报告中表扬的先进个人是谁？",
+        "这项工作是谁做的？",
+        "报告提出的目标是什么时候实现？",
+        "讲话提到的冬奥会是哪年举办的？",
+        "中央经济工作会议什么时候召开？",
+    ):
+        assert meta_kind(content, ("x",)) is None, content
+    for about, kind in (
+        ("青海省政府工作报告由谁作？", "author"),
+        ("这篇讲话由谁发表？", "author"),
+        ("谁在讲话中提到了丽泽？", "author"),
+        ("《走好网上群众路线》是谁讲的？", "author"),
+        ("政府工作报告是哪天作的？", "when"),
+    ):
+        assert meta_kind(about, ("x",)).kind == kind, about  # type: ignore[union-attr]
+
+    sp = make_speech(
+        title="新城发展报告",
+        speaker="张明",
+        role="新城管委会主任",
+        paragraphs=[("", "全国劳动模范王强扎根一线三十年。新城规划总面积58平方公里。")],
+    )
+    build_index([sp], fake_encoder, tmp_path / "idx")
+    service = AnswerService(
+        load_index(tmp_path / "idx", fake_encoder), fake_encoder, composer="extractive-v1"
+    )
+    answer = service.ask("讲话中提到的劳动模范是谁？")
+    assert "讲话人" not in answer.answer and "张明" not in answer.answer, answer.answer
 
 
 def test_a_question_about_a_place_a_report_names_is_no_question_about_where_the_report_was_given(
