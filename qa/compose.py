@@ -23,6 +23,7 @@ from qa.mentions import (
     unknown_report_years,
 )
 from qa.meta import (
+    asked_years,
     lead_for,
     meta_kind,
     needles_for,
@@ -729,6 +730,10 @@ def compose_meta(
     elif retrieval.hits:
         sp = speeches[retrieval.hits[0].speech_id]
     else:
+        return None
+    if mq.kind in ("role", "office") and sp.date and asked_years(question) - {sp.date[:4]}:
+        # An office in another year than the speech's ("…2020年担任什么职务？" of a 2022 speech): the metadata
+        # states the office when the speech was given. Of a speech without a date nothing can be told.
         return None
     if mq.kind == "author" and report_inside(
         question, [x.title for x in speeches.values()], [h.text for h in retrieval.hits[:3]]

@@ -91,14 +91,34 @@ class MetaQuestion:
     where: str = ""
 
 
+# An office held before, or at another time than the speech ("李国龙之前担任过什么职务？", "前任市长是谁？"): the
+# metadata states the office at the time of the speech only, so the content path decides (and refuses when the
+# text does not say).
+_OTHER_TIME = re.compile(r"之前|以前|此前|曾|原来|原先|过去|先前|当初|历任|前任|上一任|卸任")
+_YEAR = re.compile(r"((?:19|20)\d{2})\s*年")
+
+
+def asked_office(question: str) -> str:
+    """The office title a "who holds it" question asks about ("北京市委书记是谁？" → 书记), else ""."""
+    m = _OFFICE_Q.search(question)
+    return m.group("office") if m else ""
+
+
+def asked_years(question: str) -> set[str]:
+    """The years a question names ("孙永文2020年担任什么职务？" → {"2020"})."""
+    return set(_YEAR.findall(question))
+
+
 def meta_kind(question: str, mentioned: Sequence[str]) -> MetaQuestion | None:
     """What a question about the speeches themselves asks, or None for a question about their content."""
     m = _OFFICE_Q.search(question)
     if m:
+        if _OTHER_TIME.search(question):
+            return None
         return MetaQuestion("office", office=m.group("office"), where=m.group("where"))
     if _COUNT_Q.search(question):
         return MetaQuestion("count")
-    if mentioned and _ROLE_Q.search(question):
+    if mentioned and _ROLE_Q.search(question) and not _OTHER_TIME.search(question):
         return MetaQuestion("role")
     about_content = bool(_ABOUT_WHAT_IT_SAYS.search(question))
     if not about_content and _AUTHOR_Q.search(question) and _NAMES_A_SPEECH.search(question):

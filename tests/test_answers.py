@@ -571,6 +571,36 @@ def test_who_or_when_of_a_thing_a_report_names_is_no_question_about_the_report_i
     assert "讲话人" not in answer.answer and "张明" not in answer.answer, answer.answer
 
 
+def test_an_office_held_at_another_time_is_not_read_from_the_metadata(tmp_path, fake_encoder):
+    """The metadata states a speaker's office when the speech was given: "之前担任过什么职务", "前任市长是谁" and an office
+    in another year than a dated speech's are asked of the text, which here does not say (the issue's "past office
+    that the speeches never state")."""
+    from data.parse import make_speech
+    from qa.index import build_index
+    from qa.meta import meta_kind
+
+    assert meta_kind("张明担任什么职务？", ("x",)).kind == "role"  # type: ignore[union-attr]
+    assert meta_kind("张明之前担任过什么职务？", ("x",)) is None
+    assert meta_kind("张明曾任什么职务？", ("x",)) is None
+    assert meta_kind("新城前任市长是谁？", ()) is None
+    sp = make_speech(
+        title="新城发展报告",
+        speaker="张明",
+        role="新城管委会主任",
+        date="2022-07-09",
+        paragraphs=[("", "新城规划总面积58平方公里。新城将建设三条轨道交通线路。")],
+    )
+    build_index([sp], fake_encoder, tmp_path / "idx")
+    service = AnswerService(
+        load_index(tmp_path / "idx", fake_encoder), fake_encoder, composer="extractive-v1"
+    )
+    now = service.ask("张明2022年担任什么职务？")
+    assert now.answerable and "新城管委会主任" in now.answer, now.answer
+    for question in ("张明2020年担任什么职务？", "张明之前担任过什么职务？"):
+        before = service.ask(question)
+        assert "新城管委会主任" not in before.answer, (question, before.answer)
+
+
 def test_a_question_about_a_place_a_report_names_is_no_question_about_where_the_report_was_given(
     tmp_path, fake_encoder
 ):
