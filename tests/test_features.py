@@ -404,3 +404,15 @@ def test_a_question_asking_who_is_answered_only_by_a_sentence_naming_someone_it_
     assert not states(question, "央视中秋晚会《团圆》介绍中秋民俗。")
     # "高水平" is tagged as a person's name by jieba; it names no place for a where question.
     assert not states("马拉松赛在哪里举办？", "高水平办好马拉松赛。")
+
+
+def test_who_holds_an_office_is_answered_only_by_a_sentence_naming_the_office():
+    from qa.learned import naming_rules
+
+    def names(q: str, text: str) -> bool:
+        return all(rule(text) for rule in naming_rules(q))
+
+    question = "北京市委书记是谁？"
+    assert names(question, "市委书记蔡奇出席会议并讲话。")
+    # Someone in another office does not answer it.
+    assert not names(question, "市委研究室副主任王汝满作专题辅导报告。")
