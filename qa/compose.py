@@ -135,7 +135,7 @@ _TIME = re.compile(
     rf"{WRITTEN_DAY}|\d{{4}}\s*年|{_NUMERAL}\s*月|\d{{1,2}}\s*日|年底|年内|年初|年中|年末|上半年|下半年|季度|今年|明年|"
     rf"{_NUMERAL}\s*年|届时|之前|以前|前后"
 )
-_ASK_DAY = re.compile(r"哪一?天|哪一日|几号|几月几日|具体日期")
+_ASK_DAY = re.compile(r"哪一?天|哪一日|几号(?![线楼院])|几月几日|具体日期")
 _ASK_AMOUNT = re.compile(
     r"预算|收入|生产总值|GDP|产值|金额|投资额|资金量|价格|规模|营收|税收|利润|多少钱|经费"
 )

@@ -85,7 +85,8 @@ _TIME = re.compile(
     r"[一二三四五六七八九十]+月|[一二三四五六七八九十]+日|世纪|年代|期间|之前|以后|届时"
 )
 # Asking for a day, not just a time: only a stated day answers it ("年底前" does not).
-_ASK_DAY = re.compile(r"哪一?天|哪一日|几号|几月几日|具体日期|什么日子")
+# 几号 asks a date, but 几号线 / 几号楼 ask which line or building.
+_ASK_DAY = re.compile(r"哪一?天|哪一日|几号(?![线楼院])|几月几日|具体日期|什么日子")
 # A stated day: the model's day feature and the writer's requirement for "哪一天" (qa.compose) both read it. "16号线" is
 # a metro line, not a date: 号 counts only right after a month.
 STATED_DAY = re.compile(rf"(?<!\d)\d{{1,2}}\s*日|月\s*\d{{1,2}}\s*号|[一二三四五六七八九十]+日|{WRITTEN_DAY}")
@@ -260,10 +261,12 @@ _NUMBERED_NAME = re.compile(
     r"“十?[一二三四五六七八九]?五”|十[一二三四五六七八九]五(?=规划|期间|时期|以来|末|收官|开局|目标)"
     r"|(?<=党的)[一二三四五六七八九十]+大|[一二三四五六七八九十]+大(?=精神|以来|报告|胜利召开)"
     r"|第?[一二三四五六七八九十]+届|[一二三四五六七八九]中全会"
+    # A numbered line, building or document ("地铁16号线", "3号楼", "中央一号文件"): its number names it.
+    r"|(?:\d+|[一二三四五六七八九十]+)号(?:线|楼|院|文件|令|公告)"
 )
-# A question asking which one ("第几届", "几中全会") or about sessions at all ("举办了几届", "第十四届…多少") may be
-# answered by such a name.
-_ASKS_ORDINAL = re.compile(r"第几|几中全会|届")
+# A question asking which one ("第几届", "几中全会", "几号线") or about sessions at all ("举办了几届", "第十四届…多少")
+# may be answered by such a name.
+_ASKS_ORDINAL = re.compile(r"第几|几中全会|届|几号")
 
 
 def states_new_number(numbers: tuple[str, ...], text: str, *, names: bool = True) -> bool:
@@ -319,6 +322,29 @@ def asks_measured(question: str) -> str:
     if m and unit_is_a_word(question, m.start(1), m.group(1)):
         return m.group(1)
     return ""
+
+
+# An area asked for without a unit ("建筑面积是多少？"): an area is stated in an area unit ("12平方公里", "3.2万平方米",
+# "500亩"). Not a share of an area ("占总面积多少比例", "面积为几倍") nor a rank ("面积第几大"). On the
+# reading-comprehension questions so asked (CMRC2018 trial, DRCD dev and test), 10 of 10 answer sentences state one.
+_ASKS_AREA = re.compile(r"面积")
+_ASKS_SHARE = re.compile(r"比例|百分比|比重|占|倍|几成|第几")
+_STATED_AREA = re.compile(
+    r"\d[\d.,]*\s*(?:多|余)?\s*(?:万|亿|千|百)?\s*(?:平方(?:公里|千米|米|英里|公尺|英尺)|公顷|亩|km2|km²|㎡|m2|m²|英亩)"
+    r"|[零〇一二两三四五六七八九十百千万亿]+\s*(?:多|余)?\s*(?:平方(?:公里|千米|米|英里|公尺)|公顷|亩|英亩)"
+)
+
+
+def asks_area(question: str) -> bool:
+    """Whether a quantity question asks for an area in no unit it names (``_ASKS_AREA``)."""
+    return bool(
+        _ASKS_AREA.search(question) and not _ASKS_SHARE.search(question) and not asks_measured(question)
+    )
+
+
+def states_area(text: str) -> bool:
+    """Whether ``text`` states an area: a number in an area unit (``_STATED_AREA``)."""
+    return bool(_STATED_AREA.search(text))
 
 
 def states_measured(unit: str, text: str) -> bool:
@@ -389,9 +415,25 @@ def asks_year(question: str) -> bool:
     return bool(_ASK_YEAR.search(question))
 
 
+# A number of years that is a duration, not a year: "经过30年的发展", "十多年来", "近20年", "长达三十年之久". "一年来"
+# is the report's past year, as 去年 is, and stays a year. On the reading-comprehension questions asking which year,
+# leaving these out keeps every answer sentence's year (671 of 671).
+_YEARS_SPAN = re.compile(
+    r"(?:经过|历经|近|用了|花了|长达|足足|整整)\s*(?P<a>\d+|[零〇○一二两三四五六七八九十百千]+)\s*(?:多|余)?\s*年"
+    r"|(?P<b>\d+|[零〇○一二两三四五六七八九十百千]+)\s*(?:多|余)?\s*年(?:来|间|之久|多|的(?:发展|历史|时间|努力|奋斗|建设))"
+)
+
+
+def _without_spans(text: str) -> str:
+    return _YEARS_SPAN.sub(
+        lambda m: m.group(0) if (m.group("a") or m.group("b")) in ("一", "1") else " ", text
+    )
+
+
 def states_year(text: str) -> bool:
-    """Whether ``text`` may state a year (see ``_STATES_YEAR``): "筹办好北京冬奥会" states none."""
-    return bool(_STATES_YEAR.search(text))
+    """Whether ``text`` may state a year (see ``_STATES_YEAR``): "筹办好北京冬奥会" states none, nor does "经过30年的
+    发展" (``_YEARS_SPAN``) for "丰台园成立于哪一年？"."""
+    return bool(_STATES_YEAR.search(_without_spans(text)))
 
 
 def asks_list_or_way(question: str) -> bool:

@@ -26,6 +26,7 @@ from qa.features import (
     Candidate,
     QuestionInfo,
     analyze_question,
+    asks_area,
     asks_day,
     asks_measured,
     asks_number,
@@ -36,6 +37,7 @@ from qa.features import (
     gate_of,
     names_someone,
     question_numbers,
+    states_area,
     states_day,
     states_measured,
     states_new_number,
@@ -325,6 +327,9 @@ def stating_rules(question: str) -> list[Callable[[str], bool]]:
         unit = asks_measured(question)
         if unit:
             rules.append(functools.partial(states_measured, unit))
+        elif asks_area(question):
+            # An area in no unit named ("建筑面积是多少？"): a number in an area unit (``qa.features.asks_area``).
+            rules.append(states_area)
     if asks_day(question):
         rules.append(states_day)
     region = asks_place_inside(question)

@@ -416,3 +416,26 @@ def test_who_holds_an_office_is_answered_only_by_a_sentence_naming_the_office():
     assert names(question, "市委书记蔡奇出席会议并讲话。")
     # Someone in another office does not answer it.
     assert not names(question, "市委研究室副主任王汝满作专题辅导报告。")
+
+
+def test_a_span_of_years_a_line_number_and_an_area_in_no_unit_are_read_as_what_they_are():
+    from qa.features import asks_area, asks_day, states_year
+    from qa.learned import stating_rules
+
+    def states(q: str, text: str) -> bool:
+        return all(rule(text) for rule in stating_rules(q))
+
+    # "经过30年的发展" is a span, not the year something happened; "一年来" is the report's past year, as 去年 is.
+    assert not states_year("经过30年的发展，丰台园形成了两大主导产业。") and not states_year(
+        "十多年来坚持不懈。"
+    )
+    assert states_year("丰台园成立于1991年。") and states_year("一年来，我们深入学习贯彻党的二十大精神。")
+    # A line's number names it: no figure for 多少, but the answer to 几号线, which asks no day.
+    assert not states("地铁有多少条线路？", "确保地铁16号线年底前通车。")
+    assert not asks_day("地铁几号线年底通车？") and states(
+        "地铁几号线年底通车？", "确保地铁16号线年底前通车。"
+    )
+    # An area asked in no unit is stated in an area unit; a share or a rank of an area is not an area.
+    assert asks_area("航站楼的建筑面积是多少？") and not asks_area("耕地占总面积的比例是多少？")
+    assert states("航站楼的建筑面积是多少？", "航站楼建筑面积约5.6万平方米。")
+    assert not states("航站楼的建筑面积是多少？", "确保地铁16号线年底前通车，航站楼同步开工。")

@@ -37,8 +37,13 @@ def _service(tmp_path, real_encoder, with_area: bool) -> AnswerService:
     return AnswerService.open(index_dir, real_encoder)
 
 
-def test_question_whose_unit_is_absent_is_refused_and_answered_when_present(tmp_path, real_encoder):
-    question = "新城规划总面积是多少平方公里？"
+@pytest.mark.parametrize(
+    "question",
+    # The unit named, or implied by the quantity: an area is stated in an area unit (qa.features.asks_area), and the
+    # report's other figures (三条线路, 两座公园) are no area.
+    ["新城规划总面积是多少平方公里？", "新城规划总面积有多大？"],
+)
+def test_question_whose_unit_is_absent_is_refused_and_answered_when_present(tmp_path, real_encoder, question):
     present = _service(tmp_path, real_encoder, with_area=True).ask(question)
     assert present.answerable, present.answer
     assert "58平方公里" in present.answer
