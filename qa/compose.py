@@ -444,10 +444,12 @@ class ExtractiveComposer:
         *,
         max_chars: int = 200,
         lead: tuple[str, int] | None = None,
+        lead_anyway: bool = False,
     ) -> Composition:
         """The cited answer; ``lead`` (passage id, sentence start) names a sentence another reader found to state
         the quantity or time asked (``answer_requirement``), which then opens the answer in place of this
-        writer's own best one (when it is one of this writer's candidates and states one)."""
+        writer's own best one (when it is one of this writer's candidates and states one; with ``lead_anyway``,
+        whatever it states: the reader found none of this writer's own sentences to state the fact)."""
         cands, terms, qtypes = self.candidates(question, retrieval)
         feats = self.evidence(question, retrieval, cands, terms)
         if not cands:
@@ -484,7 +486,11 @@ class ExtractiveComposer:
             return self._compose_survey(question, ranked, requirement, feats, gate_of(question) == "open")
         best = ranked[0]
         led = next((c for c in ranked if (c.hit.passage_id, c.start) == lead), None)
-        if led is not None and (requirement is None or not requirement[1].search(led.text)):
+        if (
+            led is not None
+            and not lead_anyway
+            and (requirement is None or not requirement[1].search(led.text))
+        ):
             # A lead must state the quantity or time asked, as any answer of this writer does. For other facts
             # (谁) the writer's own choice stays: gold-dev2's "…报告是谁代表市委作的？" lost its name to a lead
             # that repeated the question's words.

@@ -439,3 +439,15 @@ def test_a_span_of_years_a_line_number_and_an_area_in_no_unit_are_read_as_what_t
     assert asks_area("航站楼的建筑面积是多少？") and not asks_area("耕地占总面积的比例是多少？")
     assert states("航站楼的建筑面积是多少？", "航站楼建筑面积约5.6万平方米。")
     assert not states("航站楼的建筑面积是多少？", "确保地铁16号线年底前通车，航站楼同步开工。")
+
+
+def test_a_quoted_slogan_counts_nothing_unless_the_question_asks_what_it_counts():
+    from qa.learned import stating_rules
+
+    def states(q: str, text: str) -> bool:
+        return all(rule(text) for rule in stating_rules(q))
+
+    slogans = "随着北京聚焦“四个中心”功能建设和“四个服务”水平提升，丰台园主动承接创新功能。"
+    assert not states("丰台园有几个主导产业？", slogans)
+    assert states("丰台园有几个主导产业？", "丰台园形成了两个主导产业。")
+    assert states("北京要建设几个中心？", slogans)  # the slogan counts what is asked

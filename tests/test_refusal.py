@@ -847,3 +847,22 @@ def test_a_question_asking_where_or_who_is_refused_when_no_sentence_names_a_plac
         answers[said] = service.ask(question)
     assert answers[True].answerable and named in answers[True].answer, answers[True].answer
     assert not answers[False].answerable and answers[False].citations == (), answers[False].answer
+
+
+def test_when_none_of_the_writers_quotes_clears_the_fact_gate_the_sentence_that_did_opens_the_answer(
+    tmp_path, real_encoder
+):
+    """The extractive writer's count requirement is met by a slogan's 个 (“四个中心”), which states no figure; the fact
+    gate cleared on the sentence that lists the industries. That sentence opens the answer, and the slogan goes."""
+    service = _served_report(
+        tmp_path / "idx",
+        real_encoder,
+        [
+            ("一、发展概况", "园区聚焦“四个中心”功能建设和“四个服务”水平提升，推动主导产业发展。"),
+            ("二、产业发展", "经过30年的发展，园区形成了以轨道交通、航空航天为主导产业的发展格局。"),
+            *_COMMON,
+        ],
+    )
+    answer = service.ask("园区有几个主导产业？")
+    assert answer.answerable and "轨道交通、航空航天" in answer.answer, answer.answer
+    assert "四个中心" not in answer.answer, answer.answer
