@@ -492,10 +492,37 @@ class GatedComposer:
                 return Composition(
                     REFUSAL, False, (), best, {**feats, "refused": "no sentence of the passages answers it"}
                 )
+            if max((scored.get(k, 0.0) for k in quoted), default=0.0) < gate:
+                # As for a fact: none of the writer's quotes clears the gate, another sentence did, and it opens the
+                # answer (CMRC2018 trial: it held the answer in 11 of the 17 such answers, which held it in 1).
+                lead = self._clearing(question, retrieval, scored, gate, set(quoted))
+                if lead is not None:
+                    comp = self.base.compose(
+                        question, retrieval, max_chars=max_chars, lead=lead, lead_anyway=True
+                    )
         comp = replace(comp, features=feats)
         # Each side of a comparison and each speech of a survey is the writer's, on its own evidence: none is dropped
         # for scoring under another's.
         return comp if retrieval.compared or retrieval.surveyed else without_weak_quotes(comp, scored)
+
+    def _clearing(
+        self,
+        question: str,
+        retrieval: Retrieval,
+        scored: dict[tuple[str, int], float],
+        gate: float,
+        quoted: set[tuple[str, int]],
+    ) -> tuple[str, int] | None:
+        """The best-scored sentence, not quoted, that clears ``gate`` and names what the question asks to be named."""
+        naming = naming_rules(question)
+        texts = {
+            (c.pid, c.start): c.cand.text
+            for c in candidates_for(self.index, retrieval, self.learned.passages)
+        }
+        clearing = [
+            k for k, p in scored.items() if p >= gate and k not in quoted and meets(naming, texts.get(k, ""))
+        ]
+        return max(clearing, key=scored.__getitem__) if clearing else None
 
     def _fact_scores(
         self, question: str, retrieval: Retrieval
