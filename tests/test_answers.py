@@ -530,12 +530,20 @@ def test_which_speeches_is_a_survey_of_speeches_and_never_a_count():
     assert surveyed_topic("哪几个省提出发展低空经济？") == "提出发展低空经济？"
 
 
+def _new_town_report(tmp_path, fake_encoder, **fields) -> AnswerService:
+    """新城发展报告 of ``fields`` (speaker, role, date, place, paragraphs), indexed with the fake encoder and served
+    by the extractive writer: the metadata questions' tests ask it."""
+    from data.parse import make_speech
+    from qa.index import build_index
+
+    build_index([make_speech(title="新城发展报告", **fields)], fake_encoder, tmp_path / "idx")
+    return AnswerService(load_index(tmp_path / "idx", fake_encoder), fake_encoder, composer="extractive-v1")
+
+
 def test_who_or_when_of_a_thing_a_report_names_is_no_question_about_the_report_itself(tmp_path, fake_encoder):
     """ "由谁承办", "讲话中提到的劳动模范是谁", "这项工作是谁做的" and "报告提出的目标是什么时候实现" ask about what the
     speech says, which its text answers or not; "报告由谁作", "讲话由谁发表" and "报告是哪天作的" ask about the speech,
     which its metadata states. Answering the first kind from the metadata named the speaker as the model worker."""
-    from data.parse import make_speech
-    from qa.index import build_index
     from qa.meta import meta_kind
 
     for content in (
@@ -557,15 +565,12 @@ def test_who_or_when_of_a_thing_a_report_names_is_no_question_about_the_report_i
     ):
         assert meta_kind(about, ("x",)).kind == kind, about  # type: ignore[union-attr]
 
-    sp = make_speech(
-        title="新城发展报告",
+    service = _new_town_report(
+        tmp_path,
+        fake_encoder,
         speaker="张明",
         role="新城管委会主任",
         paragraphs=[("", "全国劳动模范王强扎根一线三十年。新城规划总面积58平方公里。")],
-    )
-    build_index([sp], fake_encoder, tmp_path / "idx")
-    service = AnswerService(
-        load_index(tmp_path / "idx", fake_encoder), fake_encoder, composer="extractive-v1"
     )
     answer = service.ask("讲话中提到的劳动模范是谁？")
     assert "讲话人" not in answer.answer and "张明" not in answer.answer, answer.answer
@@ -575,24 +580,19 @@ def test_an_office_held_at_another_time_is_not_read_from_the_metadata(tmp_path, 
     """The metadata states a speaker's office when the speech was given: "之前担任过什么职务", "前任市长是谁" and an office
     in another year than a dated speech's are asked of the text, which here does not say (the issue's "past office
     that the speeches never state")."""
-    from data.parse import make_speech
-    from qa.index import build_index
     from qa.meta import meta_kind
 
     assert meta_kind("张明担任什么职务？", ("x",)).kind == "role"  # type: ignore[union-attr]
     assert meta_kind("张明之前担任过什么职务？", ("x",)) is None
     assert meta_kind("张明曾任什么职务？", ("x",)) is None
     assert meta_kind("新城前任市长是谁？", ()) is None
-    sp = make_speech(
-        title="新城发展报告",
+    service = _new_town_report(
+        tmp_path,
+        fake_encoder,
         speaker="张明",
         role="新城管委会主任",
         date="2022-07-09",
         paragraphs=[("", "新城规划总面积58平方公里。新城将建设三条轨道交通线路。")],
-    )
-    build_index([sp], fake_encoder, tmp_path / "idx")
-    service = AnswerService(
-        load_index(tmp_path / "idx", fake_encoder), fake_encoder, composer="extractive-v1"
     )
     now = service.ask("张明2022年担任什么职务？")
     assert now.answerable and "新城管委会主任" in now.answer, now.answer
@@ -607,8 +607,6 @@ def test_a_question_about_a_place_a_report_names_is_no_question_about_where_the_
     """ "报告是在哪次会议上作的" asks where the report was given (its metadata); "报告提到的展览馆建在哪里" asks
     about a thing it names, which its text answers or not, and a speaker the metadata does not state is never
     answered from it."""
-    from data.parse import make_speech
-    from qa.index import build_index
     from qa.meta import meta_kind
 
     assert meta_kind("十九大报告是在哪里作的？", ("x",)).kind == "where"
@@ -616,16 +614,13 @@ def test_a_question_about_a_place_a_report_names_is_no_question_about_where_the_
     assert meta_kind("报告提到的展览馆建在哪里？", ("x",)) is None
     assert meta_kind("新城的枢纽站在哪里？", ()) is None
 
-    sp = make_speech(
-        title="新城发展报告",
+    service = _new_town_report(
+        tmp_path,
+        fake_encoder,
         speaker="",
         role="",
         place="新城第五次代表大会",
         paragraphs=[("", "新城将新建一座城市展览馆，展示新城发展成就。新城规划总面积58平方公里。")],
-    )
-    build_index([sp], fake_encoder, tmp_path / "idx")
-    service = AnswerService(
-        load_index(tmp_path / "idx", fake_encoder), fake_encoder, composer="extractive-v1"
     )
     where = service.ask("新城发展报告是在哪次会议上作的？")
     assert where.answerable and "新城第五次代表大会" in where.answer
