@@ -463,7 +463,8 @@ class GatedComposer:
             # Only for what the writer's own requirement checks (qa.compose.answer_requirement): for 谁 it kept a
             # sentence naming the person where the model's best repeated the question. Dev sets: four answers
             # gained their key point, none lost one (docs/answerability.md, "The fact first").
-            top = located[int(probs.argmax())]
+            # The sentence the gate cleared on: it states the fact and names what is asked to be named.
+            top = located[int(np.where(named, probs, np.float32(0.0)).argmax())]
             cited = {(c.passage_id, c.start) for c in comp.citations}
             # When none of the writer's own quotes clears the gate (its best sentence for 谁 repeated the question, or
             # a slogan's 个 passed for a count), the sentence that did opens the answer whatever the writer requires
