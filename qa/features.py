@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qa.lexical import names_unasked, pos_tags, tokenize_question, word_edges
 from qa.lexical import normalize as _normalize
-from qa.lexical import pos_tags, tokenize_question, word_edges
 from qa.mentions import REPORT_YEAR
 
 # Scoring one question's candidates normalizes, splits into bigrams and (for 谁 questions) tags the same
@@ -285,10 +285,8 @@ def states_new_number(numbers: tuple[str, ...], text: str, *, names: bool = True
 
 
 def _slogan_asked(slogan: str, question: str) -> bool:
-    words = _NUMERAL.sub(" ", slogan).split()
-    return any(len(w) >= 2 and w in question for w in words) or any(
-        w[i : i + 2] in question for w in words for i in range(len(w) - 1)
-    )
+    """Whether ``question`` uses two characters in a row of what ``slogan`` counts (中心 of “四个中心”)."""
+    return any(w[i : i + 2] in question for w in _NUMERAL.sub(" ", slogan).split() for i in range(len(w) - 1))
 
 
 def asks_ordinal(question: str) -> bool:
@@ -416,12 +414,7 @@ def names_someone(question: str, text: str) -> bool:
     "…是谁唱的？". Of the reading-comprehension questions asking who (CMRC2018 trial, DRCD dev and test: 795 with a
     sentence holding the answer), 778 (97.9%) have an answer sentence that does; the others are names jieba cuts or
     tags otherwise (乙一, 揆一) and common nouns (统帅, 党委)."""
-    for word, flag in pos_tags(text):
-        if len(word) < 2 or word in question:
-            continue
-        if flag.startswith(_SOMEONE_FLAGS) or word[-1] in _SOMEONE_ENDINGS:
-            return True
-    return False
+    return names_unasked(question, text, _SOMEONE_FLAGS, _SOMEONE_ENDINGS)
 
 
 def asks_year(question: str) -> bool:

@@ -141,12 +141,30 @@ def warm_up() -> None:
 @functools.lru_cache(maxsize=4096)
 def pos_tags(text: str) -> tuple[tuple[str, str], ...]:
     """jieba's (word, part of speech) for ``text``, HMM included (it finds names its dictionary lacks), cached: the
-    stating rules that read names (``qa.places.names_a_place``, ``qa.features.names_someone``) ask it of the same
-    candidate sentences again and again."""
+    rules that read names (``names_unasked``) and the model's person feature ask it of the same candidate
+    sentences again and again."""
     _jieba()
     import jieba.posseg as pseg
 
     return tuple((w.word, w.flag) for w in pseg.lcut(text))
+
+
+def names_unasked(
+    question: str,
+    text: str,
+    flags: tuple[str, ...],
+    endings: frozenset[str],
+    ending_words: tuple[str, ...] = (),
+) -> bool:
+    """Whether ``text`` has a word of two characters or more that ``question`` does not, tagged with one of ``flags``
+    (jieba's POS prefixes) or ending in one of ``endings`` (characters) or ``ending_words``: the name of a kind of
+    thing (someone: ``qa.features.names_someone``; a place: ``qa.places.names_a_place``)."""
+    for word, flag in pos_tags(text):
+        if len(word) < 2 or word in question:
+            continue
+        if flag.startswith(flags) or word[-1] in endings or word.endswith(ending_words):
+            return True
+    return False
 
 
 def pos_tags_skipping(text: str, skip: Callable[[str], bool]) -> list[tuple[str, str]]:

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.lexical import pos_tags, word_edges
+from qa.lexical import names_unasked, word_edges
 
 _TABLE = Path(__file__).with_name("resources") / "divisions.tsv"
 _COUNTRIES = Path(__file__).with_name("resources") / "countries.tsv"
@@ -167,12 +167,7 @@ def names_a_place(question: str, text: str) -> bool:
     "办好第十五届全国运动会" names none for "第十五届全国运动会在哪里举办？". Of the reading-comprehension questions
     ``asks_where`` reads (CMRC2018 trial, DRCD dev and test: 57 with a sentence holding the answer), 54 have an answer
     sentence that does; the others answer 建于哪里 with 狭窄的谷地, 在哪边 with 主序带上, and one name jieba cuts apart."""
-    for word, flag in pos_tags(text):
-        if len(word) < 2 or word in question:
-            continue
-        if flag.startswith(_PROPER_FLAGS) or word[-1] in _PLACE_ENDINGS or word.endswith(_PLACE_ENDING_WORDS):
-            return True
-    return False
+    return names_unasked(question, text, _PROPER_FLAGS, _PLACE_ENDINGS, _PLACE_ENDING_WORDS)
 
 
 # A place naming an event it hosts ("卡塔尔世界杯", "北京冬奥会", "上海进博会") names the event: what the question asks
