@@ -443,12 +443,11 @@ class GatedComposer:
                     hits = [h for h in retrieval.hits if h.speech_id == sid]
                     if hits:
                         alone = Retrieval(hits, retrieval.query_vector, (sid,))
-                        _, probs, named = self._fact_scores(own, alone)
-                        sides.append(float(np.where(named, probs, np.float32(0.0)).max(initial=0.0)))
+                        sides.append(float(self._fact_scores(own, alone)[2].max(initial=0.0)))
                 best = max(sides, default=0.0)
             else:
-                located, probs, named = self._fact_scores(question, retrieval)
-                best = float(np.where(named, probs, np.float32(0.0)).max(initial=0.0))
+                located, probs, clearing = self._fact_scores(question, retrieval)
+                best = float(clearing.max(initial=0.0))
             feats = {**comp.features, "fact_evidence": best, "fact_threshold": self.threshold}
             if best < self.threshold:
                 return Composition(
@@ -464,7 +463,7 @@ class GatedComposer:
             # sentence naming the person where the model's best repeated the question. Dev sets: four answers
             # gained their key point, none lost one (docs/answerability.md, "The fact first").
             # The sentence the gate cleared on: it states the fact and names what is asked to be named.
-            top = located[int(np.where(named, probs, np.float32(0.0)).argmax())]
+            top = located[int(clearing.argmax())]
             cited = {(c.passage_id, c.start) for c in comp.citations}
             # When none of the writer's own quotes clears the gate (its best sentence for 谁 repeated the question, or
             # a slogan's 个 passed for a count), the sentence that did opens the answer whatever the writer requires
@@ -480,13 +479,9 @@ class GatedComposer:
             # A list or a way keeps the lenient open gate; one named thing gets its own (qa.features, _ASK_LIST_OR_WAY).
             gate = self.open_threshold if kind == "open" else self.thing_threshold
             quoted = [(c.passage_id, c.start) for c in comp.citations]
+            naming = naming_rules(question)
             best, scored = self.learned.clears(
-                question,
-                retrieval,
-                gate,
-                first=quoted,
-                stating=stating_rules(question),
-                naming=naming_rules(question),
+                question, retrieval, gate, first=quoted, stating=stating_rules(question), naming=naming
             )
             feats = {**comp.features, "open_evidence": best, "open_threshold": gate}
             if best < gate:
@@ -496,7 +491,7 @@ class GatedComposer:
             if max((scored.get(k, 0.0) for k in quoted), default=0.0) < gate:
                 # As for a fact: none of the writer's quotes clears the gate, another sentence did, and it opens the
                 # answer (CMRC2018 trial: it held the answer in 11 of the 17 such answers, which held it in 1).
-                lead = self._clearing(question, retrieval, scored, gate, set(quoted))
+                lead = self._clearing(retrieval, scored, gate, set(quoted), naming)
                 if lead is not None:
                     comp = self.base.compose(
                         question, retrieval, max_chars=max_chars, lead=lead, lead_anyway=True
@@ -508,14 +503,13 @@ class GatedComposer:
 
     def _clearing(
         self,
-        question: str,
         retrieval: Retrieval,
         scored: dict[tuple[str, int], float],
         gate: float,
         quoted: set[tuple[str, int]],
+        naming: Sequence[Callable[[str], bool]],
     ) -> tuple[str, int] | None:
-        """The best-scored sentence, not quoted, that clears ``gate`` and names what the question asks to be named."""
-        naming = naming_rules(question)
+        """The best-scored sentence, not quoted, that clears ``gate`` and meets ``naming`` (``naming_rules``)."""
         texts = {
             (c.pid, c.start): c.cand.text
             for c in candidates_for(self.index, retrieval, self.learned.passages)
@@ -530,8 +524,8 @@ class GatedComposer:
     ) -> tuple[list[Located], np.ndarray, np.ndarray]:
         """The model's score of each candidate sentence for ``question``, 0 for one that cannot state the fact: it
         fails a stating rule (the unit, the year asked) or its passage does not speak of the place asked about
-        (qa.places); and whether each names what the question asks to be named (``naming_rules``), which the
-        refusal alone reads."""
+        (qa.places); and the same scores, 0 too for one that does not name what the question asks to be named
+        (``naming_rules``): the scores the refusal reads, and the lead when quotes state nothing."""
         located, probs = self.learned.score(question, retrieval)
         rules = stating_rules(question)
         places = places_asked(question)
@@ -546,12 +540,10 @@ class GatedComposer:
             )
             probs = np.where(stated, probs, np.float32(0.0))
         naming = naming_rules(question)
-        named = np.fromiter(
-            (meets(naming, c.cand.text) for c in located) if naming else (True for _ in located),
-            dtype=bool,
-            count=len(located),
-        )
-        return located, probs, named
+        if not naming:
+            return located, probs, probs
+        named = np.fromiter((meets(naming, c.cand.text) for c in located), dtype=bool, count=len(located))
+        return located, probs, np.where(named, probs, np.float32(0.0))
 
     def compose_meta(self, question: str, retrieval: Retrieval) -> Composition | None:
         return compose_meta(self.index, question, retrieval)

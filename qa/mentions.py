@@ -18,7 +18,8 @@ _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 # "2023年报告说…", "2024年政府工作报告提出…": a year naming a report (the one given that year), not the period a
 # figure is about (grammar of how reports are cited; qa.features reads the period from the other years).
 REPORT_YEAR = re.compile(r"((?:19|20)\d\d)\s*年(?:的|度)?(?:[\u4e00-\u9fff]{0,6}?)(?:工作)?报告")
-_YEAR_IN_TITLE = re.compile(r"((?:19|20)\d\d)\s*年")
+# A calendar year written in digits, in a title or a question ("2025年政府工作报告", "2020年担任什么职务").
+YEAR = re.compile(r"((?:19|20)\d\d)\s*年")
 # A party congress, by its ordinal as written: "第十九次全国代表大会", "北京市第十三次代表大会", "第十三次党代会", and the
 # short form of the national ones, "十九大", "党的二十大" (how reports and people cite them). The short form only from
 # 十一 on: "一大批", "十大工程" are not congresses. A speech given at one names it in its opening lines (its
@@ -158,7 +159,7 @@ class _Names:
         self.year: dict[str, int] = {}
         for sid, sp in speeches.items():
             head = (sp.date or "")[:4]
-            m = _YEAR_IN_TITLE.search(sp.title)
+            m = YEAR.search(sp.title)
             year = int(head) if head.isdigit() else int(m.group(1)) if m else 0
             if year:
                 self.year[sid] = year

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from data.records import Speech
 from qa.lexical import words as segment
+from qa.mentions import YEAR
 from qa.types import Hit
 
 # Chinese office titles (grammar of "X长是谁"): the last characters of a role that names a post.
@@ -95,7 +96,6 @@ class MetaQuestion:
 # metadata states the office at the time of the speech only, so the content path decides (and refuses when the
 # text does not say).
 _OTHER_TIME = re.compile(r"之前|以前|此前|曾|原来|原先|过去|先前|当初|历任|前任|上一任|卸任")
-_YEAR = re.compile(r"((?:19|20)\d{2})\s*年")
 
 
 def asked_office(question: str) -> str:
@@ -106,7 +106,7 @@ def asked_office(question: str) -> str:
 
 def asked_years(question: str) -> set[str]:
     """The years a question names ("孙永文2020年担任什么职务？" → {"2020"})."""
-    return set(_YEAR.findall(question))
+    return set(YEAR.findall(question))
 
 
 def meta_kind(question: str, mentioned: Sequence[str]) -> MetaQuestion | None:
