@@ -296,19 +296,34 @@ def test_a_day_is_stated_in_the_gregorian_or_the_lunar_calendar():
         assert not states_day(text), text
 
 
-def test_the_fact_gate_holds_a_day_question_to_a_sentence_stating_a_day():
-    from qa.learned import stating_rules
+def _states(question: str, text: str) -> bool:
+    """Whether ``text`` holds to what a sentence must state for ``question`` (``qa.learned.stating_rules``)."""
+    from qa.learned import meets, stating_rules
 
-    def states(question: str, text: str) -> bool:
-        return all(rule(text) for rule in stating_rules(question))
+    return meets(stating_rules(question), text)
+
+
+def _names(question: str, text: str) -> bool:
+    """Whether ``text`` names what ``question`` asks to be named (``qa.learned.naming_rules``)."""
+    from qa.learned import meets, naming_rules
+
+    return meets(naming_rules(question), text)
+
+
+def _answers(question: str, text: str) -> bool:
+    """Whether ``text`` may answer ``question``: it states and names what must be (both rule sets)."""
+    return _states(question, text) and _names(question, text)
+
+
+def test_the_fact_gate_holds_a_day_question_to_a_sentence_stating_a_day():
 
     question = "第七届博览会哪天开幕？"
-    assert states(question, "第七届博览会将于9月18日开幕。")
-    assert not states(question, "务实创新办好第七届博览会、第五届葡萄酒博览会等重大活动。")
+    assert _states(question, "第七届博览会将于9月18日开幕。")
+    assert not _states(question, "务实创新办好第七届博览会、第五届葡萄酒博览会等重大活动。")
     # 多少 is held to a figure, which a plan's name is not (unless the question asks which session).
-    assert not states("今年能耗下降目标是多少？", "全面完成“十四五”期间能耗强度下降目标。")
-    assert states("今年能耗下降目标是多少？", "单位生产总值能耗下降2.5%左右。")
-    assert states("博览会是第几届？", "办好第七届博览会。")
+    assert not _states("今年能耗下降目标是多少？", "全面完成“十四五”期间能耗强度下降目标。")
+    assert _states("今年能耗下降目标是多少？", "单位生产总值能耗下降2.5%左右。")
+    assert _states("博览会是第几届？", "办好第七届博览会。")
 
 
 def test_last_year_or_this_year_in_a_question_is_a_period_not_part_of_the_focus():
@@ -347,7 +362,6 @@ def test_how_big_or_how_long_is_a_question_word_not_a_term_a_sentence_must_state
 
 
 def test_which_city_of_a_region_is_answered_only_by_a_place_inside_it():
-    from qa.learned import stating_rules
     from qa.places import asks_place_inside
 
     question = "2025年网络文明大会在安徽哪个城市办？"
@@ -361,15 +375,13 @@ def test_which_city_of_a_region_is_answered_only_by_a_place_inside_it():
     ):
         assert asks_place_inside(other) is None, other
 
-    def states(text: str) -> bool:
-        return all(rule(text) for rule in stating_rules(question))
-
-    assert states("在合肥举办2025年网络文明大会。") and states("大会落户蜀山区。")
-    assert not states("高水平办好2025年网络文明大会。") and not states("安徽省将举办网络文明大会。")
+    assert _states(question, "在合肥举办2025年网络文明大会。") and _states(question, "大会落户蜀山区。")
+    assert not _states(question, "高水平办好2025年网络文明大会。") and not _states(
+        question, "安徽省将举办网络文明大会。"
+    )
 
 
 def test_a_question_asking_where_is_answered_only_by_a_sentence_naming_a_place_it_does_not():
-    from qa.learned import naming_rules, stating_rules
     from qa.places import asks_where
 
     question = "第十五届全国运动会在哪里举办？"
@@ -380,50 +392,35 @@ def test_a_question_asking_where_is_answered_only_by_a_sentence_naming_a_place_i
     for other in ("运动会在哪一年举办？", "要在哪些方面发力？", "运动会有多少人参加？"):
         assert not asks_where(other), other
 
-    def states(q: str, text: str) -> bool:
-        return all(rule(text) for rule in stating_rules(q) + naming_rules(q))
-
-    assert states(question, "第十五届全国运动会将在广东、香港、澳门三地举办。")
-    assert states(question, "第十五届全国运动会在奥林匹克体育中心开幕。")  # an institution's name ending
-    assert not states(question, "办好第十五届全国运动会和第十二届世界运动会。")
+    assert _answers(question, "第十五届全国运动会将在广东、香港、澳门三地举办。")
+    assert _answers(question, "第十五届全国运动会在奥林匹克体育中心开幕。")  # an institution's name ending
+    assert not _answers(question, "办好第十五届全国运动会和第十二届世界运动会。")
     # Compound: "发行多少，用在哪里" is held to its number alone (two sentences may answer its two parts).
-    assert states("超长期特别国债先发行多少，用在哪里？", "先发行1万亿元超长期特别国债。")
+    assert _answers("超长期特别国债先发行多少，用在哪里？", "先发行1万亿元超长期特别国债。")
 
 
 def test_a_question_asking_who_is_answered_only_by_a_sentence_naming_someone_it_does_not():
-    from qa.learned import naming_rules, stating_rules
 
     question = "央视中秋晚会《团圆》这首歌是谁唱的？"
 
-    def states(q: str, text: str) -> bool:
-        return all(rule(text) for rule in stating_rules(q) + naming_rules(q))
-
-    assert states(question, "央视中秋晚会上，王菲演唱了《团圆》。")  # a person
-    assert states(question, "《团圆》由中央民族乐团演唱。")  # a body
-    assert states("这项发明是谁完成的？", "这项发明由一位年轻工程师完成。")  # an agent noun
-    assert not states(question, "央视中秋晚会《团圆》介绍中秋民俗。")
+    assert _answers(question, "央视中秋晚会上，王菲演唱了《团圆》。")  # a person
+    assert _answers(question, "《团圆》由中央民族乐团演唱。")  # a body
+    assert _answers("这项发明是谁完成的？", "这项发明由一位年轻工程师完成。")  # an agent noun
+    assert not _answers(question, "央视中秋晚会《团圆》介绍中秋民俗。")
     # "高水平" is tagged as a person's name by jieba; it names no place for a where question.
-    assert not states("马拉松赛在哪里举办？", "高水平办好马拉松赛。")
+    assert not _answers("马拉松赛在哪里举办？", "高水平办好马拉松赛。")
 
 
 def test_who_holds_an_office_is_answered_only_by_a_sentence_naming_the_office():
-    from qa.learned import naming_rules
-
-    def names(q: str, text: str) -> bool:
-        return all(rule(text) for rule in naming_rules(q))
 
     question = "北京市委书记是谁？"
-    assert names(question, "市委书记蔡奇出席会议并讲话。")
+    assert _names(question, "市委书记蔡奇出席会议并讲话。")
     # Someone in another office does not answer it.
-    assert not names(question, "市委研究室副主任王汝满作专题辅导报告。")
+    assert not _names(question, "市委研究室副主任王汝满作专题辅导报告。")
 
 
 def test_a_span_of_years_a_line_number_and_an_area_in_no_unit_are_read_as_what_they_are():
     from qa.features import asks_area, asks_day, states_year
-    from qa.learned import stating_rules
-
-    def states(q: str, text: str) -> bool:
-        return all(rule(text) for rule in stating_rules(q))
 
     # "经过30年的发展" is a span, not the year something happened; "一年来" is the report's past year, as 去年 is.
     assert not states_year("经过30年的发展，丰台园形成了两大主导产业。") and not states_year(
@@ -431,23 +428,19 @@ def test_a_span_of_years_a_line_number_and_an_area_in_no_unit_are_read_as_what_t
     )
     assert states_year("丰台园成立于1991年。") and states_year("一年来，我们深入学习贯彻党的二十大精神。")
     # A line's number names it: no figure for 多少, but the answer to 几号线, which asks no day.
-    assert not states("地铁有多少条线路？", "确保地铁16号线年底前通车。")
-    assert not asks_day("地铁几号线年底通车？") and states(
+    assert not _states("地铁有多少条线路？", "确保地铁16号线年底前通车。")
+    assert not asks_day("地铁几号线年底通车？") and _states(
         "地铁几号线年底通车？", "确保地铁16号线年底前通车。"
     )
     # An area asked in no unit is stated in an area unit; a share or a rank of an area is not an area.
     assert asks_area("航站楼的建筑面积是多少？") and not asks_area("耕地占总面积的比例是多少？")
-    assert states("航站楼的建筑面积是多少？", "航站楼建筑面积约5.6万平方米。")
-    assert not states("航站楼的建筑面积是多少？", "确保地铁16号线年底前通车，航站楼同步开工。")
+    assert _states("航站楼的建筑面积是多少？", "航站楼建筑面积约5.6万平方米。")
+    assert not _states("航站楼的建筑面积是多少？", "确保地铁16号线年底前通车，航站楼同步开工。")
 
 
 def test_a_quoted_slogan_counts_nothing_unless_the_question_asks_what_it_counts():
-    from qa.learned import stating_rules
-
-    def states(q: str, text: str) -> bool:
-        return all(rule(text) for rule in stating_rules(q))
 
     slogans = "随着北京聚焦“四个中心”功能建设和“四个服务”水平提升，丰台园主动承接创新功能。"
-    assert not states("丰台园有几个主导产业？", slogans)
-    assert states("丰台园有几个主导产业？", "丰台园形成了两个主导产业。")
-    assert states("北京要建设几个中心？", slogans)  # the slogan counts what is asked
+    assert not _states("丰台园有几个主导产业？", slogans)
+    assert _states("丰台园有几个主导产业？", "丰台园形成了两个主导产业。")
+    assert _states("北京要建设几个中心？", slogans)  # the slogan counts what is asked
