@@ -459,7 +459,7 @@ class GatedComposer:
             # The sentence the model reads as stating the quantity or time asked opens the answer when the extractive
             # writer, which ranks by topic, left it out ("2022年全国国内生产总值增长了多少？" quoted the five-year
             # review's shares, not "全年国内生产总值增长3%"): the answer's first sentence carries the asked-for fact.
-            # Only for what the writer's own requirement checks (qa.compose.answer_requirement): for 谁 it kept a
+            # Else only for what the writer's own requirement checks (qa.compose.answer_requirement): for 谁 it kept a
             # sentence naming the person where the model's best repeated the question. Dev sets: four answers
             # gained their key point, none lost one (docs/answerability.md, "The fact first").
             # The sentence the gate cleared on: it states the fact and names what is asked to be named.
